@@ -1,0 +1,74 @@
+"""All runtime configuration, in one place (environment variables with the INTEGRITY_ prefix).
+
+Why one object: the CLI, the API, the workers and the rescans must agree on where the database,
+the blob store and the fingerprint index live, and on the limits applied to untrusted input.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MEBIBYTE = 1024 * 1024
+GIBIBYTE = 1024 * MEBIBYTE
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_data_dir() -> Path:
+    """XDG data home, so the embedded default never writes into the working tree."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "integrity"
+
+
+class Settings(BaseSettings):
+    """Service and CLI settings; every field can be set as INTEGRITY_<FIELD_NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="INTEGRITY_", env_file=None, extra="ignore")
+
+    environment: Literal["dev", "test", "prod"] = "dev"
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str = ""  # empty: SQLite file inside data_dir (the embedded default)
+    storage_dir: Path | None = None  # accepted deliveries; default data_dir/deliveries
+    index_path: Path | None = None  # embedded fingerprint index; default data_dir/fingerprints
+    models_dir: Path = PROJECT_ROOT / "models"
+    policy_file: Path | None = None
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # Untrusted XML.
+    xml_max_bytes: int = 16 * MEBIBYTE
+    xml_max_depth: int = 200
+
+    # Untrusted audio: decoded in a sandboxed child process with these caps.
+    audio_max_bytes: int = 512 * MEBIBYTE
+    audio_max_duration_s: float = 4 * 3600.0
+    decode_timeout_s: float = 120.0
+    decode_memory_limit_bytes: int = 4 * GIBIBYTE
+
+    @model_validator(mode="after")
+    def _fill_derived_paths(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'integrity.db'}"
+        if self.storage_dir is None:
+            self.storage_dir = self.data_dir / "deliveries"
+        if self.index_path is None:
+            self.index_path = self.data_dir / "fingerprints"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own Settings instead)."""
+    return Settings()
