@@ -55,6 +55,11 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     message_sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), unique=True)
     source: Mapped[str] = mapped_column(String(KEY_TEXT))
+    # Where the message and its audio files are: a scanned folder, or the blob store's copy.
+    storage_path: Mapped[str] = mapped_column(Text)
+    message_filename: Mapped[str] = mapped_column(String(KEY_TEXT))
+    uploader: Mapped[str | None] = mapped_column(String(SHORT_TEXT), index=True)
+    webhook_id: Mapped[str | None] = mapped_column(String(SHORT_TEXT), unique=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     pipeline_version: Mapped[str] = mapped_column(String(32))

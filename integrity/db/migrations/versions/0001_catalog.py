@@ -34,6 +34,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("message_sha256", sa.String(length=64), nullable=False),
         sa.Column("source", sa.String(length=512), nullable=False),
+        sa.Column("storage_path", sa.Text(), nullable=False),
+        sa.Column("message_filename", sa.String(length=512), nullable=False),
+        sa.Column("uploader", sa.String(length=255), nullable=True),
+        sa.Column("webhook_id", sa.String(length=255), nullable=True),
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("pipeline_version", sa.String(length=32), nullable=False),
@@ -49,6 +53,7 @@ def upgrade() -> None:
         sa.Column("message_created_at", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("message_sha256"),
+        sa.UniqueConstraint("webhook_id"),
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_deliveries_message_id"), ["message_id"], unique=False)
@@ -56,6 +61,7 @@ def upgrade() -> None:
             batch_op.f("ix_deliveries_sender_dpid"), ["sender_dpid"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_deliveries_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_deliveries_uploader"), ["uploader"], unique=False)
 
     op.create_table(
         "analyses",
@@ -237,6 +243,7 @@ def downgrade() -> None:
     op.drop_table("analyses")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_deliveries_status"))
+        batch_op.drop_index(batch_op.f("ix_deliveries_uploader"))
         batch_op.drop_index(batch_op.f("ix_deliveries_sender_dpid"))
         batch_op.drop_index(batch_op.f("ix_deliveries_message_id"))
 
