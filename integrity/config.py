@@ -53,6 +53,21 @@ class Settings(BaseSettings):
     decode_timeout_s: float = 120.0
     decode_memory_limit_bytes: int = 4 * GIBIBYTE
 
+    # Service: the upload webhook, the API and the workers.
+    webhook_tolerance_s: int = 300  # accepted clock skew of webhook-timestamp, both ways
+    webhook_max_body_bytes: int = 256 * MEBIBYTE  # whole multipart body, checked before reading
+    api_rate_limit_per_minute: int = 600  # default per API key (per API process)
+    api_rate_burst: int = 120  # requests a key may send at once before the rate applies
+    queue_prefix: str = ""  # prepended to every Celery queue name (isolates test runs)
+    task_max_retries: int = 5
+    task_retry_backoff_max_s: int = 600
+    task_max_deliveries: int = 5  # a task redelivered more often is quarantined (dead letter)
+    task_soft_time_limit_s: int = 900
+    task_time_limit_s: int = 1200
+    broker_visibility_timeout_s: int = 7200  # larger than any task run or retry countdown
+    review_claim_ttl_s: int = 1800
+    rescan_batch_size: int = 200
+
     @model_validator(mode="after")
     def _fill_derived_paths(self) -> Settings:
         if not self.database_url:

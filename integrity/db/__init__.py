@@ -4,6 +4,7 @@ The same models and migrations serve the embedded default (SQLite file) and the 
 (PostgreSQL); nothing here knows about HTTP or Celery.
 """
 
+from integrity.db import service_models  # noqa: F401 (registers the service tables on Base)
 from integrity.db.models import (
     Analysis,
     AudioAsset,

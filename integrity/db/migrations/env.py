@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
+from integrity.db import service_models  # noqa: F401 (service tables on the same metadata)
 from integrity.db.models import Base
 from integrity.db.session import create_db_engine
 
