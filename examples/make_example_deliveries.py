@@ -260,13 +260,13 @@ ALBUM_TEMPLATE = (
       <MessageThreadId>LANTERN-2026-0001</MessageThreadId>
       <MessageId>LANTERN-2026-0001-1</MessageId>
       <MessageSender>
-         <PartyId>PADPIDA2026112401L</PartyId>
+         <PartyId>PADPIDA2026112401E</PartyId>
          <PartyName>
             <FullName>Lantern Light Distribution</FullName>
          </PartyName>
       </MessageSender>
       <MessageRecipient>
-         <PartyId>PADPIDA2026112402S</PartyId>
+         <PartyId>PADPIDA2026112402C</PartyId>
          <PartyName>
             <FullName>Example Streaming Service</FullName>
          </PartyName>
@@ -372,13 +372,13 @@ SPAM_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
       <MessageThreadId>SLEEPY-88121</MessageThreadId>
       <MessageId>SLEEPY-88121-1</MessageId>
       <MessageSender>
-         <PartyId>PADPIDA2026112403Z</PartyId>
+         <PartyId>PADPIDA2026112403A</PartyId>
          <PartyName>
             <FullName>Sleepy Sounds Bulk Upload</FullName>
          </PartyName>
       </MessageSender>
       <MessageRecipient>
-         <PartyId>PADPIDA2026112402S</PartyId>
+         <PartyId>PADPIDA2026112402C</PartyId>
          <PartyName>
             <FullName>Example Streaming Service</FullName>
          </PartyName>
