@@ -1,0 +1,44 @@
+"""Decoding untrusted audio safely and fast, and measuring it (pure: paths in, records out).
+
+Decode once per file, at the highest rate any consumer needs, and hand the same
+`DecodedAudio` to everyone: `audio.resampled(11025)` for fingerprints, `audio.resampled(22050)`
+for features, `audio.samples` for full band. `measure` is loaded on first use so the sandbox
+child, which imports this package, never pays for scipy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from integrity.audio.decode import decode_file, probe_file, sha256_file, shutdown_sandboxes
+from integrity.audio.errors import AudioDecodeError, DecodeFailure
+from integrity.audio.records import AudioProbe, DecodedAudio, DecodeLimits
+
+if TYPE_CHECKING:
+    from integrity.audio.measure import AudioMeasurements, integrated_loudness, measure
+
+__all__ = [
+    "AudioDecodeError",
+    "AudioMeasurements",
+    "AudioProbe",
+    "DecodeFailure",
+    "DecodeLimits",
+    "DecodedAudio",
+    "decode_file",
+    "integrated_loudness",
+    "measure",
+    "probe_file",
+    "sha256_file",
+    "shutdown_sandboxes",
+]
+
+_LAZY = frozenset({"AudioMeasurements", "integrated_loudness", "measure"})
+
+
+def __getattr__(name: str) -> Any:
+    """Import the measurement module (scipy) only when one of its names is used."""
+    if name in _LAZY:
+        from integrity.audio import measure as _measure_module
+
+        return getattr(_measure_module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,302 @@
+"""In-process decoding of one file: container sniffing, probing, PyAV and libsndfile backends.
+
+This module parses untrusted bytes with C libraries, so production code runs it only inside the
+sandbox child (`_sandbox`); `decode_file(..., sandbox=False)` calls it directly for trusted
+input and benchmarks.
+
+Why sniff the container ourselves: FFmpeg would otherwise try every demuxer it has (playlists,
+image formats, network protocols) on hostile bytes. We recognise the handful of delivery
+formats from their magic bytes and open FFmpeg with that one demuxer forced and only the
+`file` protocol allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+import soundfile
+
+from integrity.audio.constants import (
+    DURATION_CAP_SLACK_S,
+    MAX_NATIVE_OUTPUT_RATE_HZ,
+    SNIFF_BYTES,
+    SOUNDFILE_BLOCK_FRAMES,
+    TRUNCATION_MIN_FRACTION,
+    TRUNCATION_MIN_GAP_S,
+)
+from integrity.audio.errors import AudioDecodeError, DecodeFailure
+from integrity.audio.records import AudioProbe, resample
+
+# Our container name -> the FFmpeg demuxer forced for it.
+FFMPEG_DEMUXERS: dict[str, str] = {
+    "wav": "wav",
+    "flac": "flac",
+    "ogg": "ogg",
+    "mp3": "mp3",
+    "mp4": "mp4",
+    "aac": "aac",
+    "matroska": "matroska",
+    "aiff": "aiff",
+}
+# Decoders we let FFmpeg run (PCM variants are matched by prefix).
+ALLOWED_CODECS: frozenset[str] = frozenset(
+    {"flac", "mp3", "mp3float", "aac", "vorbis", "opus", "alac"}
+)
+# Codecs FFmpeg reports under a decoder-specific name, normalised for records.
+CODEC_ALIASES: dict[str, str] = {"mp3float": "mp3", "libopus": "opus", "libvorbis": "vorbis"}
+# (container, codec) pairs decoded with libsndfile: it measured faster than FFmpeg for these
+# (benchmarks/decode_speed.py); everything else goes through PyAV.
+SOUNDFILE_PAIRS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("wav", "pcm_s16le"),
+        ("wav", "pcm_s24le"),
+        ("wav", "pcm_s32le"),
+        ("wav", "pcm_f32le"),
+        ("wav", "pcm_u8"),
+        ("ogg", "vorbis"),
+    }
+)
+
+_ID3_HEADER_BYTES = 10  # ID3v2 tag header (bytes), followed by a 28-bit syncsafe size
+_ID3_FOOTER_BYTES = 10  # optional ID3v2.4 footer (bytes)
+_MPEG_SYNC_MASK = 0xFFE0  # 11 sync bits of an MPEG audio / ADTS frame header
+_MPEG_LAYER_SHIFT = 1  # layer bits: 00 = ADTS (AAC), 01..11 = MPEG layers III..I
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """Raw result of an in-process decode: mono float32 at `sample_rate`, plus its probe."""
+
+    samples: np.ndarray
+    sample_rate: int
+    probe: AudioProbe
+    backend: str
+
+
+def _skip_id3(head: bytes) -> bytes:
+    """Bytes after a leading ID3v2 tag (MP3, and some FLAC/AAC files carry one)."""
+    if len(head) < _ID3_HEADER_BYTES or head[:3] != b"ID3":
+        return head
+    size = 0
+    for byte in head[6:10]:
+        size = (size << 7) | (byte & 0x7F)
+    footer = _ID3_FOOTER_BYTES if head[5] & 0x10 else 0
+    return head[_ID3_HEADER_BYTES + size + footer :]
+
+
+def sniff_container(path: Path) -> str:
+    """Our container name for the file's magic bytes; UNSUPPORTED when none matches."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise AudioDecodeError(path, DecodeFailure.UNREADABLE, exc.strerror or str(exc)) from exc
+    if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"
+    body = _skip_id3(head)
+    if body[:4] == b"fLaC":
+        return "flac"
+    if len(body) >= 2 and (int.from_bytes(body[:2], "big") & _MPEG_SYNC_MASK) == _MPEG_SYNC_MASK:
+        layer = (body[1] >> _MPEG_LAYER_SHIFT) & 0b11
+        return "aac" if layer == 0 else "mp3"
+    raise AudioDecodeError(path, DecodeFailure.UNSUPPORTED, "not a recognised audio container")
+
+
+def _open(path: Path, container: str) -> av.container.InputContainer:
+    """Open with the sniffed demuxer forced and no protocol but local files."""
+    try:
+        return av.open(
+            f"file:{path}",
+            format=FFMPEG_DEMUXERS[container],
+            options={"protocol_whitelist": "file"},
+        )
+    except av.error.FileNotFoundError as exc:
+        raise AudioDecodeError(path, DecodeFailure.UNREADABLE, "no such file") from exc
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise AudioDecodeError(path, DecodeFailure.CORRUPT, f"{container}: {exc}") from exc
+
+
+def _codec_allowed(codec: str) -> bool:
+    return codec.startswith("pcm_") or codec in ALLOWED_CODECS
+
+
+def _probe_open(
+    path: Path, handle: av.container.InputContainer, container: str
+) -> tuple[AudioProbe, av.audio.stream.AudioStream]:
+    if not handle.streams.audio:
+        raise AudioDecodeError(path, DecodeFailure.UNSUPPORTED, f"{container}: no audio stream")
+    stream = handle.streams.audio[0]
+    codec_name = stream.codec_context.name
+    if not _codec_allowed(codec_name):
+        raise AudioDecodeError(path, DecodeFailure.UNSUPPORTED, f"codec {codec_name}")
+    duration_s: float | None = None
+    if handle.duration is not None and handle.duration > 0:
+        duration_s = handle.duration / av.time_base
+    elif stream.duration is not None and stream.time_base is not None:
+        duration_s = float(stream.duration * stream.time_base)
+    probe = AudioProbe(
+        container=container,
+        codec=CODEC_ALIASES.get(codec_name, codec_name),
+        duration_s=duration_s,
+        channels=int(stream.codec_context.channels),
+        sample_rate=int(stream.codec_context.sample_rate or 0),
+        size_bytes=path.stat().st_size,
+    )
+    return probe, stream
+
+
+def probe(path: Path) -> AudioProbe:
+    """Read the headers of one file (no audio decoded)."""
+    container = sniff_container(path)
+    with _open(path, container) as handle:
+        found, _ = _probe_open(path, handle, container)
+    return found
+
+
+def output_rate(probe: AudioProbe, sample_rate: int | None) -> int:
+    """The rate a decode delivers: the request, or the native rate capped at 48 kHz."""
+    if sample_rate is not None:
+        return sample_rate
+    return min(probe.sample_rate, MAX_NATIVE_OUTPUT_RATE_HZ)
+
+
+def _max_source_samples(rate: int, max_duration_s: float) -> int:
+    return math.ceil((max_duration_s + DURATION_CAP_SLACK_S) * rate)
+
+
+def _too_long(path: Path, max_duration_s: float) -> AudioDecodeError:
+    return AudioDecodeError(
+        path, DecodeFailure.TOO_LONG, f"decoded past the {max_duration_s:.1f} s limit"
+    )
+
+
+def _decode_pyav(
+    path: Path, container: str, max_duration_s: float
+) -> tuple[AudioProbe, np.ndarray]:
+    """Decode every frame, convert to planar float at the source rate (a pass-through for the
+    float decoders: mp3, aac, vorbis, opus) and average the channels frame by frame.
+
+    Why not let swresample downmix and resample in one go: its stereo-to-mono matrix sums the
+    channels at -3 dB each (L+R)/sqrt(2), which changes levels; we want the plain mean, and
+    soxr resamples better and no slower afterwards.
+    """
+    with _open(path, container) as handle:
+        found, stream = _probe_open(path, handle, container)
+        rate = found.sample_rate
+        limit = _max_source_samples(rate, max_duration_s)
+        resampler: av.AudioResampler | None = None
+        chunks: list[np.ndarray] = []
+        total = 0
+        try:
+            for frame in handle.decode(stream):
+                if resampler is None:
+                    # The first frame, not the header, is the truth about rate and layout.
+                    rate = frame.sample_rate
+                    limit = _max_source_samples(rate, max_duration_s)
+                    resampler = av.AudioResampler(format="fltp", layout=frame.layout, rate=rate)
+                for converted in resampler.resample(frame):
+                    planes = converted.to_ndarray()
+                    mono = planes[0] if planes.shape[0] == 1 else planes.mean(axis=0)
+                    chunks.append(mono)
+                    total += mono.shape[0]
+                if total > limit:
+                    raise _too_long(path, max_duration_s)
+        except av.error.MemoryError as exc:
+            raise MemoryError(str(exc)) from exc
+        except (av.error.FFmpegError, ValueError) as exc:
+            # ValueError: a frame whose rate or layout changed mid-stream (chained Ogg).
+            raise AudioDecodeError(path, DecodeFailure.CORRUPT, str(exc)) from exc
+    if rate != found.sample_rate:
+        found = replace(found, sample_rate=rate)
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    return found, samples.astype(np.float32, copy=False)
+
+
+def _decode_soundfile(path: Path, found: AudioProbe, max_duration_s: float) -> np.ndarray:
+    """libsndfile in blocks, averaging channels per block into one preallocated array."""
+    limit = _max_source_samples(found.sample_rate, max_duration_s)
+    try:
+        with soundfile.SoundFile(str(path)) as handle:
+            if handle.frames > limit:
+                raise _too_long(path, max_duration_s)
+            out = np.empty(handle.frames, dtype=np.float32)
+            position = 0
+            while position < handle.frames:
+                block = handle.read(
+                    min(SOUNDFILE_BLOCK_FRAMES, handle.frames - position),
+                    dtype="float32",
+                    always_2d=True,
+                )
+                if block.shape[0] == 0:
+                    break
+                n = block.shape[0]
+                out[position : position + n] = (
+                    block[:, 0] if block.shape[1] == 1 else block.mean(axis=1)
+                )
+                position += n
+    except soundfile.LibsndfileError as exc:
+        raise AudioDecodeError(path, DecodeFailure.CORRUPT, str(exc)) from exc
+    return out[:position]
+
+
+def _check_complete(path: Path, found: AudioProbe, decoded_s: float) -> None:
+    """A file that decodes to much less than its header declares was cut short."""
+    if decoded_s <= 0.0:
+        raise AudioDecodeError(path, DecodeFailure.CORRUPT, "no audio decoded")
+    declared = found.duration_s
+    if (
+        declared is not None
+        and decoded_s < declared * TRUNCATION_MIN_FRACTION
+        and declared - decoded_s > TRUNCATION_MIN_GAP_S
+    ):
+        raise AudioDecodeError(
+            path,
+            DecodeFailure.CORRUPT,
+            f"truncated: decoded {decoded_s:.2f} s of a declared {declared:.2f} s",
+        )
+
+
+def decode(
+    path: Path,
+    *,
+    sample_rate: int | None,
+    max_duration_s: float,
+    checked: AudioProbe | None = None,
+) -> Decoded:
+    """Decode to mono float32 at the requested rate; raises AudioDecodeError for bad input.
+
+    `checked` is a probe the caller has already validated; without it we probe here.
+    """
+    found = checked if checked is not None else probe(path)
+    backend = "soundfile" if (found.container, found.codec) in SOUNDFILE_PAIRS else "pyav"
+    samples: np.ndarray | None = None
+    if backend == "soundfile":
+        try:
+            samples = _decode_soundfile(path, found, max_duration_s)
+        except AudioDecodeError as exc:
+            if exc.reason is not DecodeFailure.CORRUPT:
+                raise
+            backend = "pyav"  # libsndfile is stricter about headers than FFmpeg; try it
+    if samples is None:
+        found, samples = _decode_pyav(path, found.container, max_duration_s)
+    _check_complete(path, found, samples.shape[0] / found.sample_rate)
+    rate = output_rate(found, sample_rate)
+    return Decoded(
+        samples=resample(samples, found.sample_rate, rate),
+        sample_rate=rate,
+        probe=found,
+        backend=backend,
+    )

@@ -1,0 +1,478 @@
+"""A warm, resource-limited decoder child process, and the parent-side client that feeds it.
+
+Why a child: libsndfile and FFmpeg have had memory-corruption CVEs, so hostile bytes are parsed
+only in a process that may crash, hang or balloon without taking the service with it. Why warm:
+a fresh interpreter importing numpy and PyAV costs far more than decoding a song at the
+~300x-realtime budget, so one child per (parent process, memory limit) serves request after
+request and is replaced only when it dies, misbehaves or has used up its CPU budget.
+
+Child limits (set after its imports, before it reads any request): RLIMIT_AS from the memory
+limit, a lifetime RLIMIT_CPU, RLIMIT_FSIZE 0 (it can write no file), a small RLIMIT_NOFILE,
+RLIMIT_CORE 0, and death with its parent (PR_SET_PDEATHSIG). The parent enforces a wall-clock
+timeout per request and kills the child (SIGKILL) when it passes.
+
+Wire protocol, one request at a time:
+  parent -> child stdin:  one JSON line {"op": "probe"|"decode", "path", "sample_rate",
+                          "max_duration_s"}
+  child  -> parent:       one JSON header line {"ok": true, "probe": {...}, "samples": N,
+                          "sample_rate", "backend", "cpu_s"} then N float32 samples (native
+                          byte order) for a decode; or {"ok": false, "reason", "detail", "cpu_s"}.
+The child's own fd 1 is pointed at stderr so a stray print can never corrupt the stream.
+
+Run as `python -m integrity.audio._sandbox MEMORY_LIMIT_BYTES CPU_LIMIT_S`.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from integrity.audio.constants import (
+    DURATION_CAP_SLACK_S,
+    MAX_OUTPUT_RATE_HZ,
+    SANDBOX_CPU_BUDGET_FACTOR,
+    SANDBOX_MAX_HEADER_BYTES,
+    SANDBOX_MAX_OPEN_FILES,
+    SANDBOX_MAX_REQUESTS,
+    SANDBOX_PIPE_BYTES,
+    SANDBOX_READ_CHUNK_BYTES,
+    SANDBOX_START_TIMEOUT_S,
+    SANDBOX_STDERR_LINES,
+    SANDBOX_STOP_TIMEOUT_S,
+)
+from integrity.audio.errors import AudioDecodeError, DecodeFailure
+from integrity.audio.records import AudioProbe, DecodeLimits
+
+logger = logging.getLogger(__name__)
+
+_READY = b'{"ready": true}\n'
+_FLOAT32_BYTES = 4
+_PR_SET_PDEATHSIG = 1  # prctl option number (linux/prctl.h)
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # fcntl command number (linux/fcntl.h)
+_CHILD_ENV = {  # keep numerical libraries from spawning thread pools inside the child
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Child side
+# --------------------------------------------------------------------------------------------
+
+
+def _limit_child(memory_limit_bytes: int, cpu_limit_s: int) -> None:
+    """Apply the resource limits to this (child) process; called once, after imports."""
+    import resource  # POSIX only, and only the child needs it
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (SANDBOX_MAX_OPEN_FILES, SANDBOX_MAX_OPEN_FILES))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit_s, cpu_limit_s + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def _handle(request: dict[str, Any], out: IO[bytes]) -> bool:
+    """Serve one request; returns False when the child must exit (its state is suspect)."""
+    from integrity.audio import _decoders  # the parent never needs the decoders' imports
+
+    path = Path(request["path"])
+    try:
+        if request["op"] == "probe":
+            found = _decoders.probe(path)
+            header = {"ok": True, "probe": asdict(found), "cpu_s": _cpu_seconds()}
+            out.write(json.dumps(header).encode() + b"\n")
+            out.flush()
+            return True
+        found = _decoders.probe(path)
+        limits_s = float(request["max_duration_s"])
+        found.check(path, limits_s)
+        decoded = _decoders.decode(
+            path,
+            sample_rate=request["sample_rate"],
+            max_duration_s=limits_s,
+            checked=found,
+        )
+        samples = np.ascontiguousarray(decoded.samples, dtype=np.float32)
+        header = {
+            "ok": True,
+            "probe": asdict(decoded.probe),
+            "samples": int(samples.shape[0]),
+            "sample_rate": decoded.sample_rate,
+            "backend": decoded.backend,
+            "cpu_s": _cpu_seconds(),
+        }
+        out.write(json.dumps(header).encode() + b"\n")
+        out.write(memoryview(samples).cast("B"))
+        out.flush()
+        return True
+    except AudioDecodeError as exc:
+        _reply_error(out, exc.reason, exc.detail, exiting=False)
+        return True
+    except MemoryError as exc:
+        _reply_error(out, DecodeFailure.MEMORY, str(exc) or "allocation failed", exiting=True)
+        return False
+    except Exception as exc:  # a decoder bug on hostile input: report it, then start afresh
+        _reply_error(out, DecodeFailure.CORRUPT, f"{type(exc).__name__}: {exc}", exiting=True)
+        return False
+
+
+def _reply_error(out: IO[bytes], reason: DecodeFailure, detail: str, *, exiting: bool) -> None:
+    header = {
+        "ok": False,
+        "reason": reason.value,
+        "detail": detail,
+        "exiting": exiting,
+        "cpu_s": _cpu_seconds(),
+    }
+    with contextlib.suppress(OSError, MemoryError):
+        out.write(json.dumps(header).encode() + b"\n")
+        out.flush()
+
+
+def serve(memory_limit_bytes: int, cpu_limit_s: int) -> None:
+    """Child main loop: import everything, limit ourselves, then answer requests until EOF."""
+    import av  # imported before the limits, so imports never hit them
+    import soundfile  # noqa: F401
+    import soxr  # noqa: F401
+
+    import integrity.audio._decoders  # noqa: F401
+
+    av.logging.set_level(av.logging.PANIC)
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)  # stray prints and C library chatter go to stderr, never into the protocol
+    out = os.fdopen(protocol_fd, "wb")
+    _limit_child(memory_limit_bytes, cpu_limit_s)
+    out.write(_READY)
+    out.flush()
+    for line in sys.stdin.buffer:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return
+        if not _handle(request, out):
+            return
+
+
+# --------------------------------------------------------------------------------------------
+# Parent side
+# --------------------------------------------------------------------------------------------
+
+
+class SandboxDecoder:
+    """One warm decoder child with a fixed memory limit; thread-safe (requests are serialised).
+
+    For parallel decoding use several processes (each Celery prefork worker owns its own) or
+    several SandboxDecoder instances.
+    """
+
+    def __init__(self, memory_limit_bytes: int, timeout_s: float) -> None:
+        self.memory_limit_bytes = memory_limit_bytes
+        self.cpu_limit_s = max(1, math.ceil(SANDBOX_CPU_BUDGET_FACTOR * timeout_s))
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=SANDBOX_STDERR_LINES)
+        self._requests = 0
+        self._cpu_used_s = 0.0
+        self._owner_pid = os.getpid()
+
+    @property
+    def pid(self) -> int | None:
+        """The current child's pid (None when none is running)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def probe(self, path: Path, limits: DecodeLimits) -> AudioProbe:
+        """Probe one file in the child."""
+        header, _ = self._request(path, limits, {"op": "probe"}, None)
+        return AudioProbe(**header["probe"])
+
+    def decode(
+        self, path: Path, sample_rate: int | None, limits: DecodeLimits
+    ) -> tuple[AudioProbe, np.ndarray, int, str]:
+        """Decode one file in the child: (probe, samples, sample rate, backend)."""
+        request = {
+            "op": "decode",
+            "sample_rate": sample_rate,
+            "max_duration_s": limits.max_duration_s,
+        }
+        header, samples = self._request(path, limits, request, sample_rate)
+        assert samples is not None
+        return AudioProbe(**header["probe"]), samples, header["sample_rate"], header["backend"]
+
+    def close(self) -> None:
+        """Stop the child (closing its stdin lets it exit; kill it if it does not)."""
+        with self._lock:
+            self._stop(graceful=True)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _request(
+        self,
+        path: Path,
+        limits: DecodeLimits,
+        request: dict[str, Any],
+        sample_rate: int | None,
+    ) -> tuple[dict[str, Any], np.ndarray | None]:
+        with self._lock:
+            if self._owner_pid != os.getpid():
+                # Inherited across fork: the child belongs to our parent, leave it alone.
+                self._proc = None
+                self._owner_pid = os.getpid()
+            proc = self._ensure_child()
+            deadline = time.monotonic() + limits.timeout_s
+            message = dict(request, path=str(path))
+            started = time.monotonic()
+            try:
+                assert proc.stdin is not None and proc.stdout is not None
+                proc.stdin.write(json.dumps(message).encode() + b"\n")
+                proc.stdin.flush()
+                reader = _DeadlineReader(proc.stdout.fileno(), deadline)
+                header = json.loads(reader.line(SANDBOX_MAX_HEADER_BYTES))
+                samples = None
+                if header.get("ok") and request["op"] == "decode":
+                    count = self._validated_count(header, limits, sample_rate)
+                    samples = np.empty(count, dtype=np.float32)
+                    reader.fill(memoryview(samples).cast("B"))
+            except _DeadlineError as exc:
+                self._stop(graceful=False)
+                logger.warning(
+                    "decode timed out; sandbox child killed",
+                    extra={"path": str(path), "timeout_s": limits.timeout_s},
+                )
+                raise AudioDecodeError(
+                    path, DecodeFailure.TIMEOUT, f"no result within {limits.timeout_s:g} s"
+                ) from exc
+            except (_ChildGoneError, BrokenPipeError, ValueError, KeyError, TypeError) as exc:
+                failure = self._diagnose_death(proc)
+                self._stop(graceful=False)
+                logger.warning(
+                    "sandbox child failed",
+                    extra={"path": str(path), "reason": failure.value, "error": str(exc)},
+                )
+                raise AudioDecodeError(path, failure, self._death_detail(proc)) from exc
+            self._requests += 1
+            self._cpu_used_s = float(header.get("cpu_s", 0.0))
+            logger.debug(
+                "sandbox request done",
+                extra={
+                    "path": str(path),
+                    "op": request["op"],
+                    "ok": bool(header.get("ok")),
+                    "elapsed_s": round(time.monotonic() - started, 4),
+                },
+            )
+            if not header.get("ok"):
+                reason = DecodeFailure(header["reason"])
+                if header.get("exiting"):
+                    self._stop(graceful=True)
+                self._recycle_if_spent(limits)
+                raise AudioDecodeError(path, reason, str(header.get("detail", "")))
+            self._recycle_if_spent(limits)
+            return header, samples
+
+    def _validated_count(
+        self, header: dict[str, Any], limits: DecodeLimits, sample_rate: int | None
+    ) -> int:
+        """Never trust a size from the child blindly: bound it by the duration limit."""
+        count = int(header["samples"])
+        rate = int(header["sample_rate"])
+        if sample_rate is not None and rate != sample_rate:
+            raise ValueError(f"child answered {rate} Hz for a {sample_rate} Hz request")
+        if not 0 < rate <= MAX_OUTPUT_RATE_HZ:
+            raise ValueError(f"child answered an impossible rate {rate}")
+        cap = math.ceil((limits.max_duration_s + DURATION_CAP_SLACK_S) * rate)
+        if not 0 <= count <= cap:
+            raise ValueError(f"child announced {count} samples, cap {cap}")
+        return count
+
+    def _recycle_if_spent(self, limits: DecodeLimits) -> None:
+        """Replace the child before its lifetime CPU limit could cut a request short."""
+        spent = self._cpu_used_s + 2 * limits.timeout_s >= self.cpu_limit_s
+        if spent or self._requests >= SANDBOX_MAX_REQUESTS:
+            self._stop(graceful=True)
+
+    def _ensure_child(self) -> subprocess.Popen[bytes]:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        self._stop(graceful=False)
+        started = time.monotonic()
+        env = dict(os.environ, **_CHILD_ENV)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "integrity.audio._sandbox",
+                str(self.memory_limit_bytes),
+                str(self.cpu_limit_s),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, SANDBOX_PIPE_BYTES)
+        self._stderr_tail.clear()
+        threading.Thread(target=_drain, args=(proc.stderr, self._stderr_tail), daemon=True).start()
+        self._proc = proc
+        self._requests = 0
+        self._cpu_used_s = 0.0
+        try:
+            ready = _DeadlineReader(
+                proc.stdout.fileno(), time.monotonic() + SANDBOX_START_TIMEOUT_S
+            ).line(len(_READY))
+        except (_DeadlineError, _ChildGoneError) as exc:
+            detail = self._death_detail(proc)
+            self._stop(graceful=False)
+            raise RuntimeError(f"audio sandbox failed to start: {detail}") from exc
+        if ready != _READY.strip():
+            self._stop(graceful=False)
+            raise RuntimeError(f"audio sandbox sent {ready!r} instead of ready")
+        logger.info(
+            "audio sandbox started",
+            extra={
+                "pid": proc.pid,
+                "memory_limit_bytes": self.memory_limit_bytes,
+                "cpu_limit_s": self.cpu_limit_s,
+                "startup_s": round(time.monotonic() - started, 3),
+            },
+        )
+        return proc
+
+    def _diagnose_death(self, proc: subprocess.Popen[bytes]) -> DecodeFailure:
+        """Name what killed the child: CPU limit, memory (allocation failure), or a crash."""
+        try:
+            code = proc.wait(timeout=SANDBOX_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return DecodeFailure.CRASHED
+        if code in (-signal.SIGXCPU, -signal.SIGKILL):
+            return DecodeFailure.TIMEOUT if code == -signal.SIGXCPU else DecodeFailure.CRASHED
+        tail = " ".join(self._stderr_tail).lower()
+        if "memory" in tail or "cannot allocate" in tail or "bad_alloc" in tail:
+            return DecodeFailure.MEMORY
+        return DecodeFailure.CRASHED
+
+    def _death_detail(self, proc: subprocess.Popen[bytes]) -> str:
+        code = proc.poll()
+        if code is not None and code < 0:
+            status = f"child killed by {signal.Signals(-code).name}"
+        else:
+            status = f"child exited with {code}"
+        tail = list(self._stderr_tail)[-1:] if self._stderr_tail else []
+        return "; ".join([status, *tail])
+
+    def _stop(self, *, graceful: bool) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        if graceful:
+            try:
+                proc.wait(timeout=SANDBOX_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                graceful = False
+        if not graceful and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+class _DeadlineError(Exception):
+    """The child did not answer before the deadline."""
+
+
+class _ChildGoneError(Exception):
+    """The child closed its end of the pipe (it died)."""
+
+
+class _DeadlineReader:
+    """Reads from the child's stdout without ever blocking past a wall-clock deadline."""
+
+    def __init__(self, fd: int, deadline: float) -> None:
+        self._fd = fd
+        self._deadline = deadline
+        self._pending = b""
+        self._poll = select.poll()
+        self._poll.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+
+    def _wait(self) -> None:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0 or not self._poll.poll(max(1, math.ceil(remaining * 1000))):
+            raise _DeadlineError
+        if time.monotonic() > self._deadline:
+            raise _DeadlineError
+
+    def line(self, limit: int) -> bytes:
+        """One newline-terminated line (without the newline); later bytes are kept."""
+        buffer = self._pending
+        while b"\n" not in buffer:
+            if len(buffer) > limit:
+                raise ValueError("reply header too long")
+            self._wait()
+            chunk = os.read(self._fd, SANDBOX_READ_CHUNK_BYTES)
+            if not chunk:
+                raise _ChildGoneError
+            buffer += chunk
+        head, _, self._pending = buffer.partition(b"\n")
+        return head
+
+    def fill(self, target: memoryview) -> None:
+        """Fill `target` exactly, starting with bytes already read past the header."""
+        position = len(self._pending)
+        if position > len(target):
+            raise ValueError("child sent more bytes than announced")
+        target[:position] = self._pending
+        self._pending = b""
+        while position < len(target):
+            self._wait()
+            count = os.readv(self._fd, [target[position : position + SANDBOX_READ_CHUNK_BYTES]])
+            if count == 0:
+                raise _ChildGoneError
+            position += count
+
+
+def _drain(stream: IO[bytes], tail: collections.deque[str]) -> None:
+    """Keep the last lines of the child's stderr (so it never blocks on a full pipe)."""
+    with contextlib.suppress(OSError, ValueError):
+        for raw in stream:
+            tail.append(raw.decode("utf-8", "replace").rstrip())
+    with contextlib.suppress(OSError):
+        stream.close()
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), int(sys.argv[2]))

@@ -1,0 +1,91 @@
+"""Every number the audio package depends on, named once with its unit.
+
+Why one module: the thresholds behind a finding ("3.2 s of leading silence", "clipping") must be
+traceable to a single definition, and the sandbox caps must be auditable in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- Sample rates -------------------------------------------------------------------------------
+MAX_NATIVE_OUTPUT_RATE_HZ: Final[int] = 48_000
+"""`sample_rate=None` decodes at the source rate, but never above this (Hz)."""
+MIN_OUTPUT_RATE_HZ: Final[int] = 1_000
+"""Lowest rate a caller may ask for (Hz); below it nothing useful survives."""
+MAX_OUTPUT_RATE_HZ: Final[int] = 192_000
+"""Highest rate a caller may ask for explicitly (Hz)."""
+MIN_SOURCE_RATE_HZ: Final[int] = 4_000
+"""Sources below this rate (Hz) are refused at probe time as not music/speech delivery audio."""
+MAX_SOURCE_RATE_HZ: Final[int] = 384_000
+"""Sources above this rate (Hz) are refused at probe time (no real delivery needs more)."""
+MAX_SOURCE_CHANNELS: Final[int] = 16
+"""Sources with more channels are refused at probe time (count)."""
+SOXR_QUALITY: Final[str] = "HQ"
+"""libsoxr quality preset for every resampling step (flat to 0.91 of Nyquist, 144 dB stop)."""
+
+# --- Untrusted-input checks -------------------------------------------------------------------
+SNIFF_BYTES: Final[int] = 64 * 1024
+"""Bytes read from the start of a file to recognise its container (bytes; covers ID3 tags)."""
+TRUNCATION_MIN_FRACTION: Final[float] = 0.9
+"""A file decoding to less than this fraction of its declared duration is truncated (ratio)."""
+TRUNCATION_MIN_GAP_S: Final[float] = 1.0
+"""...and only when it is at least this much shorter than declared (s), for short files."""
+DURATION_CAP_SLACK_S: Final[float] = 1.0
+"""Decoded audio may run this far past max_duration_s before decoding stops (s): codec padding."""
+SOUNDFILE_BLOCK_FRAMES: Final[int] = 1 << 16
+"""Frames read per libsndfile call (frames), so a stereo file never needs 2x its mono size."""
+HASH_CHUNK_BYTES: Final[int] = 1 << 20
+"""Read size when hashing a file (bytes)."""
+
+# --- Sandbox process ----------------------------------------------------------------------------
+SANDBOX_START_TIMEOUT_S: Final[float] = 60.0
+"""Wall-clock time a fresh decoder child may take to import and report ready (s)."""
+SANDBOX_STOP_TIMEOUT_S: Final[float] = 2.0
+"""Time a child gets to exit after its stdin closes, before it is killed (s)."""
+SANDBOX_MAX_OPEN_FILES: Final[int] = 32
+"""RLIMIT_NOFILE in the child (descriptors): the file being decoded, pipes, little else."""
+SANDBOX_CPU_BUDGET_FACTOR: Final[float] = 10.0
+"""The child's lifetime RLIMIT_CPU is this many decode timeouts (ratio); it is recycled before."""
+SANDBOX_MAX_REQUESTS: Final[int] = 1_000
+"""Requests served before a child is replaced anyway (count), bounding any slow leak."""
+SANDBOX_PIPE_BYTES: Final[int] = 1 << 20
+"""Requested kernel pipe buffer for the sample hand-off (bytes; Linux F_SETPIPE_SZ)."""
+SANDBOX_MAX_HEADER_BYTES: Final[int] = 64 * 1024
+"""Longest reply header the parent accepts from a child (bytes)."""
+SANDBOX_STDERR_LINES: Final[int] = 40
+"""Lines of the child's stderr kept for diagnostics (count)."""
+SANDBOX_READ_CHUNK_BYTES: Final[int] = 1 << 20
+"""Largest single read from the child's pipe (bytes)."""
+
+# --- Measurements -------------------------------------------------------------------------------
+LOUDNESS_BLOCK_S: Final[float] = 0.400
+"""BS.1770-4 gating block length (s)."""
+LOUDNESS_BLOCK_OVERLAP: Final[float] = 0.75
+"""BS.1770-4 overlap between consecutive gating blocks (fraction of a block)."""
+LOUDNESS_OFFSET_DB: Final[float] = -0.691
+"""BS.1770-4 constant in L = -0.691 + 10 log10(sum G_i z_i) (dB)."""
+LOUDNESS_ABSOLUTE_GATE_LUFS: Final[float] = -70.0
+"""BS.1770-4 absolute gate (LUFS)."""
+LOUDNESS_RELATIVE_GATE_LU: Final[float] = -10.0
+"""BS.1770-4 relative gate below the absolute-gated loudness (LU)."""
+K_SHELF_FREQ_HZ: Final[float] = 1681.974450955533
+"""K-weighting stage 1 (head-related high shelf) centre frequency (Hz), analog prototype."""
+K_SHELF_GAIN_DB: Final[float] = 3.999843853973347
+"""K-weighting stage 1 shelf gain (dB)."""
+K_SHELF_Q: Final[float] = 0.7071752369554196
+"""K-weighting stage 1 quality factor (dimensionless)."""
+K_HIGHPASS_FREQ_HZ: Final[float] = 38.13547087602444
+"""K-weighting stage 2 (RLB high-pass) corner frequency (Hz), analog prototype."""
+K_HIGHPASS_Q: Final[float] = 0.5003270373238773
+"""K-weighting stage 2 quality factor (dimensionless)."""
+
+SILENCE_FRAME_S: Final[float] = 0.010
+"""Frame length for silence detection (s): resolution of leading/trailing silence."""
+SILENCE_THRESHOLD_DBFS: Final[float] = -60.0
+"""A frame whose RMS is below this level is silent (dBFS, full-scale sine peak = 0 dBFS)."""
+CLIP_LEVEL: Final[float] = 0.999
+"""A sample at or above this magnitude is at full scale (linear, 1.0 = 0 dBFS; ~-0.009 dBFS)."""
+CLIP_MIN_RUN_SAMPLES: Final[int] = 3
+"""Full-scale samples count as clipped only in runs at least this long (samples): a lone peak
+of a normalised master is not clipping, a flat top is."""

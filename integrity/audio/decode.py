@@ -1,0 +1,157 @@
+"""Public entry points: hash, probe and decode one untrusted file.
+
+Order of defences for every decode: the size is checked before the file is opened; the child
+sniffs the container, probes duration/channels/rate and refuses odd or over-long files before
+decoding anything; the decode itself stops at the duration cap; the child runs under memory,
+CPU, file and time limits and is replaced whenever it fails.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import logging
+import os
+import threading
+from pathlib import Path
+
+from integrity.audio._sandbox import SandboxDecoder
+from integrity.audio.constants import HASH_CHUNK_BYTES
+from integrity.audio.errors import AudioDecodeError, DecodeFailure
+from integrity.audio.records import AudioProbe, DecodedAudio, DecodeLimits, check_output_rate
+
+logger = logging.getLogger(__name__)
+
+_registry_lock = threading.Lock()
+_sandboxes: dict[tuple[int, int, float], SandboxDecoder] = {}
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, streamed (audio assets are stored by this key)."""
+    with Path(path).open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256", _bufsize=HASH_CHUNK_BYTES).hexdigest()
+
+
+def default_limits() -> DecodeLimits:
+    """The deployment's configured limits (used when a caller passes none)."""
+    from integrity.config import get_settings  # settings are read only when actually needed
+
+    return DecodeLimits.from_settings(get_settings())
+
+
+def _checked_path(path: Path, limits: DecodeLimits) -> Path:
+    """Absolute path of a regular file within the size cap, checked before anything opens it."""
+    resolved = Path(path).resolve()
+    try:
+        stat = resolved.stat()
+    except OSError as exc:
+        raise AudioDecodeError(path, DecodeFailure.UNREADABLE, exc.strerror or str(exc)) from exc
+    if not resolved.is_file():
+        raise AudioDecodeError(path, DecodeFailure.UNREADABLE, "not a regular file")
+    if stat.st_size > limits.max_bytes:
+        raise AudioDecodeError(
+            path,
+            DecodeFailure.TOO_BIG,
+            f"{stat.st_size} bytes, limit {limits.max_bytes} bytes",
+        )
+    if not os.access(resolved, os.R_OK):
+        raise AudioDecodeError(path, DecodeFailure.UNREADABLE, "permission denied")
+    return resolved
+
+
+def sandbox_for(limits: DecodeLimits) -> SandboxDecoder:
+    """This process's warm decoder child for these limits (one per process and limit set)."""
+    key = (os.getpid(), limits.memory_limit_bytes, limits.timeout_s)
+    with _registry_lock:
+        sandbox = _sandboxes.get(key)
+        if sandbox is None:
+            sandbox = SandboxDecoder(limits.memory_limit_bytes, limits.timeout_s)
+            _sandboxes[key] = sandbox
+        return sandbox
+
+
+def shutdown_sandboxes() -> None:
+    """Stop every decoder child this process started (also run at interpreter exit)."""
+    with _registry_lock:
+        mine = [key for key in _sandboxes if key[0] == os.getpid()]
+        sandboxes = [_sandboxes.pop(key) for key in mine]
+    for sandbox in sandboxes:
+        sandbox.close()
+
+
+def probe_file(path: Path, *, limits: DecodeLimits | None = None) -> AudioProbe:
+    """Container, codec, duration, channels and rate from the headers, read in the sandbox.
+
+    Raises AudioDecodeError when the file is too big, unrecognised, or its headers already
+    break the limits (too long, odd channel count or rate), so callers can refuse it cheaply.
+    """
+    limits = limits or default_limits()
+    resolved = _checked_path(path, limits)
+    found = sandbox_for(limits).probe(resolved, limits)
+    found.check(Path(path), limits.max_duration_s)
+    return found
+
+
+def decode_file(
+    path: Path,
+    *,
+    sample_rate: int | None = None,
+    limits: DecodeLimits | None = None,
+    sandbox: bool = True,
+) -> DecodedAudio:
+    """Decode one file to mono float32 at `sample_rate` (None: native, capped at 48 kHz).
+
+    `sandbox=False` decodes in this process: only for trusted files (benchmarks, fixtures we
+    generated ourselves). Raises AudioDecodeError for any bad file, never another exception.
+    """
+    if sample_rate is not None:
+        check_output_rate(sample_rate)
+    limits = limits or default_limits()
+    resolved = _checked_path(path, limits)
+    try:
+        if sandbox:
+            found, samples, rate, backend = sandbox_for(limits).decode(
+                resolved, sample_rate, limits
+            )
+        else:
+            from integrity.audio import _decoders  # heavy C-library imports only when used
+
+            found = _decoders.probe(resolved)
+            found.check(resolved, limits.max_duration_s)
+            decoded = _decoders.decode(
+                resolved,
+                sample_rate=sample_rate,
+                max_duration_s=limits.max_duration_s,
+                checked=found,
+            )
+            found, samples, rate, backend = (
+                decoded.probe,
+                decoded.samples,
+                decoded.sample_rate,
+                decoded.backend,
+            )
+    except AudioDecodeError as exc:
+        # Name the file as the caller did, not as resolved inside the sandbox.
+        raise AudioDecodeError(path, exc.reason, exc.detail) from None
+    logger.debug(
+        "decoded audio",
+        extra={
+            "path": str(path),
+            "container": found.container,
+            "codec": found.codec,
+            "backend": backend,
+            "sample_rate": rate,
+            "duration_s": round(samples.shape[0] / rate, 3),
+        },
+    )
+    return DecodedAudio(
+        samples=samples,
+        sample_rate=rate,
+        source_sample_rate=found.sample_rate,
+        source_channels=found.channels,
+        codec=found.codec,
+        container=found.container,
+    )
+
+
+atexit.register(shutdown_sandboxes)

@@ -1,0 +1,133 @@
+"""Decoding every delivery format, in the sandbox, to the right rate and duration."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from integrity.audio import DecodedAudio, DecodeLimits, decode_file, probe_file, sha256_file
+from tests.conftest import SHARED_AUDIO_DIR
+
+from .signals import ALL_FORMATS, FIXTURE_RATE_HZ, FIXTURE_SECONDS, tone
+
+# Lossy encoders add priming/padding the decoder may not trim exactly (s).
+DURATION_TOLERANCE_S = {
+    "wav": 0.001,
+    "flac": 0.001,
+    "ogg": 0.01,
+    "mp3": 0.06,
+    "m4a": 0.06,
+    "opus": 0.03,
+}
+EXPECTED_CODEC = {
+    "wav": ("wav", "pcm_s16le"),
+    "flac": ("flac", "flac"),
+    "ogg": ("ogg", "vorbis"),
+    "mp3": ("mp3", "mp3"),
+    "m4a": ("mp4", "aac"),
+    "opus": ("ogg", "opus"),
+}
+TARGET_RATE_HZ = 22_050
+
+
+@pytest.mark.parametrize("name", ALL_FORMATS)
+def test_each_format_decodes_to_mono_float32_at_the_requested_rate(
+    name: str, encoded: dict[str, Path], limits: DecodeLimits
+) -> None:
+    audio = decode_file(encoded[name], sample_rate=TARGET_RATE_HZ, limits=limits)
+
+    assert audio.sample_rate == TARGET_RATE_HZ
+    assert audio.samples.dtype == np.float32
+    assert audio.samples.ndim == 1
+    assert audio.samples.flags.c_contiguous
+    assert audio.duration_s == pytest.approx(FIXTURE_SECONDS, abs=DURATION_TOLERANCE_S[name])
+    assert (audio.container, audio.codec) == EXPECTED_CODEC[name]
+    assert audio.source_channels == 2
+    # The 0.5-amplitude tone survives every codec at about its level (mean downmix, not a sum).
+    assert 0.45 < float(np.abs(audio.samples).max()) < 0.6
+
+
+@pytest.mark.parametrize("name", ["wav", "flac", "mp3", "opus"])
+def test_native_rate_is_kept(name: str, encoded: dict[str, Path], limits: DecodeLimits) -> None:
+    audio = decode_file(encoded[name], limits=limits)
+    native = 48_000 if name == "opus" else FIXTURE_RATE_HZ
+    assert audio.sample_rate == audio.source_sample_rate == native
+
+
+def test_native_rate_is_capped_at_48k(tmp_path: Path, limits: DecodeLimits) -> None:
+    path = tmp_path / "hires.wav"
+    soundfile.write(path, tone(1.0, 96_000), 96_000, subtype="PCM_24")
+    audio = decode_file(path, limits=limits)
+    assert audio.source_sample_rate == 96_000
+    assert audio.sample_rate == 48_000
+    assert audio.duration_s == pytest.approx(1.0, abs=1e-3)
+
+
+def test_sandboxed_and_in_process_decodes_agree(
+    encoded: dict[str, Path], limits: DecodeLimits
+) -> None:
+    sandboxed = decode_file(encoded["mp3"], sample_rate=TARGET_RATE_HZ, limits=limits)
+    local = decode_file(encoded["mp3"], sample_rate=TARGET_RATE_HZ, limits=limits, sandbox=False)
+    np.testing.assert_array_equal(sandboxed.samples, local.samples)
+
+
+def test_resampled_converts_and_caches(encoded: dict[str, Path], limits: DecodeLimits) -> None:
+    audio = decode_file(encoded["flac"], limits=limits)
+    low = audio.resampled(11_025)
+    assert low.dtype == np.float32
+    assert low.shape[0] == pytest.approx(FIXTURE_SECONDS * 11_025, abs=2)
+    assert audio.resampled(11_025) is low
+    assert audio.resampled(audio.sample_rate) is audio.samples
+    with pytest.raises(ValueError, match="read-only"):
+        low[0] = 1.0
+
+
+def test_decoded_audio_refuses_multichannel_arrays() -> None:
+    with pytest.raises(ValueError, match="mono"):
+        DecodedAudio(
+            samples=np.zeros((10, 2), dtype=np.float32),
+            sample_rate=8_000,
+            source_sample_rate=8_000,
+            source_channels=2,
+            codec="pcm_s16le",
+            container="wav",
+        )
+
+
+def test_probe_reads_headers(encoded: dict[str, Path], limits: DecodeLimits) -> None:
+    found = probe_file(encoded["m4a"], limits=limits)
+    assert (found.container, found.codec, found.channels, found.sample_rate) == (
+        "mp4",
+        "aac",
+        2,
+        FIXTURE_RATE_HZ,
+    )
+    assert found.duration_s == pytest.approx(FIXTURE_SECONDS, abs=0.06)
+    assert found.size_bytes == encoded["m4a"].stat().st_size
+
+
+def test_sha256_file_matches_hashlib(encoded: dict[str, Path]) -> None:
+    path = encoded["wav"]
+    assert sha256_file(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+SHARED_RECORDINGS = sorted(SHARED_AUDIO_DIR.glob("*.ogg"))
+
+
+@pytest.mark.parametrize("path", SHARED_RECORDINGS, ids=lambda p: p.stem[:24])
+def test_real_recordings_decode(path: Path, limits: DecodeLimits) -> None:
+    info = soundfile.info(str(path))
+    audio = decode_file(path, sample_rate=TARGET_RATE_HZ, limits=limits)
+    assert audio.duration_s == pytest.approx(info.duration, abs=0.01)
+    assert audio.source_sample_rate == info.samplerate
+    assert audio.source_channels == info.channels
+    assert np.isfinite(audio.samples).all()
+    assert float(np.abs(audio.samples).max()) > 0.01
+
+
+def test_shared_recordings_are_present() -> None:
+    assert len(SHARED_RECORDINGS) >= 10, f"expected the librosa recordings in {SHARED_AUDIO_DIR}"

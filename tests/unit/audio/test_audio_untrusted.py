@@ -1,0 +1,205 @@
+"""Hostile and broken files: refused with AudioDecodeError naming the file, never a crash of
+the caller; the sandbox child is killed and replaced when it hangs, balloons or dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from integrity.audio import (
+    AudioDecodeError,
+    DecodeFailure,
+    DecodeLimits,
+    _decoders,
+    decode_file,
+    probe_file,
+)
+from integrity.audio._sandbox import SandboxDecoder
+
+from .signals import FIXTURE_SECONDS, MEBIBYTE, tone, write_format
+
+MEMORY_TEST_HEADROOM_BYTES = 48 * MEBIBYTE
+LONG_FILE_RATE_HZ = 48_000
+
+
+def _assert_refused(path: Path, limits: DecodeLimits, *reasons: DecodeFailure) -> AudioDecodeError:
+    with pytest.raises(AudioDecodeError) as caught:
+        decode_file(path, limits=limits)
+    error = caught.value
+    assert error.path == path
+    assert path.name in str(error)
+    assert error.reason in reasons, str(error)
+    return error
+
+
+def test_random_bytes_are_refused(tmp_path: Path, limits: DecodeLimits) -> None:
+    path = tmp_path / "noise.mp3"
+    path.write_bytes(np.random.default_rng(1).bytes(50_000))
+    error = _assert_refused(path, limits, DecodeFailure.UNSUPPORTED, DecodeFailure.CORRUPT)
+    assert "unsupported" in str(error) or "corrupt" in str(error)
+
+
+def test_text_renamed_flac_is_refused(tmp_path: Path, limits: DecodeLimits) -> None:
+    path = tmp_path / "liner-notes.flac"
+    path.write_text("Recorded live at the Roundhouse, 1971.\n" * 100)
+    error = _assert_refused(path, limits, DecodeFailure.UNSUPPORTED)
+    assert "unsupported audio format" in str(error)
+
+
+def test_empty_file_is_refused(tmp_path: Path, limits: DecodeLimits) -> None:
+    path = tmp_path / "empty.wav"
+    path.write_bytes(b"")
+    _assert_refused(path, limits, DecodeFailure.UNSUPPORTED)
+
+
+def test_truncated_mp3_is_refused(tmp_path: Path, limits: DecodeLimits) -> None:
+    whole = write_format("mp3", tone(8.0), 44_100, tmp_path, "whole")
+    data = whole.read_bytes()
+    path = tmp_path / "truncated.mp3"
+    path.write_bytes(data[: len(data) // 3])
+    error = _assert_refused(path, limits, DecodeFailure.CORRUPT)
+    assert "truncated" in str(error)
+
+
+def test_mp3_header_with_garbage_body_is_refused(tmp_path: Path, limits: DecodeLimits) -> None:
+    whole = write_format("mp3", tone(4.0), 44_100, tmp_path, "whole")
+    data = bytearray(whole.read_bytes())
+    data[2000:] = np.random.default_rng(2).bytes(len(data) - 2000)
+    path = tmp_path / "garbled.mp3"
+    path.write_bytes(bytes(data))
+    _assert_refused(path, limits, DecodeFailure.CORRUPT)
+
+
+def test_missing_file_is_refused(tmp_path: Path, limits: DecodeLimits) -> None:
+    _assert_refused(tmp_path / "absent.flac", limits, DecodeFailure.UNREADABLE)
+
+
+def test_oversized_file_is_refused_before_opening(
+    encoded: dict[str, Path], limits: DecodeLimits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def must_not_run(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the sandbox was asked to open an oversized file")
+
+    monkeypatch.setattr(SandboxDecoder, "decode", must_not_run)
+    monkeypatch.setattr(SandboxDecoder, "probe", must_not_run)
+    path = encoded["wav"]
+    small = replace(limits, max_bytes=path.stat().st_size - 1)
+    error = _assert_refused(path, small, DecodeFailure.TOO_BIG)
+    assert "file too big" in str(error)
+    with pytest.raises(AudioDecodeError, match="too big"):
+        probe_file(path, limits=small)
+
+
+@pytest.mark.parametrize("name", ["wav", "flac", "mp3", "m4a", "opus"])
+def test_over_long_file_is_refused_from_its_header(
+    name: str, encoded: dict[str, Path], limits: DecodeLimits
+) -> None:
+    short = replace(limits, max_duration_s=FIXTURE_SECONDS / 2)
+    error = _assert_refused(encoded[name], short, DecodeFailure.TOO_LONG)
+    assert "header says" in error.detail  # refused at probe time, before any decoding
+    with pytest.raises(AudioDecodeError, match="too long"):
+        probe_file(encoded[name], limits=short)
+
+
+@pytest.mark.parametrize("name", ["wav", "flac"])
+def test_decode_stops_at_the_duration_cap_when_headers_lie(
+    name: str, encoded: dict[str, Path]
+) -> None:
+    # Pretend the header passed the check: the decode loop itself must stop at the cap.
+    path = encoded[name].resolve()
+    found = _decoders.probe(path)
+    with pytest.raises(AudioDecodeError) as caught:
+        _decoders.decode(path, sample_rate=None, max_duration_s=0.5, checked=found)
+    assert caught.value.reason is DecodeFailure.TOO_LONG
+
+
+@pytest.fixture(scope="module")
+def long_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ten minutes of 48 kHz mono noise: slow enough to time out, big enough to hit a cap."""
+    path = tmp_path_factory.mktemp("long") / "long.wav"
+    rng = np.random.default_rng(3)
+    seconds = 600
+    with soundfile.SoundFile(path, "w", LONG_FILE_RATE_HZ, 1, subtype="PCM_16") as out:
+        for _ in range(seconds // 60):
+            out.write((0.1 * rng.standard_normal(60 * LONG_FILE_RATE_HZ)).astype(np.float32))
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_timeout_kills_the_child_and_the_next_decode_works(
+    long_wav: Path, encoded: dict[str, Path], limits: DecodeLimits
+) -> None:
+    sandbox = SandboxDecoder(limits.memory_limit_bytes, limits.timeout_s)
+    try:
+        impatient = replace(limits, timeout_s=0.05)
+        started = time.monotonic()
+        with pytest.raises(AudioDecodeError) as caught:
+            sandbox.decode(long_wav, 22_050, impatient)
+        assert caught.value.reason is DecodeFailure.TIMEOUT
+        assert "timed out" in str(caught.value)
+        assert time.monotonic() - started < 2.0
+        assert sandbox.pid is None  # killed, not left running
+
+        _, samples, rate, _ = sandbox.decode(encoded["flac"].resolve(), 22_050, limits)
+        assert rate == 22_050
+        assert samples.shape[0] == pytest.approx(FIXTURE_SECONDS * 22_050, abs=2)
+    finally:
+        sandbox.close()
+
+
+def test_memory_cap_stops_a_ballooning_decode(
+    long_wav: Path, encoded: dict[str, Path], limits: DecodeLimits
+) -> None:
+    # Measure an idle child's address space, then allow it less than the decode needs
+    # (ten minutes at 48 kHz is 115 MB of float32).
+    probe_only = SandboxDecoder(limits.memory_limit_bytes, limits.timeout_s)
+    try:
+        probe_only.probe(encoded["wav"].resolve(), limits)
+        assert probe_only.pid is not None
+        status = Path(f"/proc/{probe_only.pid}/status").read_text()
+        idle_bytes = int(next(x for x in status.splitlines() if x.startswith("VmSize")).split()[1])
+        idle_bytes *= 1024
+    finally:
+        probe_only.close()
+
+    capped = SandboxDecoder(idle_bytes + MEMORY_TEST_HEADROOM_BYTES, limits.timeout_s)
+    try:
+        with pytest.raises(AudioDecodeError) as caught:
+            capped.decode(long_wav, None, limits)
+        assert caught.value.reason is DecodeFailure.MEMORY
+        assert "memory" in str(caught.value)
+
+        _, samples, _, _ = capped.decode(encoded["mp3"].resolve(), 22_050, limits)
+        assert samples.shape[0] > 0
+    finally:
+        capped.close()
+
+
+def test_a_crashed_child_is_replaced(encoded: dict[str, Path], limits: DecodeLimits) -> None:
+    sandbox = SandboxDecoder(limits.memory_limit_bytes, limits.timeout_s)
+    try:
+        sandbox.probe(encoded["wav"].resolve(), limits)
+        first = sandbox.pid
+        assert first is not None
+        os.kill(first, signal.SIGSEGV)
+        time.sleep(0.1)
+        found = sandbox.probe(encoded["ogg"].resolve(), limits)
+        assert found.codec == "vorbis"
+        assert sandbox.pid != first
+        assert not _alive(first)
+    finally:
+        sandbox.close()
