@@ -15,7 +15,12 @@ from integrity.audio.errors import AudioDecodeError, DecodeFailure
 from integrity.audio.records import AudioProbe, DecodedAudio, DecodeLimits
 
 if TYPE_CHECKING:
-    from integrity.audio.measure import AudioMeasurements, integrated_loudness, measure
+    from integrity.audio.measurements import (
+        AudioMeasurements,
+        integrated_loudness,
+        k_weighting_sos,
+        measure,
+    )
 
 __all__ = [
     "AudioDecodeError",
@@ -26,19 +31,20 @@ __all__ = [
     "DecodedAudio",
     "decode_file",
     "integrated_loudness",
+    "k_weighting_sos",
     "measure",
     "probe_file",
     "sha256_file",
     "shutdown_sandboxes",
 ]
 
-_LAZY = frozenset({"AudioMeasurements", "integrated_loudness", "measure"})
+_LAZY = frozenset({"AudioMeasurements", "integrated_loudness", "k_weighting_sos", "measure"})
 
 
 def __getattr__(name: str) -> Any:
     """Import the measurement module (scipy) only when one of its names is used."""
     if name in _LAZY:
-        from integrity.audio import measure as _measure_module
+        from integrity.audio import measurements
 
-        return getattr(_measure_module, name)
+        return getattr(measurements, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -75,6 +75,9 @@ K_SHELF_GAIN_DB: Final[float] = 3.999843853973347
 """K-weighting stage 1 shelf gain (dB)."""
 K_SHELF_Q: Final[float] = 0.7071752369554196
 """K-weighting stage 1 quality factor (dimensionless)."""
+K_SHELF_VB_EXPONENT: Final[float] = 0.4996667741545416
+"""K-weighting stage 1: band gain Vb = Vh ** this (dimensionless); with the values above it
+reproduces the BS.1770-4 48 kHz coefficients to ~1e-8."""
 K_HIGHPASS_FREQ_HZ: Final[float] = 38.13547087602444
 """K-weighting stage 2 (RLB high-pass) corner frequency (Hz), analog prototype."""
 K_HIGHPASS_Q: Final[float] = 0.5003270373238773
@@ -83,7 +86,8 @@ K_HIGHPASS_Q: Final[float] = 0.5003270373238773
 SILENCE_FRAME_S: Final[float] = 0.010
 """Frame length for silence detection (s): resolution of leading/trailing silence."""
 SILENCE_THRESHOLD_DBFS: Final[float] = -60.0
-"""A frame whose RMS is below this level is silent (dBFS, full-scale sine peak = 0 dBFS)."""
+"""A frame whose RMS level is below this is silent (dB re full scale: 20 log10(RMS), so a
+full-scale square wave is 0 dB and a full-scale sine -3.01 dB)."""
 CLIP_LEVEL: Final[float] = 0.999
 """A sample at or above this magnitude is at full scale (linear, 1.0 = 0 dBFS; ~-0.009 dBFS)."""
 CLIP_MIN_RUN_SAMPLES: Final[int] = 3
