@@ -21,6 +21,7 @@ severity (error / warning / info), a location (element path and line) and a mess
 
 from __future__ import annotations
 
+from ddex._common import parse_iso_duration
 from ddex.contract import to_inspect_json
 from ddex.errors import ErnReadError
 from ddex.limits import DEFAULT_LIMITS, ReadLimits
@@ -87,6 +88,7 @@ __all__ = [
     "SoundRecording",
     "Title",
     "inspect",
+    "parse_iso_duration",
     "read_file",
     "read_message",
     "to_inspect_json",

@@ -171,13 +171,24 @@ def _contributors(
         out.append(
             Contributor(
                 name=names.get(ref) if ref else special,
-                roles=texts(contributor, "Role"),
+                roles=_roles(contributor),
                 party_reference=ref,
                 special=special,
                 ai_contribution=ai,
                 sequence=sequence_number(contributor),
             )
         )
+    return tuple(out)
+
+
+def _roles(contributor: etree._Element) -> tuple[str, ...]:
+    """Contributor roles: plain text up to 4.3, ``Role/Value`` from 4.3.1."""
+    out = []
+    for role in contributor.iterfind("Role"):
+        value_el = role.find("Value")
+        value = typed_value(value_el if value_el is not None else role)
+        if value:
+            out.append(value)
     return tuple(out)
 
 
@@ -274,7 +285,7 @@ def _release(
     artists = _artists(el, names)
     direct = [v for v in (own_text(r) for r in el.iterfind("ReleaseResourceReference")) if v]
     ordered = unique([*group_references(el), *direct])
-    label_ref = text(el, "ReleaseLabelReference")
+    label_ref = own_text(pick_default(el.iterfind("ReleaseLabelReference")))
     compilation = text(el, "IsMultiArtistCompilation")
     is_main = el.tag == "Release"
     contains = check_ai_value(ctx, text(el, "ContainsAI"), "ContainsAI", loc.child("ContainsAI"))
@@ -291,7 +302,7 @@ def _release(
         release_date=text(el, "ReleaseDate"),
         original_release_date=text(el, "OriginalReleaseDate"),
         parental_warning=typed_value(pick_default(el.iterfind("ParentalWarningType"))),
-        genre=text(el, "Genre/GenreText"),
+        genre=text(el, "Genre/GenreText") or text(el, "DisplayGenre/GenreText"),
         resource_references=unique([*ordered, *linked_references(el)]),
         primary_references=frozenset(ordered),
         track_references=tuple(r for r in ordered if r in recording_refs),
