@@ -31,9 +31,7 @@ class ConsoleFormatter(logging.Formatter):
     """Human-readable line with the structured fields appended as key=value."""
 
     def format(self, record: logging.LogRecord) -> str:
-        extras = " ".join(
-            f"{k}={v}" for k, v in record.__dict__.items() if k not in _RESERVED
-        )
+        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _RESERVED)
         line = f"{record.levelname.lower():7s} {record.name}: {record.getMessage()}"
         if extras:
             line = f"{line} {extras}"
@@ -49,3 +47,6 @@ def configure_logging(*, level: str = "INFO", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Migration chatter is noise at INFO on every embedded run; keep it for DEBUG.
+    if root.level > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)

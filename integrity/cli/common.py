@@ -19,8 +19,10 @@ from rich.progress import (
 )
 
 EXIT_BAD_INPUT = 2
+PIPED_OUTPUT_COLUMNS = 160
+"""Width of tables written to a pipe or file, where no terminal says how wide to be."""
 
-stdout_console = Console(soft_wrap=True)
+stdout_console = Console(width=None if sys.stdout.isatty() else PIPED_OUTPUT_COLUMNS)
 stderr_console = Console(stderr=True)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document instead of a table.")
@@ -33,8 +35,10 @@ def emit_json(document: Any) -> None:
 
 
 def fail(message: str, *, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    """Print a one-line error to stderr and exit; never a traceback for bad input."""
-    stderr_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print a one-line error to stderr and exit; never a traceback for bad input.
+
+    Plain text, never wrapped, so scripts and log search see the whole message on one line."""
+    sys.stderr.write(f"error: {message}\n")
     raise typer.Exit(code)
 
 

@@ -155,6 +155,7 @@ class Track(Base):
     asset_sha256: Mapped[str | None] = mapped_column(ForeignKey("audio_assets.sha256"), index=True)
     state: Mapped[str] = mapped_column(String(32), index=True)
     decision: Mapped[str | None] = mapped_column(String(32), index=True)
+    decision_reasons: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
 

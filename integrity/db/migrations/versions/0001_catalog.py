@@ -147,6 +147,7 @@ def upgrade() -> None:
         sa.Column("asset_sha256", sa.String(length=64), nullable=True),
         sa.Column("state", sa.String(length=32), nullable=False),
         sa.Column("decision", sa.String(length=32), nullable=True),
+        sa.Column("decision_reasons", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

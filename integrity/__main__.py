@@ -1,0 +1,5 @@
+"""`python -m integrity` is the `integrity` command."""
+
+from integrity.cli import main
+
+main()

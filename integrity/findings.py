@@ -1,0 +1,71 @@
+"""Recording findings idempotently: the same observation stored twice is stored once.
+
+Every source (ERN validation, audio checks, duplicate search, models) reports through here, so
+reruns and at-least-once task delivery never duplicate what a moderator sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from integrity.db.models import Finding
+
+
+@dataclass(frozen=True)
+class FindingSpec:
+    """A finding about to be stored; `track_id`/`release_id` say what it is about."""
+
+    source: str
+    severity: str
+    code: str
+    message: str
+    location: str | None = None
+    track_id: int | None = None
+    release_id: int | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def key(self, delivery_id: int) -> str:
+        """Stable identity: the same observation in the same delivery has the same key."""
+        identity = [
+            delivery_id,
+            self.track_id,
+            self.release_id,
+            self.source,
+            self.code,
+            self.location,
+            self.message,
+        ]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+
+
+def record_findings(session: Session, *, delivery_id: int, specs: list[FindingSpec]) -> int:
+    """Insert the findings not stored yet; returns how many were new."""
+    if not specs:
+        return 0
+    by_key = {spec.key(delivery_id): spec for spec in specs}
+    existing = set(
+        session.scalars(select(Finding.finding_key).where(Finding.finding_key.in_(by_key))).all()
+    )
+    new = [(key, spec) for key, spec in by_key.items() if key not in existing]
+    for key, spec in new:
+        session.add(
+            Finding(
+                finding_key=key,
+                delivery_id=delivery_id,
+                track_id=spec.track_id,
+                release_id=spec.release_id,
+                source=spec.source,
+                severity=spec.severity,
+                code=spec.code,
+                location=spec.location,
+                message=spec.message,
+                evidence=spec.evidence,
+            )
+        )
+    return len(new)

@@ -1,0 +1,167 @@
+"""Policy: scores and findings in, one action with human-readable reasons out.
+
+Actions, mildest first: `clear` (nothing to do), `review` (a moderator looks), `filter` (kept in
+the catalog but out of recommendations and editorial surfaces), `block` (not offered at all).
+The rules are data: defaults below, overridable by a TOML file (INTEGRITY_POLICY_FILE), so trust &
+safety can tune them without a release. The strongest matching rule wins; every matching rule
+contributes its reason, so a moderator sees all of them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Action = Literal["clear", "review", "filter", "block"]
+ACTION_RANK: dict[str, int] = {"clear": 0, "review": 1, "filter": 2, "block": 3}
+SEVERITIES = ("info", "warning", "error")
+
+
+class PolicyError(ValueError):
+    """The policy file is malformed; the message names the file and the rule."""
+
+
+@dataclass(frozen=True)
+class FindingRule:
+    """Fires when a finding's code matches `code` (a glob) at `min_severity` or worse."""
+
+    code: str
+    action: Action
+    reason: str
+    min_severity: str = "info"
+
+    def matches(self, code: str, severity: str) -> bool:
+        return fnmatch.fnmatchcase(code, self.code) and SEVERITIES.index(
+            severity
+        ) >= SEVERITIES.index(self.min_severity)
+
+
+@dataclass(frozen=True)
+class ScoreRule:
+    """Fires when a model's calibrated probability is at least `at_least`."""
+
+    score: str
+    at_least: float
+    action: Action
+    reason: str
+
+    def matches(self, scores: Mapping[str, float]) -> bool:
+        value = scores.get(self.score)
+        return value is not None and value >= self.at_least
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reasons: tuple[str, ...] = ()
+
+
+DEFAULT_FINDING_RULES: tuple[FindingRule, ...] = (
+    FindingRule("audio_file_missing", "review", "the audio file named in the message is missing"),
+    FindingRule("audio_file_not_referenced", "review", "the message names no audio file"),
+    FindingRule("audio_decode_failed", "review", "the audio file could not be decoded"),
+    FindingRule("audio_hash_mismatch", "review", "the audio file does not match its hash sum"),
+    FindingRule("audio_mostly_silent", "review", "the audio is mostly silence"),
+    FindingRule(
+        "duplicate_*", "review", "the same recording is in the catalog under other metadata"
+    ),
+    FindingRule("ai_*", "review", "the AI disclosure in the message is inconsistent", "warning"),
+    FindingRule("spam_*", "review", "metadata looks like catalog spam", "warning"),
+)
+DEFAULT_SCORE_RULES: tuple[ScoreRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class Policy:
+    finding_rules: tuple[FindingRule, ...] = DEFAULT_FINDING_RULES
+    score_rules: tuple[ScoreRule, ...] = DEFAULT_SCORE_RULES
+    source: str = "defaults"
+
+    def decide(
+        self, *, findings: Iterable[tuple[str, str]], scores: Mapping[str, float]
+    ) -> Decision:
+        """The strongest action among matching rules, with every matching rule's reason."""
+        action: Action = "clear"
+        reasons: list[str] = []
+        for code, severity in findings:
+            for rule in self.finding_rules:
+                if rule.matches(code, severity):
+                    action = _stronger(action, rule.action)
+                    _add_reason(reasons, f"{rule.reason} ({code})")
+        for rule in self.score_rules:
+            if rule.matches(scores):
+                action = _stronger(action, rule.action)
+                _add_reason(reasons, f"{rule.reason} ({rule.score} {scores[rule.score]:.2f})")
+        return Decision(action=action, reasons=tuple(reasons))
+
+
+def _stronger(current: Action, candidate: Action) -> Action:
+    return candidate if ACTION_RANK[candidate] > ACTION_RANK[current] else current
+
+
+def _add_reason(reasons: list[str], reason: str) -> None:
+    if reason not in reasons:
+        reasons.append(reason)
+
+
+def load_policy(path: Path | None) -> Policy:
+    """The default policy, or the one in a TOML file (`[[finding]]` and `[[score]]` tables)."""
+    if path is None:
+        return Policy()
+    try:
+        document = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"{path}: {exc}") from exc
+    return Policy(
+        finding_rules=tuple(
+            _finding_rule(path, index, raw) for index, raw in enumerate(document.get("finding", []))
+        ),
+        score_rules=tuple(
+            _score_rule(path, index, raw) for index, raw in enumerate(document.get("score", []))
+        ),
+        source=str(path),
+    )
+
+
+def _finding_rule(path: Path, index: int, raw: dict[str, Any]) -> FindingRule:
+    where = f"{path}: [[finding]] #{index + 1}"
+    severity = raw.get("min_severity", "info")
+    if severity not in SEVERITIES:
+        raise PolicyError(f"{where}: min_severity must be one of {SEVERITIES}")
+    return FindingRule(
+        code=_required(where, raw, "code"),
+        action=_action(where, raw),
+        reason=_required(where, raw, "reason"),
+        min_severity=severity,
+    )
+
+
+def _score_rule(path: Path, index: int, raw: dict[str, Any]) -> ScoreRule:
+    where = f"{path}: [[score]] #{index + 1}"
+    threshold = raw.get("at_least")
+    if not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
+        raise PolicyError(f"{where}: at_least must be a probability in [0, 1]")
+    return ScoreRule(
+        score=_required(where, raw, "score"),
+        at_least=float(threshold),
+        action=_action(where, raw),
+        reason=_required(where, raw, "reason"),
+    )
+
+
+def _required(where: str, raw: dict[str, Any], name: str) -> str:
+    value = raw.get(name)
+    if not isinstance(value, str) or not value:
+        raise PolicyError(f"{where}: field {name!r} is required (a non-empty string)")
+    return value
+
+
+def _action(where: str, raw: dict[str, Any]) -> Action:
+    action = raw.get("action")
+    if action not in ACTION_RANK:
+        raise PolicyError(f"{where}: action must be one of {sorted(ACTION_RANK)}")
+    return action  # type: ignore[return-value]

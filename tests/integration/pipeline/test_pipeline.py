@@ -1,0 +1,181 @@
+"""The pipeline steps on real deliveries, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from integrity import pipeline
+from integrity.config import Settings
+from integrity.db.models import (
+    Analysis,
+    AudioAsset,
+    Delivery,
+    Finding,
+    Release,
+    ReleaseTrack,
+    Track,
+)
+from integrity.db.session import session_scope
+from integrity.scan import discover_deliveries, scan_deliveries
+
+MESSAGE = "NewReleaseMessage.xml"
+
+
+def _scan(folder: Path, settings: Settings, factory: sessionmaker[Session]) -> int:
+    [delivery_id] = scan_deliveries(
+        discover_deliveries([folder]), settings=settings, factory=factory
+    )
+    return delivery_id
+
+
+def _codes(session: Session, **where: object) -> set[str]:
+    query = select(Finding.code)
+    for name, value in where.items():
+        query = query.where(getattr(Finding, name) == value)
+    return set(session.scalars(query))
+
+
+def _counts(session: Session) -> dict[str, int]:
+    return {
+        model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
+        for model in (Delivery, Release, Track, ReleaseTrack, AudioAsset, Analysis, Finding)
+    }
+
+
+def test_album_is_ingested_verified_and_measured(album_copy, pipeline_settings, factory):
+    delivery_id = _scan(album_copy, pipeline_settings, factory)
+    with session_scope(factory) as session:
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery.status == "completed"
+        assert (delivery.ern_version, delivery.message_id) == ("4.3.2", "LANTERN-2026-0001-1")
+        assert delivery.sender_dpid == "PADPIDA2026112401E"
+        [release] = session.scalars(select(Release)).all()
+        assert (release.icpn, release.title, release.contains_ai) == (
+            "5099902894720",
+            "Lights on the Water",
+            "Partly",
+        )
+        tracks = session.scalars(select(Track).order_by(Track.id)).all()
+        assert [t.isrc for t in tracks] == [f"GBLNT260000{i}" for i in range(1, 5)]
+        assert [link.sequence for link in release.tracks] == [1, 2, 3, 4]
+        assert all(t.state == "scored" and t.asset_sha256 for t in tracks)
+        assert tracks[3].contains_ai == "All"
+        assert tracks[3].ai_contributions[0]["special"] == "GenerativeAI"
+        analyses = {a.asset_sha256: a for a in session.scalars(select(Analysis))}
+        for track in tracks:
+            analysis = analyses[track.asset_sha256]
+            assert analysis.status == "ok"
+            assert abs(analysis.duration_s - track.declared_duration_s) < 1.0
+            assert -30.0 < analysis.loudness_lufs < -5.0
+        # The files match their declared MD5 sums, so no audio problems are reported.
+        assert not _codes(session, source="audio") - {"audio_hash_not_declared"}
+
+
+def test_rerun_changes_nothing(album_copy, pipeline_settings, factory):
+    first = _scan(album_copy, pipeline_settings, factory)
+    with session_scope(factory) as session:
+        before = _counts(session)
+        stamps = [(t.id, t.updated_at, t.state) for t in session.scalars(select(Track))]
+    second = _scan(album_copy, pipeline_settings, factory)
+    with session_scope(factory) as session:
+        assert second == first
+        assert _counts(session) == before
+        assert [(t.id, t.updated_at, t.state) for t in session.scalars(select(Track))] == stamps
+
+
+def test_damaged_audio_becomes_findings_not_failures(album_copy, pipeline_settings, factory):
+    resources = album_copy / "resources"
+    (resources / "02_cold_iron.mp3").unlink()  # missing
+    (resources / "03_night_ferry.mp3").write_bytes(b"\xff\xfb" + b"not audio" * 500)  # corrupt
+    flac = resources / "01_harbour_lights.flac"
+    flac.write_bytes(flac.read_bytes()[:-1000] + bytes(1000))  # bytes changed: hash mismatch
+    delivery_id = _scan(album_copy, pipeline_settings, factory)
+    with session_scope(factory) as session:
+        assert session.get(Delivery, delivery_id).status == "completed"
+        tracks = {t.isrc: t for t in session.scalars(select(Track))}
+        assert "audio_file_missing" in _codes(session, track_id=tracks["GBLNT2600002"].id)
+        assert tracks["GBLNT2600002"].decision == "review"
+        corrupt = _codes(session, track_id=tracks["GBLNT2600003"].id)
+        assert {"audio_hash_mismatch", "audio_decode_failed"} <= corrupt
+        assert "audio_hash_mismatch" in _codes(session, track_id=tracks["GBLNT2600001"].id)
+        # The untouched track went through as usual.
+        assert tracks["GBLNT2600004"].state == "scored"
+        assert tracks["GBLNT2600004"].decision == "clear"
+
+
+def test_duration_mismatch_is_reported(album_copy, pipeline_settings, factory):
+    message = album_copy / MESSAGE
+    message.write_text(
+        message.read_text().replace(
+            "<Duration>PT0M36S</Duration>", "<Duration>PT3M36S</Duration>", 1
+        )
+    )
+    _scan(album_copy, pipeline_settings, factory)
+    with session_scope(factory) as session:
+        [finding] = session.scalars(select(Finding).where(Finding.code == "duration_mismatch"))
+        assert finding.evidence["declared_s"] == 216.0
+        assert abs(finding.evidence["actual_s"] - 36.0) < 0.5
+
+
+def test_unreadable_message_fails_the_delivery_with_a_reason(tmp_path, pipeline_settings, factory):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / MESSAGE).write_text("<ern:NewReleaseMessage xmlns:ern='http://ddex.net/xml/ern/43'>")
+    delivery_id = _scan(folder, pipeline_settings, factory)
+    with session_scope(factory) as session:
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery.status == "failed"
+        assert MESSAGE in delivery.error
+        assert _codes(session, delivery_id=delivery_id) == {"ern_unreadable"}
+        assert session.scalar(select(func.count()).select_from(Track)) == 0
+
+
+def test_test_message_never_reaches_production_state(album_copy, pipeline_settings, factory):
+    message = album_copy / MESSAGE
+    message.write_text(message.read_text().replace("LiveMessage", "TestMessage"))
+    delivery_id = _scan(album_copy, pipeline_settings, factory)
+    with session_scope(factory) as session:
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery.status == "completed"
+        assert "TestMessage" in delivery.error
+        assert session.scalar(select(func.count()).select_from(Track)) == 0
+        assert session.scalar(select(func.count()).select_from(Release)) == 0
+
+
+def test_redelivery_updates_the_same_track(album_copy, pipeline_settings, factory):
+    _scan(album_copy, pipeline_settings, factory)
+    message = album_copy / MESSAGE
+    text = message.read_text().replace("LANTERN-2026-0001-1", "LANTERN-2026-0001-2")
+    message.write_text(text.replace(">Cold Iron<", ">Cold Iron (Remastered)<"))
+    second = _scan(album_copy, pipeline_settings, factory)
+    with session_scope(factory) as session:
+        tracks = session.scalars(select(Track).where(Track.isrc == "GBLNT2600002")).all()
+        assert len(tracks) == 1
+        assert tracks[0].title == "Cold Iron (Remastered)"
+        assert tracks[0].delivery_id == second
+        assert session.scalar(select(func.count()).select_from(Release)) == 1
+        # Assets are content-addressed: the second delivery decoded nothing new.
+        assert session.scalar(select(func.count()).select_from(Analysis)) == 4
+
+
+def test_register_is_idempotent_on_content_and_webhook_id(album_copy, factory):
+    with session_scope(factory) as session:
+        first, created = pipeline.register_delivery(
+            session,
+            storage_path=album_copy,
+            message_filename=MESSAGE,
+            source="test",
+            webhook_id="msg_1",
+        )
+        assert created
+        again, created_again = pipeline.register_delivery(
+            session,
+            storage_path=album_copy,
+            message_filename=MESSAGE,
+            source="test",
+            webhook_id="msg_1",
+        )
+        assert (again.id, created_again) == (first.id, False)

@@ -1,0 +1,111 @@
+"""Pure pieces of the pipeline: file resolution inside a delivery, discovery, the policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from integrity.pipeline import locate_audio_file
+from integrity.policy import Policy, PolicyError, load_policy
+from integrity.scan import ScanInputError, discover_deliveries
+
+
+@pytest.fixture()
+def delivery(tmp_path: Path) -> Path:
+    (tmp_path / "resources").mkdir()
+    (tmp_path / "resources" / "a.flac").write_bytes(b"x")
+    (tmp_path / "top.mp3").write_bytes(b"x")
+    (tmp_path.parent / "outside.mp3").write_bytes(b"x")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("resources/a.flac", "resources/a.flac"),
+        ("file:resources/a.flac", "resources/a.flac"),
+        ("other/dir/top.mp3", "top.mp3"),  # uploads carry files by bare name
+        ("resources\\a.flac", "resources/a.flac"),
+    ],
+)
+def test_references_resolve_inside_the_delivery(delivery, reference, expected):
+    assert locate_audio_file(delivery, reference).path == (delivery / expected).resolve()
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["../outside.mp3", "/etc/passwd", "resources/../../outside.mp3", "https://evil.example/a.mp3"],
+)
+def test_references_never_escape_the_delivery(delivery, reference):
+    located = locate_audio_file(delivery, reference)
+    assert located.path is None
+    assert located.problem
+
+
+def test_symlinks_are_refused(delivery):
+    (delivery / "link.mp3").symlink_to(delivery.parent / "outside.mp3")
+    located = locate_audio_file(delivery, "link.mp3")
+    assert located.path is None
+    assert "regular file" in (located.problem or "")
+
+
+def test_discovery_accepts_files_folders_and_folders_of_folders(tmp_path):
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "m.xml").write_text("<x/>")
+    assert len(discover_deliveries([tmp_path])) == 2
+    assert discover_deliveries([tmp_path / "one"])[0].message_filename == "m.xml"
+    assert discover_deliveries([tmp_path / "one" / "m.xml"])[0].directory == tmp_path / "one"
+    with pytest.raises(ScanInputError, match="no such file"):
+        discover_deliveries([tmp_path / "missing"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ScanInputError, match="no ERN message"):
+        discover_deliveries([tmp_path / "empty"])
+
+
+def test_default_policy_takes_the_strongest_action_and_keeps_every_reason():
+    policy = Policy()
+    assert policy.decide(findings=[], scores={}).action == "clear"
+    decision = policy.decide(
+        findings=[
+            ("audio_file_missing", "error"),
+            ("ai_contains_ai_none_but_contributor", "error"),
+        ],
+        scores={},
+    )
+    assert decision.action == "review"
+    assert len(decision.reasons) == 2
+    assert all("(" in reason for reason in decision.reasons)
+    # Informational AI notes do not send a track to review.
+    assert policy.decide(findings=[("ai_note", "info")], scores={}).action == "clear"
+
+
+def test_policy_file_overrides_defaults(tmp_path):
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        '[[finding]]\ncode = "duplicate_*"\naction = "block"\nreason = "re-upload"\n'
+        '[[score]]\nscore = "synthetic"\nat_least = 0.9\naction = "filter"\nreason = "AI"\n'
+    )
+    policy = load_policy(path)
+    decision = policy.decide(findings=[("duplicate_audio", "warning")], scores={"synthetic": 0.95})
+    assert decision.action == "block"
+    assert decision.reasons == ("re-upload (duplicate_audio)", "AI (synthetic 0.95)")
+    assert policy.decide(findings=[], scores={"synthetic": 0.5}).action == "clear"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[finding]]\ncode = "x"\naction = "nuke"\nreason = "r"\n', "action must be one of"),
+        ('[[score]]\nscore = "s"\nat_least = 2\naction = "block"\nreason = "r"\n', "probability"),
+        ('[[finding]]\naction = "block"\nreason = "r"\n', "'code' is required"),
+        ("[[finding]\n", "policy.toml"),
+    ],
+)
+def test_bad_policy_files_name_the_file_and_rule(tmp_path, text, message):
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    with pytest.raises(PolicyError, match=message) as info:
+        load_policy(path)
+    assert str(path) in str(info.value)
