@@ -1,0 +1,26 @@
+# Shared by scripts/demo and scripts/test: a project venv with the package installed.
+# Sourced, not run. Re-running is cheap: pip skips what is already there.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${INTEGRITY_VENV:-$ROOT/.venv}"
+PYTHON_BIN="${PYTHON:-python3.11}"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {  # apt_install PKG... : installs the Debian packages that are missing
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+ensure_venv() {  # ensure_venv EXTRAS : venv at $VENV with `pip install -e .[EXTRAS]`
+  if ! "$PYTHON_BIN" -c 'import ensurepip' 2>/dev/null; then apt_install python3.11-venv; fi
+  [ -x "$VENV/bin/python" ] || "$PYTHON_BIN" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING' >&2 || true
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[$1]" 2>&1 | grep -v '^WARNING' >&2 || true
+  "$VENV/bin/python" -c 'import integrity, ddex' || { echo "install failed" >&2; exit 1; }
+}
