@@ -8,6 +8,7 @@ process on a free port, so a Redis restart in a test never disturbs anyone else.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -22,6 +23,7 @@ import psycopg
 import pytest
 import redis
 
+from integrity import security
 from integrity.db.session import upgrade_schema
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -78,9 +80,19 @@ class RedisServer:
             pytest.fail("redis-server is not installed")
         self.process = subprocess.Popen(
             [
-                binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir",
-                str(self.directory), "--save", "", "--appendonly", "yes",
-                "--maxmemory-policy", "noeviction",
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.directory),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--maxmemory-policy",
+                "noeviction",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -111,3 +123,153 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Deliveries: a small ERN 4.3 NewReleaseMessage naming audio files, and signed multipart bodies.
+
+ERN_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
+<ern:NewReleaseMessage xmlns:ern="http://ddex.net/xml/ern/43" LanguageAndScriptCode="en"
+   ReleaseProfileVersionId="Audio" AvsVersionId="3">
+  <MessageHeader>
+    <MessageThreadId>{message_id}</MessageThreadId>
+    <MessageId>{message_id}</MessageId>
+    <MessageSender><PartyId>PADPIDA2014120301X</PartyId>
+      <PartyName><FullName>Test Distributor</FullName></PartyName></MessageSender>
+    <MessageRecipient><PartyId>PADPIDA2014120302Y</PartyId>
+      <PartyName><FullName>Test DSP</FullName></PartyName></MessageRecipient>
+    <MessageCreatedDateTime>2026-11-24T02:00:00Z</MessageCreatedDateTime>
+    <MessageControlType>{control}</MessageControlType>
+  </MessageHeader>
+  <PartyList>
+    <Party><PartyReference>PArtist</PartyReference>
+      <PartyName><FullName>The Testers</FullName></PartyName></Party>
+    <Party><PartyReference>PLabel</PartyReference>
+      <PartyName><FullName>Test Label</FullName></PartyName></Party>
+  </PartyList>
+  <ResourceList>{recordings}
+  </ResourceList>
+  <ReleaseList>
+    <Release>
+      <ReleaseReference>R0</ReleaseReference>
+      <ReleaseType>Album</ReleaseType>
+      <ReleaseId><ICPN>{icpn}</ICPN></ReleaseId>
+      <DisplayTitleText>Test Album {message_id}</DisplayTitleText>
+      <DisplayTitle><TitleText>Test Album {message_id}</TitleText></DisplayTitle>
+      <DisplayArtistName>The Testers</DisplayArtistName>
+      <DisplayArtist SequenceNumber="1"><ArtistPartyReference>PArtist</ArtistPartyReference>
+        <DisplayArtistRole>MainArtist</DisplayArtistRole></DisplayArtist>
+      <ReleaseLabelReference>PLabel</ReleaseLabelReference>
+      <Genre><GenreText>Pop</GenreText></Genre>
+      <ParentalWarningType>NotExplicit</ParentalWarningType>
+      <ResourceGroup>{group_items}
+      </ResourceGroup>
+    </Release>
+  </ReleaseList>
+  <DealList>
+    <ReleaseDeal>
+      <DealReleaseReference>R0</DealReleaseReference>
+      <Deal><DealTerms><TerritoryCode>Worldwide</TerritoryCode>
+        <ValidityPeriod><StartDate>2026-01-01</StartDate></ValidityPeriod>
+        <CommercialModelType>SubscriptionModel</CommercialModelType>
+        <UseType>Stream</UseType></DealTerms></Deal>
+    </ReleaseDeal>
+  </DealList>
+</ern:NewReleaseMessage>
+"""
+
+RECORDING_TEMPLATE = """
+    <SoundRecording>
+      <ResourceReference>A{n}</ResourceReference>
+      <Type>MusicalWorkSoundRecording</Type>
+      <SoundRecordingEdition>
+        <ResourceId><ISRC>{isrc}</ISRC></ResourceId>
+        <PLine><Year>2026</Year><PLineText>2026 Test Label</PLineText></PLine>
+        <TechnicalDetails>
+          <TechnicalResourceDetailsReference>T{n}</TechnicalResourceDetailsReference>
+          <DeliveryFile><Type>AudioFile</Type><AudioCodecType>OggVorbis</AudioCodecType>
+            <File><URI>{filename}</URI></File></DeliveryFile>
+        </TechnicalDetails>
+      </SoundRecordingEdition>
+      <DisplayTitleText>{title}</DisplayTitleText>
+      <DisplayTitle><TitleText>{title}</TitleText></DisplayTitle>
+      <DisplayArtistName>The Testers</DisplayArtistName>
+      <DisplayArtist SequenceNumber="1"><ArtistPartyReference>PArtist</ArtistPartyReference>
+        <DisplayArtistRole>MainArtist</DisplayArtistRole></DisplayArtist>
+      <Duration>{duration}</Duration>
+      <ParentalWarningType>NotExplicit</ParentalWarningType>
+    </SoundRecording>"""
+
+GROUP_ITEM_TEMPLATE = """
+        <ResourceGroupContentItem><SequenceNumber>{n}</SequenceNumber>
+          <ReleaseResourceReference>A{n}</ReleaseResourceReference></ResourceGroupContentItem>"""
+
+
+@dataclass(frozen=True)
+class TrackSpec:
+    isrc: str
+    title: str
+    filename: str
+    duration: str = "PT30S"
+
+
+def make_ern(message_id: str, tracks: list[TrackSpec], *, control: str = "LiveMessage") -> bytes:
+    """An ERN 4.3 NewReleaseMessage with one album naming the given audio files."""
+    recordings = "".join(
+        RECORDING_TEMPLATE.format(
+            n=i, isrc=t.isrc, title=t.title, filename=t.filename, duration=t.duration
+        )
+        for i, t in enumerate(tracks, start=1)
+    )
+    items = "".join(GROUP_ITEM_TEMPLATE.format(n=i) for i in range(1, len(tracks) + 1))
+    icpn = str(int(hashlib.sha256(message_id.encode()).hexdigest(), 16) % 10**13).zfill(13)
+    return ERN_TEMPLATE.format(
+        message_id=message_id,
+        control=control,
+        recordings=recordings,
+        group_items=items,
+        icpn=icpn,
+    ).encode()
+
+
+def multipart_body(
+    message: bytes, files: dict[str, bytes], *, message_name: str = "message.xml"
+) -> tuple[bytes, str]:
+    """A multipart/form-data body with `message` and `files` parts, and its content type."""
+    boundary = f"----integrity{secrets.token_hex(8)}"
+    chunks: list[bytes] = []
+    parts = [("message", message_name, message, "application/xml")]
+    parts += [("files", name, data, "application/octet-stream") for name, data in files.items()]
+    for field, name, data, ctype in parts:
+        chunks.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
+            f'filename="{name}"\r\nContent-Type: {ctype}\r\n\r\n'.encode()
+        )
+        chunks.append(data)
+        chunks.append(b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+def signed_headers(
+    *,
+    secret: str,
+    body: bytes,
+    content_type: str,
+    key: str,
+    webhook_id: str | None = None,
+    timestamp: int | None = None,
+) -> dict[str, str]:
+    """Authorization, content type and Standard Webhooks headers for one upload."""
+    webhook_id = webhook_id or f"msg_{secrets.token_hex(8)}"
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    signature = security.sign_webhook(
+        secret=secret, webhook_id=webhook_id, timestamp=timestamp, body=body
+    )
+    return {
+        "authorization": f"Bearer {key}",
+        "content-type": content_type,
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature,
+    }

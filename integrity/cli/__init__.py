@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "integrity.cli.scan_cmds",
     "integrity.cli.ddex_cmds",
     "integrity.cli.db_cmds",
+    "integrity.cli.service_cmds",
 )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -194,6 +195,8 @@ class TaskAttempt(Base):
     state: Mapped[str] = mapped_column(String(STATUS_TEXT))
     first_seen_at: Mapped[datetime] = mapped_column(default=utc_now)
     last_seen_at: Mapped[datetime] = mapped_column(default=utc_now)
+    last_duration_s: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class DeadLetter(Base):

@@ -79,6 +79,8 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=32), nullable=False),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_duration_s", sa.Float(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("task_id"),
     )
     op.create_table(

@@ -1,0 +1,93 @@
+"""The FastAPI application: settings, database sessions, the task sender, metrics and routes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from celery import Celery
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from integrity import __version__
+from integrity.api.auth import KeyCache, RateLimiter
+from integrity.api.routes import ROUTERS
+from integrity.config import Settings, get_settings
+from integrity.db.session import create_db_engine, session_factory
+from integrity.metrics import ServiceMetrics, StateCollector
+from integrity.service_errors import ServiceError
+from workers.app import STAGES, queue_name
+from workers.app import create_app as create_celery_app
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """Catalog integrity service.
+
+Upload webhook (Standard Webhooks HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`,
+header `webhook-signature: v1,<base64>`; several signatures accepted; ±300 s window), moderator
+review with an append-only audit log, and a fast filter API for playlist and search surfaces.
+API keys travel as `Authorization: Bearer KEY`; roles: uploader, moderator, admin, service.
+"""
+
+
+class TaskSender:
+    """Sends tasks by name to their stage queue; used only after the request's commit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._celery: Celery | None = None
+
+    def send(self, task_name: str, *args: Any, stage: str, task_id: str | None = None) -> None:
+        if self._celery is None:
+            self._celery = create_celery_app(self._settings)
+        self._celery.send_task(
+            task_name, args=list(args), queue=queue_name(stage, self._settings), task_id=task_id
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API for `settings` (tests pass their own; `integrity serve` uses the environment)."""
+    settings = settings or get_settings()
+    engine = create_db_engine(settings.database_url)
+    factory = session_factory(engine)
+    app = FastAPI(title="integrity", version=__version__, description=DESCRIPTION)
+    state = app.state
+    state.settings = settings
+    state.engine = engine
+    state.sessions = factory
+    state.tasks = TaskSender(settings)
+    state.key_cache = KeyCache()
+    state.rate_limiter = RateLimiter(
+        default_per_minute=settings.api_rate_limit_per_minute, burst=settings.api_rate_burst
+    )
+    state.metrics = ServiceMetrics()
+    state.metrics.registry.register(
+        StateCollector(
+            sessions=lambda: factory,
+            redis_url=settings.redis_url,
+            queues=[queue_name(stage, settings) for stage in STAGES],
+        )
+    )
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message, "field": exc.field}, status_code=exc.status)
+
+    @app.middleware("http")
+    async def _timing(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        state.metrics.requests.labels(path, request.method, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,62 @@
+"""Rescans: start (admin), progress, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from integrity import rescans, security
+from integrity.api.auth import Principal, require
+from integrity.api.deps import unit_of_work
+
+router = APIRouter(tags=["rescans"])
+RESCAN_TASK = "workers.tasks.rescan_batch"
+
+
+class RescanBody(BaseModel):
+    """scope: {"kind": "all"} or {"kind": "since"|"sender"|"pipeline_version", "value": ...}."""
+
+    scope: dict[str, Any]
+
+
+@router.post("/v1/rescans", status_code=202)
+def post_rescan(
+    body: RescanBody,
+    request: Request,
+    principal: Principal = Depends(require(security.SCOPE_RESCANS)),  # noqa: B008
+) -> dict[str, Any]:
+    """Re-score a scope of tracks in batches on the rescan queue."""
+    with unit_of_work(request) as session:
+        rescan = rescans.create_rescan(
+            session, scope=body.scope, actor=principal.name, role=principal.role
+        )
+        answer = rescans.rescan_as_dict(rescan)
+    request.app.state.tasks.send(RESCAN_TASK, answer["id"], stage="rescan")
+    return answer
+
+
+@router.get("/v1/rescans/{rescan_id}")
+def get_rescan(
+    rescan_id: int,
+    request: Request,
+    principal: Principal = Depends(require(security.SCOPE_RESCANS)),  # noqa: B008
+) -> dict[str, Any]:
+    """Progress of a rescan."""
+    with unit_of_work(request) as session:
+        return rescans.rescan_as_dict(rescans.get_rescan(session, rescan_id=rescan_id))
+
+
+@router.post("/v1/rescans/{rescan_id}/cancel")
+def cancel_rescan(
+    rescan_id: int,
+    request: Request,
+    principal: Principal = Depends(require(security.SCOPE_RESCANS)),  # noqa: B008
+) -> dict[str, Any]:
+    """Stop a rescan at its next batch boundary."""
+    with unit_of_work(request) as session:
+        rescan = rescans.cancel_rescan(
+            session, rescan_id=rescan_id, actor=principal.name, role=principal.role
+        )
+        return rescans.rescan_as_dict(rescan)

@@ -1,0 +1,332 @@
+"""Service commands: serve, worker, beat, keys, senders, deadletters, rescan."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from celery import Celery
+from sqlalchemy.orm import Session
+
+from integrity import accounts, deadletters, rescans
+from integrity.cli.common import JSON_OPTION, emit_json, fail, stdout_console
+from integrity.config import get_settings
+from integrity.db.session import create_db_engine, schema_is_current, session_factory, session_scope
+from integrity.service_errors import ServiceError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_WORKER_CONCURRENCY = 2
+LETTER_IDS_ARGUMENT = typer.Argument(..., help="Dead letter ids.")
+
+keys_app = typer.Typer(
+    help="API keys (stored hashed; a new key is printed once).", no_args_is_help=True
+)
+senders_app = typer.Typer(help="Webhook senders and their signing secrets.", no_args_is_help=True)
+deadletters_app = typer.Typer(help="Tasks that gave up: list and replay.", no_args_is_help=True)
+rescan_app = typer.Typer(
+    help="Re-score tracks after a model or policy change.", no_args_is_help=True
+)
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """One committed transaction on the configured database, with service errors as exit 2."""
+    engine = create_db_engine(get_settings().database_url)
+    try:
+        if not schema_is_current(engine):
+            fail("the database is not at the newest migration: run `integrity db upgrade`")
+        with session_scope(session_factory(engine)) as session:
+            yield session
+    except ServiceError as exc:
+        fail(f"{exc.field}: {exc.message}")
+    finally:
+        engine.dispose()
+
+
+def serve(
+    host: str = typer.Option(DEFAULT_HOST, help="Interface to listen on."),
+    port: int = typer.Option(DEFAULT_PORT, help="TCP port."),
+    workers: int = typer.Option(1, min=1, help="Uvicorn worker processes."),
+) -> None:
+    """Run the HTTP API (FastAPI on uvicorn)."""
+    import uvicorn
+
+    engine = create_db_engine(get_settings().database_url)
+    current = schema_is_current(engine)
+    engine.dispose()
+    if not current:
+        fail("the database is not at the newest migration: run `integrity db upgrade`")
+    if workers > 1:
+        uvicorn.run("integrity.api:create_app", factory=True, host=host, port=port, workers=workers)
+    else:
+        from integrity.api import create_app
+
+        uvicorn.run(create_app(), host=host, port=port)
+
+
+def worker(
+    queues: str = typer.Option(
+        "", help="Comma-separated stages; default all (ingest,analyze,index,score,rescan)."
+    ),
+    concurrency: int = typer.Option(DEFAULT_WORKER_CONCURRENCY, min=1, help="Pool processes."),
+    beat: bool = typer.Option(False, help="Also run the beat scheduler (one process only)."),
+) -> None:
+    """Run a Celery worker on the stage queues."""
+    from workers.app import STAGES, app, queue_name
+
+    settings = get_settings()
+    stages = [s.strip() for s in queues.split(",") if s.strip()] or list(STAGES)
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        fail(f"--queues: unknown stages {unknown}; choose from {list(STAGES)}")
+    argv = [
+        "worker",
+        "--loglevel",
+        settings.log_level,
+        "--concurrency",
+        str(concurrency),
+        "-Q",
+        ",".join(queue_name(stage, settings) for stage in stages),
+    ]
+    if beat:
+        argv.append("--beat")
+    app.worker_main(argv)
+
+
+def beat() -> None:
+    """Run the Celery beat scheduler (the periodic sweep); exactly one per deployment."""
+    from workers.app import app
+
+    app.start(["beat", "--loglevel", get_settings().log_level])
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., help="uploader | moderator | admin | service"),
+    sender: str | None = typer.Option(None, help="The sender an uploader key uploads for."),
+    name: str | None = typer.Option(None, help="A label for the key."),
+    rate: int | None = typer.Option(None, help="Requests per minute (default from settings)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Create an API key and print it once."""
+    with _session() as session:
+        created = accounts.create_api_key(
+            session, role=role, sender_name=sender, name=name, rate_per_minute=rate
+        )
+    document = {
+        "key": created.key,
+        "id": created.id,
+        "role": created.role,
+        "sender": created.sender,
+    }
+    if json_output:
+        emit_json(document)
+    else:
+        stdout_console.print(f"API key {created.id} ({created.role}): {created.key}")
+        stdout_console.print("Store it now: it is not shown again.")
+
+
+@keys_app.command("list")
+def keys_list(json_output: bool = JSON_OPTION) -> None:
+    """List API keys (prefix, role, sender id, revoked)."""
+    with _session() as session:
+        rows = [
+            {
+                "id": k.id,
+                "prefix": k.display_prefix,
+                "role": k.role,
+                "name": k.name,
+                "sender_id": k.sender_id,
+                "revoked": k.revoked_at is not None,
+            }
+            for k in accounts.list_api_keys(session)
+        ]
+    if json_output:
+        emit_json({"keys": rows})
+    else:
+        for row in rows:
+            stdout_console.print(" ".join(f"{k}={v}" for k, v in row.items()))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int = typer.Argument(...), json_output: bool = JSON_OPTION) -> None:
+    """Revoke an API key."""
+    with _session() as session:
+        accounts.revoke_api_key(session, key_id=key_id)
+    if json_output:
+        emit_json({"id": key_id, "revoked": True})
+    else:
+        stdout_console.print(f"API key {key_id} revoked")
+
+
+@senders_app.command("add")
+def senders_add(name: str = typer.Argument(...), json_output: bool = JSON_OPTION) -> None:
+    """Add a sender and print its webhook secret once."""
+    with _session() as session:
+        sender, secret = accounts.create_sender(session, name=name)
+        document = {"sender": sender.name, "secret": secret}
+    if json_output:
+        emit_json(document)
+    else:
+        stdout_console.print(f"sender {document['sender']}: webhook secret {secret}")
+
+
+@senders_app.command("rotate")
+def senders_rotate(
+    name: str = typer.Argument(...),
+    revoke_old: bool = typer.Option(False, help="Revoke the current secrets now."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Add a new webhook secret (old ones keep verifying unless --revoke-old)."""
+    with _session() as session:
+        sender = accounts.sender_by_name(session, name=name)
+        secret = accounts.rotate_secret(session, sender=sender, revoke_old=revoke_old)
+    if json_output:
+        emit_json({"sender": name, "secret": secret})
+    else:
+        stdout_console.print(f"sender {name}: new webhook secret {secret}")
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    include_replayed: bool = typer.Option(False, "--all", help="Also those already replayed."),
+    limit: int = typer.Option(100, min=1),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Tasks that exhausted their retries or were quarantined."""
+    with _session() as session:
+        rows = [
+            deadletters.dead_letter_as_dict(letter)
+            for letter in deadletters.list_dead_letters(
+                session, include_replayed=include_replayed, limit=limit
+            )
+        ]
+    if json_output:
+        emit_json({"dead_letters": rows})
+    else:
+        for row in rows:
+            stdout_console.print(
+                f"{row['id']} {row['task']} args={row['args']} {row['reason']}: {row['error']}"
+            )
+
+
+@deadletters_app.command("replay")
+def deadletters_replay(
+    letter_ids: list[int] = LETTER_IDS_ARGUMENT,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Send dead letters' tasks again (each with a fresh task id, after the commit)."""
+    from workers.app import create_app
+
+    celery = create_app(get_settings())
+    replayed = []
+    for letter_id in letter_ids:
+        with _session() as session:
+            letter = deadletters.mark_replayed(session, letter_id=letter_id)
+            task_name, args, kwargs, queue, task_id = (
+                letter.task_name,
+                letter.args,
+                letter.kwargs,
+                letter.queue,
+                letter.replay_task_id,
+            )
+        try:
+            celery.send_task(task_name, args=args, kwargs=kwargs, queue=queue, task_id=task_id)
+        except Exception as exc:  # the broker is down: undo the mark so a later replay works
+            with _session() as session:
+                deadletters.unmark_replayed(session, letter_id=letter_id)
+            fail(f"dead letter {letter_id}: could not send ({type(exc).__name__}: {exc})", code=1)
+        replayed.append({"id": letter_id, "task": task_name, "task_id": task_id})
+    if json_output:
+        emit_json({"replayed": replayed})
+    else:
+        for row in replayed:
+            stdout_console.print(f"replayed {row['id']} as {row['task']} {row['task_id']}")
+
+
+@rescan_app.command("start")
+def rescan_start(
+    kind: str = typer.Option("all", "--scope", help="all | since | sender | pipeline_version"),
+    value: str | None = typer.Option(None, help="The date, sender or version for the scope."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Start a rescan on the workers."""
+    from workers.app import create_app
+
+    scope = {"kind": kind} if value is None else {"kind": kind, "value": value}
+    with _session() as session:
+        rescan = rescans.create_rescan(
+            session, scope=scope, actor=accounts.OPERATOR_ACTOR, role=accounts.OPERATOR_ROLE
+        )
+        document = rescans.rescan_as_dict(rescan)
+    _send_rescan(create_app(get_settings()), document["id"])
+    if json_output:
+        emit_json(document)
+    else:
+        stdout_console.print(f"rescan {document['id']}: {document['total']} tracks queued")
+
+
+def _send_rescan(celery: Celery, rescan_id: int) -> None:
+    from workers.app import queue_name
+
+    celery.send_task("workers.tasks.rescan_batch", args=[rescan_id], queue=queue_name("rescan"))
+
+
+@rescan_app.command("status")
+def rescan_status(rescan_id: int = typer.Argument(...), json_output: bool = JSON_OPTION) -> None:
+    """Progress of a rescan."""
+    with _session() as session:
+        document = rescans.rescan_as_dict(rescans.get_rescan(session, rescan_id=rescan_id))
+    if json_output:
+        emit_json(document)
+    else:
+        stdout_console.print(
+            f"rescan {rescan_id}: {document['status']} {document['done']}/{document['total']}"
+        )
+
+
+@rescan_app.command("cancel")
+def rescan_cancel(rescan_id: int = typer.Argument(...), json_output: bool = JSON_OPTION) -> None:
+    """Stop a rescan at its next batch."""
+    with _session() as session:
+        document = rescans.rescan_as_dict(
+            rescans.cancel_rescan(
+                session,
+                rescan_id=rescan_id,
+                actor=accounts.OPERATOR_ACTOR,
+                role=accounts.OPERATOR_ROLE,
+            )
+        )
+    if json_output:
+        emit_json(document)
+    else:
+        stdout_console.print(f"rescan {rescan_id}: {document['status']}")
+
+
+@rescan_app.command("resume")
+def rescan_resume(rescan_id: int = typer.Argument(...), json_output: bool = JSON_OPTION) -> None:
+    """Send the next batch of an active rescan again (after a crash; the cursor is kept)."""
+    from workers.app import create_app
+
+    with _session() as session:
+        document = rescans.rescan_as_dict(rescans.get_rescan(session, rescan_id=rescan_id))
+    if document["status"] not in rescans.ACTIVE_STATES:
+        fail(f"rescan {rescan_id} is {document['status']}; nothing to resume")
+    _send_rescan(create_app(get_settings()), rescan_id)
+    if json_output:
+        emit_json(document)
+    else:
+        stdout_console.print(f"rescan {rescan_id}: resumed at {document['done']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the service commands to the `integrity` command."""
+    app.command("serve")(serve)
+    app.command("worker")(worker)
+    app.command("beat")(beat)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(senders_app, name="senders")
+    app.add_typer(deadletters_app, name="deadletters")
+    app.add_typer(rescan_app, name="rescan")

@@ -1,0 +1,628 @@
+"""Accepting deliveries from the upload webhook: verify, cap, store durably, register.
+
+The order is what makes "never lose a delivery, never let an unsigned request in" hold:
+1. the body is streamed to a spool file under a byte cap while the HMAC of every live sender
+   secret is computed on the fly (nothing is parsed before the signature is checked);
+2. the multipart parts are written under ``storage_dir/<uuid>/`` and fsynced;
+3. the ERN MessageId is read with the hardened ddex parser (malformed XML is refused, 422);
+4. ``pipeline.register_delivery`` records the delivery and a webhook receipt de-duplicates the
+   webhook id and the sender's MessageId; the caller commits, and only then sends the task.
+A replayed webhook id (or MessageId) answers with the delivery id it was first given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+import ddex
+from integrity import pipeline, security
+from integrity.config import Settings
+from integrity.db.models import Delivery, Finding, Track, utc_now
+from integrity.db.service_models import (
+    DeliveryWork,
+    Sender,
+    SenderSecret,
+    TrackModeration,
+    WebhookReceipt,
+)
+from integrity.review import model_versions, record_event
+from integrity.service_errors import ServiceError
+
+SPOOL_DIR_NAME = ".incoming"
+READ_CHUNK_BYTES = 1024 * 1024
+MAX_PARTS = 1000  # one message plus this many audio files at most
+MAX_PART_HEADER_BYTES = 8 * 1024
+MESSAGE_FIELD = "message"
+FILES_FIELD = "files"
+MULTIPART_TYPE = b"multipart/form-data"
+WEBHOOK_SOURCE_PREFIX = "webhook:"
+
+
+class DeliveryRejectedError(ServiceError):
+    """The webhook request is refused (bad signature, too large, malformed, replayed id...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedDelivery:
+    """What the webhook answers: the delivery id, and whether this call created it."""
+
+    delivery_id: int
+    created: bool
+    directory: Path | None = None  # the stored copy when this call created the delivery
+
+
+def live_secrets(session: Session, *, sender_id: int) -> list[str]:
+    """The sender's webhook secrets that are not revoked (several during a rotation)."""
+    return list(
+        session.scalars(
+            select(SenderSecret.secret).where(
+                SenderSecret.sender_id == sender_id, SenderSecret.revoked_at.is_(None)
+            )
+        )
+    )
+
+
+@dataclass
+class BodySpool:
+    """Streams a request body to disk under a cap, computing the HMAC of every secret."""
+
+    path: Path
+    max_bytes: int
+    macs: list[hmac.HMAC]
+    size: int = 0
+    _handle: BinaryIO | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(
+        cls, *, settings: Settings, secrets_: list[str], webhook_id: str, timestamp: int
+    ) -> BodySpool:
+        """A fresh spool file in the storage volume, so the final move is a rename."""
+        assert settings.storage_dir is not None
+        spool_dir = settings.storage_dir / SPOOL_DIR_NAME
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        prefix = f"{webhook_id}.{timestamp}.".encode()
+        macs = [
+            hmac.new(security.secret_key_bytes(secret), prefix, hashlib.sha256)
+            for secret in secrets_
+        ]
+        path = spool_dir / f"{uuid.uuid4().hex}.body"
+        spool = cls(path=path, max_bytes=settings.webhook_max_body_bytes, macs=macs)
+        spool._handle = path.open("wb")
+        return spool
+
+    def feed(self, chunk: bytes) -> None:
+        """Append one chunk; refuses the body as soon as it passes the cap."""
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise DeliveryRejectedError(413, "body", f"larger than the {self.max_bytes}-byte limit")
+        for mac in self.macs:
+            mac.update(chunk)
+        if self._handle is None:
+            raise RuntimeError("the spool file is closed")
+        self._handle.write(chunk)
+
+    def close(self) -> None:
+        """Flush the spool to disk."""
+        handle = self._handle
+        if handle is not None and not handle.closed:
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+
+    def discard(self) -> None:
+        """Remove the spool file (after a refusal, or once its parts are stored)."""
+        handle = self._handle
+        if handle is not None and not handle.closed:
+            handle.close()
+        self.path.unlink(missing_ok=True)
+
+    def signature_matches(self, header: str) -> bool:
+        """True when one of the header's v1 signatures equals one secret's HMAC of the body."""
+        candidates = security.parse_signature_header(header)
+        matched = False
+        for mac in self.macs:
+            expected = mac.digest()
+            for candidate in candidates:
+                matched |= hmac.compare_digest(expected, candidate)
+        return matched
+
+
+def check_content_length(value: str | None, *, max_bytes: int) -> None:
+    """Refuse a declared body over the cap before reading a byte of it."""
+    if value is None:
+        return
+    try:
+        declared = int(value)
+    except ValueError as exc:
+        raise DeliveryRejectedError(400, "content-length", "not an integer") from exc
+    if declared > max_bytes:
+        raise DeliveryRejectedError(
+            413, "body", f"{declared} bytes, over the {max_bytes}-byte limit"
+        )
+
+
+def multipart_boundary(content_type: str | None) -> bytes:
+    """The boundary of a multipart/form-data body, or a 415/400 naming the header."""
+    if not content_type:
+        raise DeliveryRejectedError(415, "content-type", "missing; expected multipart/form-data")
+    kind, options = parse_options_header(content_type)
+    if kind != MULTIPART_TYPE:
+        raise DeliveryRejectedError(415, "content-type", "expected multipart/form-data")
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise DeliveryRejectedError(400, "content-type", "multipart boundary is missing")
+    return boundary
+
+
+def safe_filename(raw: str, *, field_name: str) -> str:
+    """A plain file name: no directories, no '..', no absolute paths, no control characters."""
+    name = raw.strip()
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if (
+        not name
+        or pure.is_absolute()
+        or len(pure.parts) != 1
+        or name in {".", ".."}
+        or name.startswith(".")
+        or not name.isprintable()
+    ):
+        raise DeliveryRejectedError(422, field_name, f"file name {raw!r} is not a plain file name")
+    return name
+
+
+@dataclass
+class StoredUpload:
+    """The files of one delivery as written under its storage folder."""
+
+    directory: Path
+    message_filename: str | None = None
+    files: list[str] = field(default_factory=list)
+
+
+class _PartWriter:
+    """MultipartParser callbacks that write each part straight to its file."""
+
+    def __init__(self, directory: Path) -> None:
+        self.stored = StoredUpload(directory=directory)
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+        self._headers: dict[bytes, bytes] = {}
+        self._handle: BinaryIO | None = None
+        self._parts = 0
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda d, s, e: self._header_field.extend(d[s:e]),
+            "on_header_value": lambda d, s, e: self._header_value.extend(d[s:e]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        }
+
+    def _part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise DeliveryRejectedError(413, "files", f"more than {MAX_PARTS} parts")
+        self._headers = {}
+
+    def _header_end(self) -> None:
+        self._headers[bytes(self._header_field).lower()] = bytes(self._header_value)
+        self._header_field.clear()
+        self._header_value.clear()
+
+    def _headers_finished(self) -> None:
+        disposition = self._headers.get(b"content-disposition", b"")
+        _, options = parse_options_header(disposition)
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        raw_filename = options.get(b"filename")
+        if name not in {MESSAGE_FIELD, FILES_FIELD}:
+            expected = f"unexpected field; send '{MESSAGE_FIELD}' and '{FILES_FIELD}'"
+            raise DeliveryRejectedError(422, name or "multipart", expected)
+        if name == MESSAGE_FIELD:
+            if self.stored.message_filename is not None:
+                raise DeliveryRejectedError(422, MESSAGE_FIELD, "sent more than once")
+            filename = safe_filename(
+                raw_filename.decode("utf-8", "replace") if raw_filename else "message.xml",
+                field_name=MESSAGE_FIELD,
+            )
+            self.stored.message_filename = filename
+        else:
+            if not raw_filename:
+                raise DeliveryRejectedError(422, FILES_FIELD, "each part needs a filename")
+            filename = safe_filename(
+                raw_filename.decode("utf-8", "replace"), field_name=FILES_FIELD
+            )
+            self.stored.files.append(filename)
+        target = self.stored.directory / filename
+        if target.exists():
+            raise DeliveryRejectedError(422, name, f"file name {filename!r} is sent twice")
+        self._handle = target.open("wb")
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._handle is not None:
+            self._handle.write(data[start:end])
+
+    def _part_end(self) -> None:
+        handle = self._handle
+        if handle is not None:
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+        self._handle = None
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def store_multipart(*, spool_path: Path, boundary: bytes, directory: Path) -> StoredUpload:
+    """Split a spooled multipart body into files under `directory` (created, fsynced)."""
+    directory.mkdir(parents=True, exist_ok=False)
+    writer = _PartWriter(directory)
+    parser = MultipartParser(
+        boundary,
+        writer.callbacks(),
+        max_header_size=MAX_PART_HEADER_BYTES,  # type: ignore[arg-type]
+    )
+    try:
+        with spool_path.open("rb") as body:
+            while chunk := body.read(READ_CHUNK_BYTES):
+                parser.write(chunk)
+        parser.finalize()
+    except DeliveryRejectedError:
+        raise
+    except Exception as exc:  # python-multipart raises several types for malformed bodies
+        raise DeliveryRejectedError(400, "body", f"malformed multipart body: {exc}") from exc
+    finally:
+        writer.close()
+    if writer.stored.message_filename is None:
+        raise DeliveryRejectedError(
+            422, MESSAGE_FIELD, "missing: send the ERN message in this field"
+        )
+    _fsync_dir(directory)
+    return writer.stored
+
+
+def _fsync_dir(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def read_message_id(path: Path, *, settings: Settings) -> str | None:
+    """The ERN MessageId of the stored message (hardened parser, size and depth caps)."""
+    limits = ddex.ReadLimits(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+    try:
+        message = ddex.read_file(path, limits=limits)
+    except ddex.ErnReadError as exc:
+        raise DeliveryRejectedError(
+            422, MESSAGE_FIELD, f"not a readable ERN message: {exc}"
+        ) from exc
+    return message.header.message_id
+
+
+def find_replay(session: Session, *, sender: Sender, webhook_id: str) -> AcceptedDelivery | None:
+    """The delivery a webhook id was already given (a 409 if another sender used the id)."""
+    receipt = session.scalars(
+        select(WebhookReceipt).where(WebhookReceipt.webhook_id == webhook_id)
+    ).first()
+    if receipt is None:
+        return None
+    if receipt.sender_id != sender.id:
+        raise DeliveryRejectedError(409, "webhook-id", "already used by another sender")
+    return AcceptedDelivery(delivery_id=receipt.delivery_id, created=False)
+
+
+def _receipt(
+    webhook_id: str, sender: Sender, message_id: str | None, delivery_id: int, size: int
+) -> WebhookReceipt:
+    return WebhookReceipt(
+        webhook_id=webhook_id,
+        sender_id=sender.id,
+        message_id=message_id,
+        delivery_id=delivery_id,
+        body_bytes=size,
+    )
+
+
+def accept_delivery(
+    session: Session,
+    *,
+    settings: Settings,
+    sender: Sender,
+    actor: str,
+    webhook_id: str,
+    spool: BodySpool,
+    signature: str,
+    content_type: str | None,
+) -> AcceptedDelivery:
+    """Verify a spooled webhook body, store its files durably and register the delivery."""
+    if not spool.signature_matches(signature):
+        raise DeliveryRejectedError(
+            401, "webhook-signature", "no signature matches a sender secret"
+        )
+    replay = find_replay(session, sender=sender, webhook_id=webhook_id)
+    if replay is not None:
+        return replay
+    boundary = multipart_boundary(content_type)
+    assert settings.storage_dir is not None
+    directory = settings.storage_dir / uuid.uuid4().hex
+    try:
+        stored = store_multipart(spool_path=spool.path, boundary=boundary, directory=directory)
+        assert stored.message_filename is not None
+        message_id = read_message_id(directory / stored.message_filename, settings=settings)
+        if message_id is not None:
+            earlier = session.scalars(
+                select(WebhookReceipt).where(
+                    WebhookReceipt.sender_id == sender.id, WebhookReceipt.message_id == message_id
+                )
+            ).first()
+            if earlier is not None:
+                shutil.rmtree(directory, ignore_errors=True)
+                session.add(_receipt(webhook_id, sender, None, earlier.delivery_id, spool.size))
+                session.flush()
+                return AcceptedDelivery(delivery_id=earlier.delivery_id, created=False)
+        delivery, created = pipeline.register_delivery(
+            session,
+            storage_path=directory,
+            message_filename=stored.message_filename,
+            source=WEBHOOK_SOURCE_PREFIX + sender.name,
+            uploader=sender.name,
+            webhook_id=webhook_id,
+        )
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    if not created:
+        # Same message bytes as an earlier delivery: keep the first copy, answer its id.
+        shutil.rmtree(directory, ignore_errors=True)
+    session.add(
+        _receipt(webhook_id, sender, message_id if created else None, delivery.id, spool.size)
+    )
+    if created:
+        record_event(
+            session,
+            actor=actor,
+            role=security.ROLE_UPLOADER,
+            action="delivery.received",
+            delivery_id=delivery.id,
+            after=delivery.status,
+            evidence={
+                "webhook_id": webhook_id,
+                "message_id": message_id,
+                "files": stored.files,
+                "body_bytes": spool.size,
+            },
+        )
+    session.flush()
+    return AcceptedDelivery(
+        delivery_id=delivery.id, created=created, directory=directory if created else None
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Processing steps run by the workers: the pipeline functions plus per-track progress and audit.
+
+WORKER_ACTOR, SYSTEM_ROLE = "system:worker", "system"
+STAGE_ANALYZE, STAGE_SCORE, STAGE_DONE, STAGE_FAILED = "analyze", "score", "done", "failed"
+FINISHED_STAGES = (STAGE_DONE, STAGE_FAILED)
+TERMINAL_DELIVERY_STATES = (pipeline.COMPLETED, pipeline.FAILED)
+
+
+def _delivery(session: Session, delivery_id: int, *, lock: bool = False) -> Delivery:
+    delivery = session.get(Delivery, delivery_id, with_for_update=lock)
+    if delivery is None:
+        raise ServiceError(404, "delivery_id", f"delivery {delivery_id} does not exist")
+    return delivery
+
+
+def ingest_step(session: Session, *, delivery_id: int, settings: Settings) -> list[int]:
+    """Ingest a delivery once and record its per-track work; returns the tracks to analyse."""
+    delivery = _delivery(session, delivery_id, lock=True)
+    work = session.scalars(
+        select(DeliveryWork).where(DeliveryWork.delivery_id == delivery_id)
+    ).all()
+    if work:  # ingested before (a redelivered task): hand out what is still to analyse
+        return [row.track_id for row in work if row.stage == STAGE_ANALYZE]
+    if not pipeline.needs_processing(delivery):
+        return []
+    track_ids = pipeline.ingest_delivery(session, delivery_id=delivery_id, settings=settings)
+    for track_id in track_ids:
+        session.add(DeliveryWork(delivery_id=delivery_id, track_id=track_id, stage=STAGE_ANALYZE))
+    record_event(
+        session,
+        actor=WORKER_ACTOR,
+        role=SYSTEM_ROLE,
+        action="delivery.ingested",
+        delivery_id=delivery_id,
+        before=pipeline.RECEIVED,
+        after=delivery.status,
+        reason=delivery.error,
+        evidence={"tracks": track_ids, "message_id": delivery.message_id},
+    )
+    session.flush()
+    return track_ids
+
+
+def _work(session: Session, delivery_id: int, track_id: int) -> DeliveryWork:
+    row = session.get(DeliveryWork, (delivery_id, track_id), with_for_update=True)
+    if row is None:
+        raise ServiceError(404, "track_id", f"track {track_id} is not in delivery {delivery_id}")
+    return row
+
+
+def analyze_step(
+    session: Session,
+    *,
+    delivery_id: int,
+    track_id: int,
+    settings: Settings,
+    resources: pipeline.AnalysisResources | None = None,
+) -> bool:
+    """Analyse a track of a delivery once; True when its score step is (still) due."""
+    work = _work(session, delivery_id, track_id)
+    if work.stage != STAGE_ANALYZE:
+        return work.stage == STAGE_SCORE
+    pipeline.analyze_track(session, track_id=track_id, settings=settings, resources=resources)
+    track = session.get(Track, track_id)
+    work.stage = STAGE_SCORE
+    work.updated_at = utc_now()
+    record_event(
+        session,
+        actor=WORKER_ACTOR,
+        role=SYSTEM_ROLE,
+        action="track.analyzed",
+        track_id=track_id,
+        delivery_id=delivery_id,
+        after=track.state if track else None,
+        evidence={"asset_sha256": track.asset_sha256 if track else None},
+    )
+    return True
+
+
+def score_step(
+    session: Session,
+    *,
+    delivery_id: int,
+    track_id: int,
+    settings: Settings,
+    resources: pipeline.AnalysisResources | None = None,
+) -> None:
+    """Score a track of a delivery once and record the automatic decision."""
+    work = _work(session, delivery_id, track_id)
+    if work.stage != STAGE_SCORE:
+        return
+    track = session.get(Track, track_id)
+    before = track.decision if track else None
+    pipeline.score_track(session, track_id=track_id, settings=settings, resources=resources)
+    codes = session.scalars(select(Finding.code).where(Finding.track_id == track_id)).all()
+    work.stage = STAGE_DONE
+    work.updated_at = utc_now()
+    record_event(
+        session,
+        actor=WORKER_ACTOR,
+        role=SYSTEM_ROLE,
+        action="track.scored",
+        track_id=track_id,
+        delivery_id=delivery_id,
+        before=before,
+        after=track.decision if track else None,
+        reason=",".join(sorted(set(codes)))[:255] or None,
+        model_versions=model_versions(session),
+        evidence={"findings": sorted(set(codes)), "state": track.state if track else None},
+    )
+
+
+def fail_step(session: Session, *, delivery_id: int, track_id: int | None, error: str) -> None:
+    """Record that a task gave up on a track (or on the whole delivery when track_id is None)."""
+    if track_id is None:
+        delivery = _delivery(session, delivery_id, lock=True)
+        if delivery.status not in TERMINAL_DELIVERY_STATES:
+            before = delivery.status
+            delivery.status, delivery.error = pipeline.FAILED, error
+            delivery.completed_at = utc_now()
+            record_event(
+                session,
+                actor=WORKER_ACTOR,
+                role=SYSTEM_ROLE,
+                action="delivery.failed",
+                delivery_id=delivery_id,
+                before=before,
+                after=pipeline.FAILED,
+                reason=error[:255],
+            )
+        return
+    work = session.get(DeliveryWork, (delivery_id, track_id), with_for_update=True)
+    if work is not None and work.stage not in FINISHED_STAGES:
+        work.stage = STAGE_FAILED
+        work.updated_at = utc_now()
+        record_event(
+            session,
+            actor=WORKER_ACTOR,
+            role=SYSTEM_ROLE,
+            action="track.failed",
+            track_id=track_id,
+            delivery_id=delivery_id,
+            reason=error[:255],
+        )
+
+
+def finish_when_done(session: Session, *, delivery_id: int) -> str | None:
+    """Close the delivery when none of its tracks is still in progress; returns its status."""
+    delivery = _delivery(session, delivery_id, lock=True)
+    if delivery.status in TERMINAL_DELIVERY_STATES:
+        return None
+    remaining = session.scalar(
+        select(func.count())
+        .select_from(DeliveryWork)
+        .where(DeliveryWork.delivery_id == delivery_id, DeliveryWork.stage.not_in(FINISHED_STAGES))
+    )
+    if remaining:
+        return None
+    before = delivery.status
+    status = pipeline.finish_delivery(session, delivery_id=delivery_id)
+    record_event(
+        session,
+        actor=WORKER_ACTOR,
+        role=SYSTEM_ROLE,
+        action=f"delivery.{status}",
+        delivery_id=delivery_id,
+        before=before,
+        after=status,
+        reason=delivery.error,
+    )
+    return status
+
+
+def stalled_deliveries(session: Session, *, older_than_s: int) -> list[int]:
+    """Deliveries still 'received' after a while: their ingest task was never sent or was lost."""
+    cutoff = utc_now() - timedelta(seconds=older_than_s)
+    return list(
+        session.scalars(
+            select(Delivery.id).where(
+                Delivery.status == pipeline.RECEIVED, Delivery.received_at < cutoff
+            )
+        )
+    )
+
+
+def delivery_status(session: Session, *, delivery_id: int, sender: Sender | None) -> dict[str, Any]:
+    """The contract's delivery view: status and each track's state and effective decision."""
+    delivery = _delivery(session, delivery_id)
+    if sender is not None and delivery.uploader != sender.name:
+        raise ServiceError(404, "delivery_id", f"delivery {delivery_id} is not one of yours")
+    rows = session.execute(
+        select(Track.id, Track.isrc, Track.state, Track.decision, TrackModeration.decision)
+        .join(DeliveryWork, DeliveryWork.track_id == Track.id)
+        .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
+        .where(DeliveryWork.delivery_id == delivery_id)
+        .order_by(Track.id)
+    ).all()
+    return {
+        "id": delivery.id,
+        "status": delivery.status,
+        "error": delivery.error,
+        "message_id": delivery.message_id,
+        "received_at": delivery.received_at.isoformat(),
+        "tracks": [
+            {"id": tid, "isrc": isrc, "state": state, "decision": human or automatic}
+            for tid, isrc, state, automatic, human in rows
+        ],
+    }

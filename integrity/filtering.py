@@ -1,0 +1,140 @@
+"""The /v1/filter decision: which tracks a surface may show, and why. On playlist hot paths.
+
+One indexed query (tracks by id or ISRC, outer-joined with the human decision) answers a whole
+request; nothing is loaded per track. The effective decision is the moderator's when there is
+one, else the automatic one; each surface allows a set of decisions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from integrity.db.models import Track
+from integrity.db.service_models import TrackModeration
+from integrity.service_errors import ServiceError
+
+SURFACES = ("recommendation", "search", "editorial")
+MAX_TRACKS_PER_REQUEST = 1000
+ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
+
+# decision → surfaces that may show the track. None: analysed but not yet scored.
+SURFACES_ALLOWED: dict[str | None, frozenset[str]] = {
+    "clear": frozenset(SURFACES),
+    "review": frozenset({"search"}),
+    "escalated": frozenset({"search"}),
+    "filter": frozenset({"search"}),
+    "block": frozenset(),
+    None: frozenset({"search"}),
+}
+DECISION_RESTRICTIVENESS = {
+    "clear": 0,
+    None: 1,
+    "review": 2,
+    "escalated": 2,
+    "filter": 3,
+    "block": 4,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    track_id: int
+    isrc: str | None
+    decision: str | None
+    source: str  # "moderator" or "policy"
+    reason: str | None
+
+
+def normalise_isrc(raw: str) -> str:
+    """Upper case without hyphens or spaces (ISRCs are often printed as CC-XXX-YY-NNNNN)."""
+    return raw.replace("-", "").replace(" ", "").upper()
+
+
+def parse_request(tracks: Any, surface: Any) -> tuple[list[int | str], str]:
+    """Validate the request body's fields; ints are track ids, strings are ISRCs."""
+    if surface not in SURFACES:
+        raise ServiceError(422, "surface", f"must be one of {list(SURFACES)}")
+    if not isinstance(tracks, list) or not tracks:
+        raise ServiceError(422, "tracks", "a non-empty list of track ids or ISRCs")
+    if len(tracks) > MAX_TRACKS_PER_REQUEST:
+        raise ServiceError(422, "tracks", f"at most {MAX_TRACKS_PER_REQUEST} per request")
+    for index, item in enumerate(tracks):
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            raise ServiceError(422, f"tracks[{index}]", "a track id (integer) or an ISRC (string)")
+    return tracks, surface
+
+
+def filter_tracks(
+    session: Session, *, tracks: list[int | str], surface: str
+) -> list[dict[str, Any]]:
+    """For each requested id or ISRC: keep or not on `surface`, with reasons."""
+    ids = {item for item in tracks if isinstance(item, int)}
+    isrcs = {normalise_isrc(item) for item in tracks if isinstance(item, str)}
+    conditions = []
+    if ids:
+        conditions.append(Track.id.in_(ids))
+    if isrcs:
+        conditions.append(Track.isrc.in_(isrcs))
+    rows = session.execute(
+        select(
+            Track.id, Track.isrc, Track.decision, TrackModeration.decision, TrackModeration.reason
+        )
+        .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
+        .where(or_(*conditions))
+    ).all()
+    by_id: dict[int, _Known] = {}
+    by_isrc: dict[str, list[_Known]] = {}
+    for track_id, isrc, automatic, human, human_reason in rows:
+        known = (
+            _Known(track_id, isrc, human, "moderator", human_reason)
+            if human is not None
+            else _Known(track_id, isrc, automatic, "policy", None)
+        )
+        by_id[track_id] = known
+        if isrc:
+            by_isrc.setdefault(isrc, []).append(known)
+    results = []
+    for item in tracks:
+        if isinstance(item, int):
+            matches = [by_id[item]] if item in by_id else []
+        else:
+            matches = by_isrc.get(normalise_isrc(item), [])
+        results.append(_verdict(item, matches, surface))
+    return results
+
+
+def _verdict(item: int | str, matches: list[_Known], surface: str) -> dict[str, Any]:
+    if not matches:
+        reason = (
+            "unknown_track"
+            if isinstance(item, int) or ISRC_RE.match(normalise_isrc(item))
+            else "invalid_isrc"
+        )
+        return {
+            "track": item,
+            "keep": False,
+            "decision": None,
+            "reasons": [reason],
+            "track_ids": [],
+        }
+    # Several tracks can share an ISRC (different senders): the most restrictive one decides.
+    worst = max(matches, key=lambda known: DECISION_RESTRICTIVENESS.get(known.decision, 4))
+    allowed = SURFACES_ALLOWED.get(worst.decision, frozenset())
+    keep = surface in allowed
+    reasons = [f"{worst.source}:{worst.decision or 'not_scored'}"]
+    if worst.reason:
+        reasons.append(worst.reason)
+    if not keep:
+        reasons.append(f"not_allowed_on:{surface}")
+    return {
+        "track": item,
+        "keep": keep,
+        "decision": worst.decision,
+        "reasons": reasons,
+        "track_ids": sorted(known.track_id for known in matches),
+    }

@@ -1,0 +1,436 @@
+"""Moderation: the review queue, claims, decisions, appeals, and the append-only audit log.
+
+A human decision is kept in `track_moderation`, apart from the automatic `Track.decision`, so a
+rescan never overwrites it; the effective decision is the human one when there is one. Every
+state change writes one `audit_events` row (who, role, action, reason, model versions, evidence)
+and nothing here ever updates or deletes an audit row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from integrity import pipeline
+from integrity.db.models import Delivery, Finding, Track, utc_now
+from integrity.db.service_models import (
+    ActiveModel,
+    Appeal,
+    AuditEvent,
+    ReviewClaim,
+    Sender,
+    TrackModeration,
+)
+from integrity.service_errors import ServiceError
+
+# Moderator actions → the decision they set.
+ACTION_DECISIONS: dict[str, str] = {
+    "approve": "clear",
+    "filter": "filter",
+    "remove": "block",
+    "escalate": "escalated",
+}
+QUEUED_DECISIONS = ("review", "escalated")
+APPEAL_OPEN, APPEAL_RESOLVED = "open", "resolved"
+SEVERITY_RISK: dict[str, float] = {"error": 1.0, "warning": 0.6, "info": 0.1}
+FINDING_COUNT_RISK = 0.05  # each extra non-info finding adds this much risk...
+MAX_RISK = 1.0  # ...up to this cap
+ESCALATION_PRIORITY = 1.0  # added to the sort key of escalated tracks and open appeals
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+MAX_REASON_CHARS = 255
+MAX_NOTE_CHARS = 4000
+
+
+def record_event(
+    session: Session,
+    *,
+    actor: str,
+    role: str,
+    action: str,
+    reason: str | None = None,
+    note: str | None = None,
+    track_id: int | None = None,
+    delivery_id: int | None = None,
+    before: str | None = None,
+    after: str | None = None,
+    model_versions: dict[str, Any] | None = None,
+    evidence: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one audit event (the only write this table ever gets)."""
+    event = AuditEvent(
+        actor=actor,
+        role=role,
+        action=action,
+        reason=reason,
+        note=note,
+        track_id=track_id,
+        delivery_id=delivery_id,
+        before=before,
+        after=after,
+        model_versions=model_versions or {},
+        evidence=evidence or {},
+    )
+    session.add(event)
+    return event
+
+
+def model_versions(session: Session) -> dict[str, str]:
+    """The pipeline version and the active model versions, recorded with every decision."""
+    versions = {"pipeline": pipeline.PIPELINE_VERSION}
+    versions.update({row.name: row.version for row in session.scalars(select(ActiveModel))})
+    return versions
+
+
+def effective_decision(track: Track, moderation: TrackModeration | None) -> str | None:
+    """The human decision when there is one, else the automatic one."""
+    return moderation.decision if moderation is not None else track.decision
+
+
+def _track(session: Session, track_id: int) -> Track:
+    track = session.get(Track, track_id)
+    if track is None:
+        raise ServiceError(404, "track_id", f"track {track_id} does not exist")
+    return track
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One track waiting for a moderator, with why and how risky."""
+
+    track_id: int
+    isrc: str | None
+    title: str | None
+    decision: str | None
+    reasons: list[str]
+    risk: float
+    claimed_by: str | None
+    appeal_open: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "track_id": self.track_id,
+            "isrc": self.isrc,
+            "title": self.title,
+            "decision": self.decision,
+            "reasons": self.reasons,
+            "risk": self.risk,
+            "claimed_by": self.claimed_by,
+            "appeal_open": self.appeal_open,
+        }
+
+
+def risk_of(findings: list[tuple[str, str, dict[str, Any]]]) -> tuple[float, list[str]]:
+    """Risk in [0, 1] and the reason codes, from a track's (code, severity, evidence)."""
+    risk = 0.0
+    reasons: list[str] = []
+    counted = 0
+    for code, severity, evidence in findings:
+        if severity == "info":
+            continue
+        counted += 1
+        risk = max(risk, SEVERITY_RISK.get(severity, 0.0))
+        score = evidence.get("score") if isinstance(evidence, dict) else None
+        if isinstance(score, int | float):
+            risk = max(risk, float(score))
+        if code not in reasons:
+            reasons.append(code)
+    risk = min(MAX_RISK, risk + FINDING_COUNT_RISK * max(0, counted - 1))
+    return round(risk, 4), reasons
+
+
+def review_queue(
+    session: Session,
+    *,
+    sender: str | None = None,
+    min_risk: float = 0.0,
+    unclaimed_only: bool = False,
+    limit: int = DEFAULT_PAGE,
+) -> list[QueueItem]:
+    """Tracks awaiting review (or appealed), riskiest and escalated first."""
+    now = utc_now()
+    decision = func.coalesce(TrackModeration.decision, Track.decision)
+    open_appeal = (
+        select(Appeal.id).where(Appeal.track_id == Track.id, Appeal.status == APPEAL_OPEN).exists()
+    )
+    query = (
+        select(Track, decision, ReviewClaim.moderator, ReviewClaim.expires_at, open_appeal)
+        .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
+        .outerjoin(ReviewClaim, ReviewClaim.track_id == Track.id)
+        .where(decision.in_(QUEUED_DECISIONS) | open_appeal)
+    )
+    if sender is not None:
+        query = query.join(Delivery, Delivery.id == Track.delivery_id).where(
+            Delivery.uploader == sender
+        )
+    rows = session.execute(query).all()
+    if not rows:
+        return []
+    track_ids = [row[0].id for row in rows]
+    findings: dict[int, list[tuple[str, str, dict[str, Any]]]] = {tid: [] for tid in track_ids}
+    for track_id, code, severity, evidence in session.execute(
+        select(Finding.track_id, Finding.code, Finding.severity, Finding.evidence)
+        .where(Finding.track_id.in_(track_ids))
+        .order_by(Finding.id)
+    ):
+        findings[track_id].append((code, severity, evidence))
+    items: list[tuple[float, QueueItem]] = []
+    for track, current, claimer, expires_at, appealed in rows:
+        claimed_by = claimer if expires_at is not None and _aware(expires_at) > now else None
+        if unclaimed_only and claimed_by is not None:
+            continue
+        risk, reasons = risk_of(findings[track.id])
+        if risk < min_risk:
+            continue
+        priority = risk + (ESCALATION_PRIORITY if current == "escalated" or appealed else 0.0)
+        item = QueueItem(
+            track_id=track.id,
+            isrc=track.isrc,
+            title=track.title,
+            decision=current,
+            reasons=reasons,
+            risk=risk,
+            claimed_by=claimed_by,
+            appeal_open=bool(appealed),
+        )
+        items.append((priority, item))
+    items.sort(key=lambda pair: (-pair[0], pair[1].track_id))
+    return [item for _, item in items[: max(1, min(limit, MAX_PAGE))]]
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns; they are UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=utc_now().tzinfo)
+
+
+def claim_track(
+    session: Session, *, track_id: int, moderator: str, role: str, ttl_s: int
+) -> ReviewClaim:
+    """Claim a track for review; 409 while another moderator's claim is live."""
+    _track(session, track_id)
+    now = utc_now()
+    claim = session.get(ReviewClaim, track_id, with_for_update=True)
+    if claim is not None and claim.moderator != moderator and _aware(claim.expires_at) > now:
+        raise ServiceError(
+            409, "track_id", f"claimed by {claim.moderator} until {claim.expires_at}"
+        )
+    if claim is None:
+        claim = ReviewClaim(track_id=track_id, moderator=moderator, expires_at=now)
+        session.add(claim)
+    claim.moderator = moderator
+    claim.claimed_at = now
+    claim.expires_at = now + timedelta(seconds=ttl_s)
+    record_event(session, actor=moderator, role=role, action="review.claim", track_id=track_id)
+    session.flush()
+    return claim
+
+
+def decide(
+    session: Session,
+    *,
+    track_id: int,
+    action: str,
+    reason: str,
+    note: str | None,
+    actor: str,
+    role: str,
+) -> TrackModeration:
+    """Record a moderator's decision on a track; resolves its open appeals."""
+    if action not in ACTION_DECISIONS:
+        raise ServiceError(422, "action", f"must be one of {sorted(ACTION_DECISIONS)}")
+    if not reason or not reason.strip() or len(reason) > MAX_REASON_CHARS:
+        raise ServiceError(422, "reason", f"a reason code of 1..{MAX_REASON_CHARS} characters")
+    if note is not None and len(note) > MAX_NOTE_CHARS:
+        raise ServiceError(422, "note", f"at most {MAX_NOTE_CHARS} characters")
+    track = _track(session, track_id)
+    claim = session.get(ReviewClaim, track_id, with_for_update=True)
+    if claim is not None and claim.moderator != actor and _aware(claim.expires_at) > utc_now():
+        raise ServiceError(409, "track_id", f"claimed by {claim.moderator}; claim it first")
+    moderation = session.get(TrackModeration, track_id, with_for_update=True)
+    before = effective_decision(track, moderation)
+    after = ACTION_DECISIONS[action]
+    if moderation is None:
+        moderation = TrackModeration(
+            track_id=track_id, decision=after, action=action, reason=reason, actor=actor
+        )
+        session.add(moderation)
+    moderation.decision = after
+    moderation.action = action
+    moderation.reason = reason
+    moderation.actor = actor
+    moderation.decided_at = utc_now()
+    if claim is not None:
+        session.delete(claim)
+    appeals = session.scalars(
+        select(Appeal).where(Appeal.track_id == track_id, Appeal.status == APPEAL_OPEN)
+    ).all()
+    for appeal in appeals:
+        appeal.status = APPEAL_RESOLVED
+        appeal.resolved_at = utc_now()
+        appeal.resolved_by = actor
+    findings = session.scalars(select(Finding.code).where(Finding.track_id == track_id)).all()
+    record_event(
+        session,
+        actor=actor,
+        role=role,
+        action=f"review.{action}",
+        reason=reason,
+        note=note,
+        track_id=track_id,
+        delivery_id=track.delivery_id,
+        before=before,
+        after=after,
+        model_versions=model_versions(session),
+        evidence={"findings": sorted(set(findings)), "appeals_resolved": [a.id for a in appeals]},
+    )
+    session.flush()
+    return moderation
+
+
+def file_appeal(
+    session: Session,
+    *,
+    track_id: int,
+    sender: Sender,
+    reason: str,
+    note: str | None,
+    actor: str,
+    role: str,
+) -> Appeal:
+    """A distributor appeals a decision on one of its own tracks; the track re-enters review."""
+    if not reason or not reason.strip() or len(reason) > MAX_REASON_CHARS:
+        raise ServiceError(422, "reason", f"a reason code of 1..{MAX_REASON_CHARS} characters")
+    track = _track(session, track_id)
+    delivery = session.get(Delivery, track.delivery_id)
+    if delivery is None or delivery.uploader != sender.name:
+        raise ServiceError(404, "track_id", f"track {track_id} is not one of your tracks")
+    existing = session.scalars(
+        select(Appeal).where(Appeal.track_id == track_id, Appeal.status == APPEAL_OPEN)
+    ).first()
+    if existing is not None:
+        return existing
+    appeal = Appeal(
+        track_id=track_id, sender_id=sender.id, reason=reason, note=note, status=APPEAL_OPEN
+    )
+    session.add(appeal)
+    moderation = session.get(TrackModeration, track_id)
+    record_event(
+        session,
+        actor=actor,
+        role=role,
+        action="appeal.filed",
+        reason=reason,
+        note=note,
+        track_id=track_id,
+        delivery_id=track.delivery_id,
+        before=effective_decision(track, moderation),
+    )
+    session.flush()
+    return appeal
+
+
+def list_appeals(
+    session: Session,
+    *,
+    status: str | None = None,
+    sender_id: int | None = None,
+    limit: int = DEFAULT_PAGE,
+) -> list[Appeal]:
+    """Appeals, newest first, optionally of one status or one sender."""
+    query = select(Appeal).order_by(Appeal.id.desc()).limit(max(1, min(limit, MAX_PAGE)))
+    if status is not None:
+        query = query.where(Appeal.status == status)
+    if sender_id is not None:
+        query = query.where(Appeal.sender_id == sender_id)
+    return list(session.scalars(query))
+
+
+def audit_events(
+    session: Session,
+    *,
+    track_id: int | None = None,
+    delivery_id: int | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    after_id: int = 0,
+    limit: int = DEFAULT_PAGE,
+) -> list[AuditEvent]:
+    """Audit events in the order they happened, filtered, paged by id."""
+    query = select(AuditEvent).where(AuditEvent.id > after_id)
+    if track_id is not None:
+        query = query.where(AuditEvent.track_id == track_id)
+    if delivery_id is not None:
+        query = query.where(AuditEvent.delivery_id == delivery_id)
+    if actor is not None:
+        query = query.where(AuditEvent.actor == actor)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    return list(session.scalars(query.order_by(AuditEvent.id).limit(max(1, min(limit, MAX_PAGE)))))
+
+
+def event_as_dict(event: AuditEvent) -> dict[str, Any]:
+    """The JSON shape of an audit event."""
+    return {
+        "id": event.id,
+        "at": _aware(event.at).isoformat(),
+        "actor": event.actor,
+        "role": event.role,
+        "action": event.action,
+        "reason": event.reason,
+        "note": event.note,
+        "track_id": event.track_id,
+        "delivery_id": event.delivery_id,
+        "before": event.before,
+        "after": event.after,
+        "model_versions": event.model_versions,
+        "evidence": event.evidence,
+    }
+
+
+def track_detail(session: Session, *, track_id: int) -> dict[str, Any]:
+    """Everything a moderator needs about one track: decision, reasons, findings, history."""
+    track = _track(session, track_id)
+    moderation = session.get(TrackModeration, track_id)
+    findings = session.scalars(
+        select(Finding).where(Finding.track_id == track_id).order_by(Finding.id)
+    ).all()
+    risk, reasons = risk_of([(f.code, f.severity, f.evidence) for f in findings])
+    history = audit_events(session, track_id=track_id, limit=MAX_PAGE)
+    return {
+        "id": track.id,
+        "isrc": track.isrc,
+        "title": track.title,
+        "display_artist": track.display_artist,
+        "delivery_id": track.delivery_id,
+        "state": track.state,
+        "decision": effective_decision(track, moderation),
+        "automatic_decision": track.decision,
+        "moderation": None
+        if moderation is None
+        else {
+            "decision": moderation.decision,
+            "action": moderation.action,
+            "reason": moderation.reason,
+            "actor": moderation.actor,
+            "decided_at": _aware(moderation.decided_at).isoformat(),
+        },
+        "risk": risk,
+        "reasons": reasons,
+        "duplicates": [f.evidence for f in findings if f.code.startswith("duplicate")],
+        "findings": [
+            {
+                "code": f.code,
+                "severity": f.severity,
+                "source": f.source,
+                "message": f.message,
+                "location": f.location,
+                "evidence": f.evidence,
+            }
+            for f in findings
+        ],
+        "history": [event_as_dict(event) for event in history],
+    }
