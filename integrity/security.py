@@ -87,7 +87,11 @@ def sign_webhook(*, secret: str, webhook_id: str, timestamp: int, body: bytes) -
 
 
 def check_webhook_headers(
-    *, webhook_id: str | None, timestamp: str | None, signature: str | None, now: float,
+    *,
+    webhook_id: str | None,
+    timestamp: str | None,
+    signature: str | None,
+    now: float,
     tolerance_s: int,
 ) -> int:
     """Validate the three headers' presence, shape and freshness; return the timestamp."""
@@ -112,10 +116,8 @@ def check_webhook_headers(
     return stamp
 
 
-def verify_webhook(
-    *, secrets_: Iterable[str], webhook_id: str, timestamp: int, body: bytes, signature: str
-) -> bool:
-    """True when any ``v1`` signature in the header matches any of the sender's secrets."""
+def parse_signature_header(signature: str) -> list[bytes]:
+    """The decoded ``v1`` signatures of a header; other versions and bad base64 are skipped."""
     candidates: list[bytes] = []
     for part in signature.split()[:MAX_SIGNATURES]:
         version, _, value = part.partition(",")
@@ -125,6 +127,14 @@ def verify_webhook(
             candidates.append(base64.b64decode(value, validate=True))
         except binascii.Error:
             continue
+    return candidates
+
+
+def verify_webhook(
+    *, secrets_: Iterable[str], webhook_id: str, timestamp: int, body: bytes, signature: str
+) -> bool:
+    """True when any ``v1`` signature in the header matches any of the sender's secrets."""
+    candidates = parse_signature_header(signature)
     if not candidates:
         return False
     signed = f"{webhook_id}.{timestamp}.".encode() + body

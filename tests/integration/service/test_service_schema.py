@@ -13,11 +13,19 @@ from integrity.db import Base, create_db_engine, upgrade_schema
 from integrity.db import service_models as sm
 
 SERVICE_TABLES = {
-    sm.Sender.__tablename__, sm.SenderSecret.__tablename__, sm.ApiKey.__tablename__,
-    sm.WebhookReceipt.__tablename__, sm.AuditEvent.__tablename__,
-    sm.TrackModeration.__tablename__, sm.ReviewClaim.__tablename__, sm.Appeal.__tablename__,
-    sm.DeliveryWork.__tablename__, sm.Rescan.__tablename__, sm.TaskAttempt.__tablename__,
-    sm.DeadLetter.__tablename__, sm.ActiveModel.__tablename__,
+    sm.Sender.__tablename__,
+    sm.SenderSecret.__tablename__,
+    sm.ApiKey.__tablename__,
+    sm.WebhookReceipt.__tablename__,
+    sm.AuditEvent.__tablename__,
+    sm.TrackModeration.__tablename__,
+    sm.ReviewClaim.__tablename__,
+    sm.Appeal.__tablename__,
+    sm.DeliveryWork.__tablename__,
+    sm.Rescan.__tablename__,
+    sm.TaskAttempt.__tablename__,
+    sm.DeadLetter.__tablename__,
+    sm.ActiveModel.__tablename__,
 }
 
 

@@ -51,7 +51,10 @@ def test_any_change_to_id_timestamp_or_body_breaks_the_signature(webhook_id, tim
         secret=secret, webhook_id="id", timestamp=NOW, body=b"payload"
     )
     assert not security.verify_webhook(
-        secrets_=[secret], webhook_id=webhook_id, timestamp=timestamp, body=body,
+        secrets_=[secret],
+        webhook_id=webhook_id,
+        timestamp=timestamp,
+        body=body,
         signature=signature,
     )
 
@@ -82,7 +85,10 @@ def test_header_checks_name_the_failing_header():
 def test_stale_or_future_timestamps_are_refused(offset):
     with pytest.raises(security.SignatureError, match="window"):
         security.check_webhook_headers(
-            webhook_id="id", timestamp=str(NOW + offset), signature="v1,x", now=NOW,
+            webhook_id="id",
+            timestamp=str(NOW + offset),
+            signature="v1,x",
+            now=NOW,
             tolerance_s=TOLERANCE_S,
         )
 
