@@ -1,0 +1,1 @@
+"""Detection: signals that turn a delivered track into findings and scores for the policy."""
