@@ -17,10 +17,16 @@ apt_install() {  # apt_install PKG... : installs the Debian packages that are mi
   fi
 }
 
-ensure_venv() {  # ensure_venv EXTRAS : venv at $VENV with `pip install -e .[EXTRAS]`
+ensure_venv() {  # ensure_venv [EXTRAS] : venv at $VENV with the package installed editable
+  local target="$ROOT" log
+  [ -n "${1:-}" ] && target="$ROOT[$1]"
   if ! "$PYTHON_BIN" -c 'import ensurepip' 2>/dev/null; then apt_install python3.11-venv; fi
   [ -x "$VENV/bin/python" ] || "$PYTHON_BIN" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING' >&2 || true
-  "$VENV/bin/python" -m pip install -q -e "$ROOT[$1]" 2>&1 | grep -v '^WARNING' >&2 || true
-  "$VENV/bin/python" -c 'import integrity, ddex' || { echo "install failed" >&2; exit 1; }
+  log="$(mktemp)"
+  if ! "$VENV/bin/python" -m pip install -q -e "$target" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "pip install -e $target failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
 }
