@@ -1,0 +1,32 @@
+"""Audio fingerprints that survive pitch, tempo and speed changes, and the index to match them.
+
+Pure: samples in, fingerprints and matches out. `extract` makes a `Fingerprint`; `open_index`
+opens the embedded file (a path) or PostgreSQL (a postgresql:// URL) behind one interface.
+"""
+
+from __future__ import annotations
+
+from integrity.fingerprint.constants import FINGERPRINT_SAMPLE_RATE, FINGERPRINT_VERSION
+from integrity.fingerprint.evidence import duplicate_evidence
+from integrity.fingerprint.extract import Fingerprint, FingerprintError, extract
+from integrity.fingerprint.index import (
+    DEFAULT_QUERY_LIMIT,
+    FingerprintIndex,
+    FingerprintIndexError,
+    open_index,
+)
+from integrity.fingerprint.matcher import Match
+
+__all__ = [
+    "DEFAULT_QUERY_LIMIT",
+    "FINGERPRINT_SAMPLE_RATE",
+    "FINGERPRINT_VERSION",
+    "Fingerprint",
+    "FingerprintError",
+    "FingerprintIndex",
+    "FingerprintIndexError",
+    "Match",
+    "duplicate_evidence",
+    "extract",
+    "open_index",
+]

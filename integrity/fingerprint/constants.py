@@ -1,0 +1,153 @@
+"""Every number the fingerprint depends on, named once with its unit.
+
+Why one module: the index stores hashes whose meaning depends on all of these; changing any of
+the extraction numbers changes the hashes, so it must bump FINGERPRINT_VERSION, and an index
+refuses fingerprints of another version.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+FINGERPRINT_VERSION: Final[int] = 1
+"""Bumped whenever a change below alters the hashes (stored in every fingerprint and index)."""
+
+# --- Analysis grid ------------------------------------------------------------------------------
+FINGERPRINT_SAMPLE_RATE: Final[int] = 8_000
+"""Analysis rate (Hz): callers may decode straight to it; 4 kHz of bandwidth carries melody."""
+FFT_SIZE: Final[int] = 1_024
+"""STFT window length (samples at the analysis rate; 128 ms)."""
+HOP_SIZE: Final[int] = 128
+"""STFT hop (samples; 16 ms): the time unit ("frame") of every stored time."""
+FRAME_S: Final[float] = HOP_SIZE / FINGERPRINT_SAMPLE_RATE
+"""One frame in seconds."""
+LOG_FMIN_HZ: Final[float] = 200.0
+"""Lowest log-frequency bin centre (Hz); below it an FFT bin is wider than a semitone."""
+LOG_BINS_PER_OCTAVE: Final[int] = 24
+"""Log-frequency resolution (bins per octave; one bin is half a semitone)."""
+LOG_OCTAVES: Final[float] = 4.15
+"""Span of the log-frequency axis (octaves): 200 Hz to ~3.55 kHz."""
+SEMITONES_PER_BIN: Final[float] = 12.0 / LOG_BINS_PER_OCTAVE
+"""Pitch step of one log-frequency bin (semitones)."""
+LOG_FLOOR: Final[float] = 1e-7
+"""Added to the magnitude before the logarithm (linear amplitude), so silence stays finite."""
+
+# --- Peak picking -------------------------------------------------------------------------------
+PEAK_NEIGHBOURHOOD_FRAMES: Final[int] = 13
+"""Full width in time of the local-maximum filter (frames; ~0.2 s)."""
+PEAK_NEIGHBOURHOOD_BINS: Final[int] = 9
+"""Full width in log-frequency of the local-maximum filter (bins; 2 semitones either side)."""
+PEAK_BLOCK_FRAMES: Final[int] = 31
+"""Peaks are rationed per block of this many frames (~0.5 s), so loud passages cannot hog them."""
+PEAKS_PER_BLOCK: Final[int] = 5
+"""Strongest peaks kept per block (count): ~10 peaks per second."""
+PEAK_MIN_LEVEL_BELOW_MAX: Final[float] = 9.0
+"""Peaks weaker than the track's 99th-percentile level minus this are dropped (natural log)."""
+PEAK_ABSOLUTE_FLOOR: Final[float] = 1e-4
+"""Peaks below this normalised magnitude (1.0 = full-scale sine; -80 dBFS) are dropped."""
+
+# --- Triplets and hashes ------------------------------------------------------------------------
+TRIPLET_MIN_DT_FRAMES: Final[float] = 2.0
+"""Smallest gap between consecutive peaks of a triplet (frames)."""
+TRIPLET_MAX_SPAN_FRAMES: Final[float] = 100.0
+"""Largest time span first-to-last peak of a triplet (frames; 1.6 s)."""
+TRIPLET_MAX_DF_BINS: Final[float] = 30.0
+"""Largest |log-frequency difference| between the first peak and another (bins; 15 semitones)."""
+TRIPLET_LOOKAHEAD: Final[int] = 12
+"""Peaks after the anchor (in time order) examined as partners (count)."""
+INDEX_PARTNERS: Final[int] = 3
+"""Partners per anchor when fingerprinting a reference (count); all pairs of them make triplets."""
+QUERY_PARTNERS: Final[int] = 5
+"""Partners per anchor for a query: more triplets, so the reference's ones are likelier found."""
+
+RATIO_LEVELS: Final[int] = 32
+"""Quantisation of the time ratio (t2-t1)/(t3-t1) in (0, 1) (levels; the key's low bits)."""
+RATIO_QUERY_RADIUS: Final[int] = 1
+"""A query looks up the ratio level +-this (levels), as a range scan of adjacent keys."""
+DF_STEP_BINS: Final[float] = 1.0
+"""Quantisation step of the log-frequency differences (bins)."""
+DF_LEVELS: Final[int] = 64
+"""Levels per log-frequency difference (count; covers +-TRIPLET_MAX_DF_BINS)."""
+SPAN_CLASS_LOG2_BASE: Final[float] = 2.0
+"""log2 of the shortest span that gets its own class (log2 frames)."""
+SPAN_CLASS_LOG2_STEP: Final[float] = 0.6
+"""Coarse class of the triplet's span: log2(span frames) in steps of this (octaves of time)."""
+SPAN_CLASSES: Final[int] = 8
+"""Span classes (count)."""
+BAND_BINS: Final[int] = 24
+"""Coarse absolute band of the anchor peak (bins; one octave)."""
+BANDS: Final[int] = 4
+"""Bands (count; the highest absorbs the remainder)."""
+BOUNDARY_MARGIN: Final[float] = 0.25
+"""A query also probes the neighbouring level of a coarse component when it lies within this
+fraction of a step from the boundary (fraction of a step)."""
+BAND_MARGIN_BINS: Final[float] = 5.0
+"""...and the neighbouring band when the anchor lies within this many bins of a band edge
+(bins; covers pitch shifts of +-2.5 semitones)."""
+
+TIME_UNITS_PER_FRAME: Final[int] = 2
+"""Stored spans are in half frames (units per frame)."""
+FREQ_UNITS_PER_BIN: Final[int] = 2
+"""Stored anchor frequencies are in half bins (units per bin)."""
+DF_UNITS_PER_BIN: Final[int] = 4
+"""Stored log-frequency differences are in quarter bins (units per bin)."""
+RATIO_UNITS: Final[int] = 256
+"""Stored time ratios are in 1/256 (units per 1.0)."""
+
+# --- Matching -----------------------------------------------------------------------------------
+MAX_POSTINGS_PER_KEY: Final[int] = 20_000
+"""Keys with more postings than this are skipped at query time (count): stop words."""
+CANDIDATE_TRACKS: Final[int] = 25
+"""Tracks examined for alignment per query, by votes in (track, scale, pitch) cells (count)."""
+MIN_CANDIDATE_VOTES: Final[int] = 4
+"""A track needs at least this many hash hits in one cell to be aligned (count)."""
+LOG_SCALE_BIN: Final[float] = 0.04
+"""Width of a time-scale cell (natural log of the ratio; ~4%)."""
+PITCH_BIN_UNITS: Final[int] = 2
+"""Width of a pitch cell (half-bin units; half a semitone)."""
+MAX_LOG_SCALE: Final[float] = 0.25
+"""Time-scale factors beyond exp(+-this) are not considered (natural log; ~0.78 to 1.28)."""
+MAX_PITCH_SEMITONES: Final[float] = 5.0
+"""Pitch offsets beyond +-this are not considered (semitones; +-2 st pitch plus a speed change)."""
+OFFSET_BIN_S: Final[float] = 0.4
+"""Width of an offset cell in the coarse alignment (s)."""
+ALIGN_TOLERANCE_S: Final[float] = 0.15
+"""Largest residual of an inlier from the fitted time map t_ref = a*t_query + b (s)."""
+PITCH_TOLERANCE_UNITS: Final[float] = 2.5
+"""Largest deviation of an inlier's pitch offset from the fitted one (half-bin units)."""
+MIN_SLOPE_SPAN_S: Final[float] = 4.0
+"""The slope of the time map is fitted only when the inliers span this much query time (s)."""
+ALIGN_ITERATIONS: Final[int] = 3
+"""Refits of the time map on its inliers (count)."""
+MIN_INLIERS: Final[int] = 6
+"""Fewest aligned hashes reported as a match (count); the calibrated score decides the rest."""
+
+# --- Score calibration (fitted by benchmarks/fingerprint_robustness.py --calibrate) -------------
+# The false-match rate of a match with evidence e (aligned hashes, each weighted 1/k when its hash
+# hits the track k times) is modelled per query kind as log10 FMR(e) = INTERCEPT - SLOPE * e,
+# fitted on the best evidence that non-member queries reach; capped to [CALIBRATION_FLOOR, 1].
+EXCERPT_CALIBRATION_INTERCEPT: Final[float] = 1.0
+"""log10 false-match rate at zero evidence, excerpt queries (fitted; dimensionless)."""
+EXCERPT_CALIBRATION_SLOPE: Final[float] = 1.0 / 3.0
+"""Decrease of log10 false-match rate per unit of evidence, excerpt queries (fitted)."""
+WHOLE_CALIBRATION_INTERCEPT: Final[float] = 1.0
+"""log10 false-match rate at zero evidence, whole-track checks (fitted; dimensionless)."""
+WHOLE_CALIBRATION_SLOPE: Final[float] = 2.0 / 15.0
+"""Decrease of log10 false-match rate per unit of evidence, whole-track checks (fitted)."""
+CALIBRATION_FLOOR: Final[float] = 1e-9
+"""Smallest false-match rate ever reported (probability): beyond the data of the fit."""
+MAX_FALSE_MATCH_RATE: Final[float] = 1e-3
+"""Matches whose false-match rate exceeds this are not reported (probability per query)."""
+
+# --- Embedded index -----------------------------------------------------------------------------
+INDEX_DIRECTORY_BITS: Final[int] = 6
+"""Top key bits addressed by each segment's directory (bits); the low 16 are stored per posting."""
+INDEX_MAX_SEGMENTS: Final[int] = 8
+"""Segments in a file before they are merged into one (count): bounds the lookups per query."""
+INDEX_MAX_TRACKS: Final[int] = (1 << 24) - 1
+"""Tracks per index file (count): a track ordinal is stored in 24 bits of a posting."""
+INDEX_MAX_ANCHOR_UNITS: Final[int] = (1 << 24) - 1
+"""Latest storable anchor time (half frames; ~37 h): hashes beyond it are not indexed."""
+WHOLE_TRACK_MAX_QUERY_HASHES: Final[int] = 3_000
+"""A whole-track duplicate check probes at most this many of the track's hashes (count), evenly
+spread: a copy shares its alignment everywhere, so a sample proves it as well as all."""

@@ -1,0 +1,125 @@
+"""The index interface every backend offers, the query logic they share, and `open_index`.
+
+Why shared query logic: a backend only has to answer "which postings lie in these key ranges";
+probing, alignment, scoring and the whole-track sampling are the same for the embedded file and
+for PostgreSQL, so both return identical matches for identical contents.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from integrity.fingerprint import constants as fc
+from integrity.fingerprint.extract import Fingerprint, FingerprintError
+from integrity.fingerprint.keys import query_ranges
+from integrity.fingerprint.matcher import Hits, Match, align, reportable, to_match
+
+DEFAULT_QUERY_LIMIT = 10
+"""Matches returned by `query` unless the caller asks for another number (count)."""
+
+
+@runtime_checkable
+class FingerprintIndex(Protocol):
+    """What the pipeline, the CLI and the API use; `open_index` returns one."""
+
+    def add(self, track_id: str, fp: Fingerprint, *, meta: dict[str, Any] | None = None) -> None:
+        """Index a track (replacing any earlier fingerprint under the same id)."""
+
+    def remove(self, track_id: str) -> bool:
+        """Take a track down; True when it was there."""
+
+    def query(self, fp: Fingerprint, *, limit: int = DEFAULT_QUERY_LIMIT) -> list[Match]:
+        """Tracks containing (a distorted copy of) this excerpt, best first."""
+
+    def check_duplicates(self, fp: Fingerprint, *, exclude: Iterable[str] = ()) -> list[Match]:
+        """Indexed tracks that are copies of this whole track, best first."""
+
+    def __contains__(self, track_id: object) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def close(self) -> None:
+        """Persist pending additions and release files or connections."""
+
+
+class FingerprintIndexError(RuntimeError):
+    """The index cannot be opened or written (wrong version, corrupt file, unreachable server)."""
+
+
+class BaseIndex(ABC):
+    """Query logic on top of a backend's key-range lookup."""
+
+    @abstractmethod
+    def _lookup(self, qidx: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Hits:
+        """Postings with key in [lo[i], hi[i]] for every i, tagged with qidx[i]; live only."""
+
+    @abstractmethod
+    def _describe(self, ordinals: list[int]) -> dict[int, tuple[str, dict[str, Any]]]:
+        """Track id and meta of each ordinal."""
+
+    @abstractmethod
+    def _ordinals(self, track_ids: Iterable[str]) -> set[int]:
+        """Ordinals of the given ids (unknown ids are skipped)."""
+
+    def query(self, fp: Fingerprint, *, limit: int = DEFAULT_QUERY_LIMIT) -> list[Match]:
+        return self._match(fp.hashes, limit=limit, exclude=set(), whole_track=False)
+
+    def check_duplicates(self, fp: Fingerprint, *, exclude: Iterable[str] = ()) -> list[Match]:
+        hashes = fp.hashes
+        core = hashes[hashes["core"] == 1]
+        if core.shape[0] > fc.WHOLE_TRACK_MAX_QUERY_HASHES:
+            pick = np.linspace(0, core.shape[0] - 1, fc.WHOLE_TRACK_MAX_QUERY_HASHES)
+            core = core[np.round(pick).astype(np.int64)]
+        return self._match(core, limit=None, exclude=self._ordinals(exclude), whole_track=True)
+
+    def _match(
+        self, hashes: np.ndarray, *, limit: int | None, exclude: set[int], whole_track: bool
+    ) -> list[Match]:
+        _check_version_hashes(hashes)
+        if hashes.shape[0] == 0:
+            return []
+        qidx, lo, hi = query_ranges(hashes)
+        hits = self._lookup(qidx, lo, hi)
+        found = [
+            a
+            for a in align(hashes, hits, exclude=exclude)
+            if reportable(a, whole_track=whole_track)
+        ]
+        if limit is not None:
+            found = found[:limit]
+        info = self._describe([a.track for a in found])
+        return [to_match(a, *info[a.track], whole_track=whole_track) for a in found]
+
+
+def _check_version_hashes(hashes: np.ndarray) -> None:
+    if hashes.dtype.names is None or "core" not in hashes.dtype.names:
+        raise FingerprintError("not fingerprint hashes")
+
+
+def check_fingerprint(fp: Fingerprint) -> None:
+    """Refuse fingerprints of another version (their keys mean something else)."""
+    if fp.version != fc.FINGERPRINT_VERSION:
+        raise FingerprintError(
+            f"fingerprint version {fp.version}, the index holds version {fc.FINGERPRINT_VERSION}"
+        )
+
+
+def open_index(location: str | Path, **kwargs: Any) -> FingerprintIndex:
+    """A path opens (or creates) the embedded file; a postgresql:// URL the PostgreSQL backend.
+
+    Extra keyword arguments go to the backend (e.g. `schema=` for PostgreSQL, `create=False`
+    for the embedded file).
+    """
+    text = str(location)
+    if text.startswith(("postgresql:", "postgresql+", "postgres:")):
+        from integrity.fingerprint.postgres import PostgresIndex
+
+        return PostgresIndex(text, **kwargs)
+    from integrity.fingerprint.embedded import EmbeddedIndex
+
+    return EmbeddedIndex(Path(text), **kwargs)

@@ -1,0 +1,237 @@
+"""Hash hits in, verified matches out: the alignment check every backend shares.
+
+Why alignment and not hash counts: unrelated songs share hashes by chance and songs built on the
+same loop share many. A copy, however distorted, maps onto its reference by one straight line
+t_ref = a * t_query + b and one log-frequency shift; each hit proposes a scale (ratio of the
+triplet spans) and a pitch shift (difference of the anchor frequencies), the hits of a track vote
+for a (scale, pitch) cell, an offset histogram picks b, least squares refines (a, b), and only
+hits within ALIGN_TOLERANCE_S of the line count. Each counts 1/k when its hash hits the track at k
+places, which is what makes a loop repeated at every bar worthless as evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from integrity.fingerprint import constants as fc
+
+_T_UNIT_S = fc.FRAME_S / fc.TIME_UNITS_PER_FRAME
+_SEMITONES_PER_F_UNIT = fc.SEMITONES_PER_BIN / fc.FREQ_UNITS_PER_BIN
+_MAX_PITCH_UNITS = fc.MAX_PITCH_SEMITONES / _SEMITONES_PER_F_UNIT
+
+
+@dataclass(frozen=True)
+class Match:
+    """One verified match of a query against an indexed track.
+
+    time_scale is reference seconds per query second (1.1 = the query plays 10% faster);
+    pitch_semitones is the query's pitch relative to the reference. score = 1 - false_match_rate,
+    the calibrated chance that a query of a track NOT in the index produces a match this strong.
+    """
+
+    track_id: str
+    score: float
+    false_match_rate: float
+    query_offset_s: float
+    ref_offset_s: float
+    time_scale: float
+    pitch_semitones: float
+    matched_s: float
+    matched_hashes: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hits:
+    """Postings found for a query: per hit, the query hash index and the stored reference."""
+
+    query_index: np.ndarray  # int64 into the query's hashes
+    track: np.ndarray  # int64 track ordinal of the backend
+    t: np.ndarray  # reference anchor time (half frames)
+    f: np.ndarray  # reference anchor frequency (half bins)
+    span: np.ndarray  # reference span (half frames)
+
+    @classmethod
+    def empty(cls) -> Hits:
+        z = np.zeros(0, dtype=np.int64)
+        return cls(z, z, z, z, z)
+
+    @classmethod
+    def concat(cls, parts: list[Hits]) -> Hits:
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, n) for p in parts]) for n in _HIT_FIELDS))
+
+
+_HIT_FIELDS = ("query_index", "track", "t", "f", "span")
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """A verified alignment with one track, before the track ordinal is resolved to an id."""
+
+    track: int
+    inliers: int
+    evidence: float
+    a: float
+    b_s: float
+    pitch_semitones: float
+    query_start_s: float
+    query_end_s: float
+
+
+def false_match_rate(evidence: float, *, whole_track: bool = False) -> float:
+    """Calibrated false-match rate per query for a given evidence (see constants)."""
+    if whole_track:
+        log10 = fc.WHOLE_CALIBRATION_INTERCEPT - fc.WHOLE_CALIBRATION_SLOPE * evidence
+    else:
+        log10 = fc.EXCERPT_CALIBRATION_INTERCEPT - fc.EXCERPT_CALIBRATION_SLOPE * evidence
+    return float(min(1.0, max(fc.CALIBRATION_FLOOR, 10.0**log10)))
+
+
+def align(query: np.ndarray, hits: Hits, *, exclude: set[int] | None = None) -> list[Alignment]:
+    """Verified alignments for a query's hits, strongest first (unfiltered by the score)."""
+    if hits.track.size == 0:
+        return []
+    q_t = query["t"].astype(np.float64)[hits.query_index]
+    q_f = query["f"].astype(np.float64)[hits.query_index]
+    q_span = query["span"].astype(np.float64)[hits.query_index]
+    log_s = np.log(hits.span / q_span)
+    dp = hits.f - q_f
+    ok = (np.abs(log_s) <= fc.MAX_LOG_SCALE) & (np.abs(dp) <= _MAX_PITCH_UNITS)
+    if exclude:
+        ok &= ~np.isin(hits.track, np.fromiter(exclude, dtype=np.int64))
+    if not ok.any():
+        return []
+    track = hits.track[ok]
+    s_cell = np.round(log_s[ok] / fc.LOG_SCALE_BIN).astype(np.int64)
+    p_cell = np.round(dp[ok] / fc.PITCH_BIN_UNITS).astype(np.int64)
+    n_s = int(2 * np.ceil(fc.MAX_LOG_SCALE / fc.LOG_SCALE_BIN) + 1)
+    n_p = int(2 * np.ceil(_MAX_PITCH_UNITS / fc.PITCH_BIN_UNITS) + 1)
+    cell = (track * n_s + (s_cell + n_s // 2)) * n_p + (p_cell + n_p // 2)
+    cells, counts = np.unique(cell, return_counts=True)
+    cell_track = cells // (n_s * n_p)
+    # Best cell count per track, then the strongest tracks.
+    order = np.lexsort((-counts, cell_track))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = cell_track[order][1:] != cell_track[order][:-1]
+    best_tracks = cell_track[order][first]
+    best_counts = counts[order][first]
+    strong = best_counts >= fc.MIN_CANDIDATE_VOTES
+    best_tracks, best_counts = best_tracks[strong], best_counts[strong]
+    top = np.argsort(-best_counts, kind="stable")[: fc.CANDIDATE_TRACKS]
+    idx_ok = np.flatnonzero(ok)
+    results = []
+    for tr in best_tracks[top]:
+        sel = idx_ok[track == tr]
+        found = _align_track(
+            int(tr), q_t[sel], q_span[sel], hits.query_index[sel], log_s[sel], dp[sel], hits.t[sel]
+        )
+        if found is not None:
+            results.append(found)
+    results.sort(key=lambda a: -a.evidence)
+    return results
+
+
+def _mode_window(values: np.ndarray, width: float) -> float:
+    """Centre of the densest window of the given width (histogram with half-bin smoothing)."""
+    cells = np.floor(values / width).astype(np.int64)
+    lo = cells.min()
+    counts = np.bincount(cells - lo)
+    smooth = counts.copy()
+    smooth[1:] += counts[:-1]
+    best = int(np.argmax(smooth))  # window covering cells best-1 and best
+    in_window = (cells - lo == best) | (cells - lo == best - 1)
+    return float(np.median(values[in_window]))
+
+
+def _align_track(
+    track: int,
+    q_t: np.ndarray,
+    q_span: np.ndarray,
+    q_index: np.ndarray,
+    log_s: np.ndarray,
+    dp: np.ndarray,
+    r_t: np.ndarray,
+) -> Alignment | None:
+    s0 = _mode_window(log_s, 2 * fc.LOG_SCALE_BIN)
+    p0 = _mode_window(dp, fc.PITCH_BIN_UNITS)
+    near = (np.abs(log_s - s0) <= 2 * fc.LOG_SCALE_BIN) & (
+        np.abs(dp - p0) <= fc.PITCH_TOLERANCE_UNITS
+    )
+    if near.sum() < fc.MIN_INLIERS:
+        return None
+    qs = q_t * _T_UNIT_S
+    rs = r_t * _T_UNIT_S
+    a = float(np.exp(s0))
+    centre = float(np.median(qs[near]))
+    b_centred = rs - a * (qs - centre)
+    b_mode = _mode_window(b_centred[near], fc.OFFSET_BIN_S)
+    inl = near & (np.abs(b_centred - b_mode) <= fc.OFFSET_BIN_S)
+    b = b_mode - a * centre
+    for _ in range(fc.ALIGN_ITERATIONS):
+        if inl.sum() < fc.MIN_INLIERS:
+            return None
+        a, b = _fit_line(qs[inl], rs[inl], a, b)
+        resid = rs - (a * qs + b)
+        pitch = float(np.median(dp[inl]))
+        inl = (np.abs(resid) <= fc.ALIGN_TOLERANCE_S) & (
+            np.abs(dp - pitch) <= fc.PITCH_TOLERANCE_UNITS
+        )
+    inlier_q = np.unique(q_index[inl])
+    if inlier_q.size < fc.MIN_INLIERS:
+        return None
+    # Weight each aligned query hash by 1 / (its hits in this track at this scale and pitch):
+    # a hash of a loop that repeats k times in the reference proves only 1/k of an alignment.
+    hit_q, hit_count = np.unique(q_index[near | inl], return_counts=True)
+    weights = 1.0 / hit_count[np.searchsorted(hit_q, inlier_q)]
+    start = float(qs[inl].min())
+    end = float((qs[inl] + q_span[inl] * _T_UNIT_S).max())
+    return Alignment(
+        track=track,
+        inliers=int(inlier_q.size),
+        evidence=float(weights.sum()),
+        a=a,
+        b_s=b,
+        pitch_semitones=-pitch * _SEMITONES_PER_F_UNIT,
+        query_start_s=start,
+        query_end_s=end,
+    )
+
+
+def _fit_line(x: np.ndarray, y: np.ndarray, a0: float, b0: float) -> tuple[float, float]:
+    """Least-squares y = a x + b; keeps the slope a0 when x spans too little to estimate it."""
+    lo, hi = np.exp(-fc.MAX_LOG_SCALE), np.exp(fc.MAX_LOG_SCALE)
+    if x.size >= 2 and np.ptp(x) >= fc.MIN_SLOPE_SPAN_S:
+        a, b = np.polyfit(x, y, 1)
+        if lo <= a <= hi:
+            return float(a), float(b)
+    return a0, float(np.median(y - a0 * x))
+
+
+def to_match(
+    al: Alignment, track_id: str, meta: dict[str, Any], *, whole_track: bool = False
+) -> Match:
+    """Resolve an alignment into the public record."""
+    fmr = false_match_rate(al.evidence, whole_track=whole_track)
+    return Match(
+        track_id=track_id,
+        score=1.0 - fmr,
+        false_match_rate=fmr,
+        query_offset_s=round(al.query_start_s, 3),
+        ref_offset_s=round(al.a * al.query_start_s + al.b_s, 3),
+        time_scale=round(al.a, 4),
+        pitch_semitones=round(al.pitch_semitones, 2),
+        matched_s=round(al.query_end_s - al.query_start_s, 3),
+        matched_hashes=al.inliers,
+        meta=meta,
+    )
+
+
+def reportable(al: Alignment, *, whole_track: bool = False) -> bool:
+    """Strong enough to report: enough inliers and a false-match rate under the cap."""
+    fmr = false_match_rate(al.evidence, whole_track=whole_track)
+    return al.inliers >= fc.MIN_INLIERS and fmr <= fc.MAX_FALSE_MATCH_RATE
