@@ -533,8 +533,8 @@ def score_step(
 def fail_step(session: Session, *, delivery_id: int, track_id: int | None, error: str) -> None:
     """Record that a task gave up on a track (or on the whole delivery when track_id is None)."""
     if track_id is None:
-        delivery = _delivery(session, delivery_id, lock=True)
-        if delivery.status not in TERMINAL_DELIVERY_STATES:
+        delivery = session.get(Delivery, delivery_id, with_for_update=True)
+        if delivery is not None and delivery.status not in TERMINAL_DELIVERY_STATES:
             before = delivery.status
             delivery.status, delivery.error = pipeline.FAILED, error
             delivery.completed_at = utc_now()

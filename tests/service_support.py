@@ -12,12 +12,15 @@ import hashlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -273,3 +276,115 @@ def signed_headers(
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# A real Celery worker in its own process group, configured only through INTEGRITY_* variables.
+
+WORKER_READY_TIMEOUT_S = 60.0
+WORKER_STOP_TIMEOUT_S = 20.0
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CELERY_BIN = Path(sys.executable).parent / "celery"
+STAGES = ("ingest", "analyze", "index", "score", "rescan")
+
+
+def service_environment(
+    *, database_url: str, redis_url: str, data_dir: Path, queue_prefix: str
+) -> dict[str, str]:
+    """INTEGRITY_* variables for a worker; short timeouts so a killed task comes back fast."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTEGRITY_")}
+    env.update(
+        {
+            "INTEGRITY_ENVIRONMENT": "test",
+            "INTEGRITY_DATABASE_URL": database_url,
+            "INTEGRITY_REDIS_URL": redis_url,
+            "INTEGRITY_DATA_DIR": str(data_dir),
+            "INTEGRITY_QUEUE_PREFIX": queue_prefix,
+            "INTEGRITY_TASK_TIME_LIMIT_S": "60",
+            "INTEGRITY_TASK_SOFT_TIME_LIMIT_S": "50",
+            "INTEGRITY_TASK_RETRY_BACKOFF_MAX_S": "2",
+            "INTEGRITY_TASK_MAX_RETRIES": "2",
+            "INTEGRITY_BROKER_VISIBILITY_TIMEOUT_S": "75",
+            "INTEGRITY_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    """`celery -A workers.app worker` on every stage queue, started and killed by its pid."""
+
+    env: dict[str, str]
+    log_path: Path
+    concurrency: int = 1
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        prefix = self.env["INTEGRITY_QUEUE_PREFIX"]
+        self.starts += 1
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                str(CELERY_BIN),
+                "-A",
+                "workers.app",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(self.concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"test{self.starts}-{secrets.token_hex(3)}@%h",
+                "-Q",
+                ",".join(prefix + stage for stage in STAGES),
+            ],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
+        marker = f"test{self.starts}-".encode()
+        while time.monotonic() < deadline:
+            text = self.log_path.read_bytes()
+            if marker in text and b"ready." in text.split(marker)[-1]:
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(POLL_INTERVAL_S * 4)
+        pytest.fail(f"worker did not start:\n{self.log_path.read_text()[-4000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children (its own process group)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=WORKER_STOP_TIMEOUT_S)
+        self.process = None
+
+    def stop(self) -> None:
+        """Warm shutdown (SIGTERM), then SIGKILL if it lingers."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=WORKER_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str) -> Any:
+    """Poll until `predicate()` is truthy (bounded); fail naming what was awaited."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(POLL_INTERVAL_S * 4)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
