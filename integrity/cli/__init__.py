@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "integrity.cli.ddex_cmds",
     "integrity.cli.db_cmds",
     "integrity.cli.service_cmds",
+    "integrity.cli.fingerprint_cmds",
 )
 
 
