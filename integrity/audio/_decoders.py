@@ -13,7 +13,7 @@ formats from their magic bytes and open FFmpeg with that one demuxer forced and 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -183,46 +183,105 @@ def _too_long(path: Path, max_duration_s: float) -> AudioDecodeError:
     )
 
 
+class _MonoBuffer:
+    """A growable float32 array that decoded frames are averaged straight into.
+
+    Why: collecting per-frame arrays and concatenating them needs twice the output's memory
+    and one allocation per frame; sizing from the header's duration needs neither.
+    """
+
+    def __init__(self, expected: int, limit: int) -> None:
+        self.limit = limit
+        self.data = np.empty(max(1, min(expected, limit)), dtype=np.float32)
+        self.size = 0
+
+    def claim(self, count: int) -> np.ndarray | None:
+        """The next `count` slots to write into; None once the duration cap would be passed."""
+        end = self.size + count
+        if end > self.limit:
+            return None
+        if end > self.data.shape[0]:
+            grown = np.empty(min(self.limit, max(end, 2 * self.data.shape[0])), dtype=np.float32)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        view = self.data[self.size : end]
+        self.size = end
+        return view
+
+    def result(self) -> np.ndarray:
+        return self.data[: self.size]
+
+
+def _sum_into(channels: list[np.ndarray], into: np.ndarray) -> None:
+    """Sum of equally long channel arrays written into `into`, with no temporary arrays (the
+    division by the channel count is done once over the whole result)."""
+    if len(channels) == 1:
+        into[:] = channels[0]
+        return
+    np.add(channels[0], channels[1], out=into)
+    for channel in channels[2:]:
+        into += channel
+
+
 def _decode_pyav(
     path: Path, container: str, max_duration_s: float
 ) -> tuple[AudioProbe, np.ndarray]:
-    """Decode every frame, convert to planar float at the source rate (a pass-through for the
-    float decoders: mp3, aac, vorbis, opus) and average the channels frame by frame.
+    """Decode every frame and sum its channels at the source rate, then scale to the mean.
+
+    The float decoders (mp3, aac, vorbis, opus) already deliver planar float, read in place
+    from the frame's buffers; integer PCM (wav, flac) is converted to planar float by
+    swresample first. This loop runs once per codec frame (every 20 ms for Opus), so it stays
+    lean: its Python overhead is the difference between our decode and a bare FFmpeg one.
 
     Why not let swresample downmix and resample in one go: its stereo-to-mono matrix sums the
-    channels at -3 dB each (L+R)/sqrt(2), which changes levels; we want the plain mean, and
-    soxr resamples better and no slower afterwards.
+    channels at -3 dB each, (L+R)/sqrt(2), which changes levels; we want the plain mean, and
+    soxr resamples better and faster afterwards (benchmarks/decode_speed.py).
     """
     with _open(path, container) as handle:
         found, stream = _probe_open(path, handle, container)
-        rate = found.sample_rate
-        limit = _max_source_samples(rate, max_duration_s)
-        resampler: av.AudioResampler | None = None
-        chunks: list[np.ndarray] = []
-        total = 0
+        rate, channels = found.sample_rate, found.channels
+        expected = math.ceil((found.duration_s or 0.0) * rate) + rate
+        buffer = _MonoBuffer(expected, _max_source_samples(rate, max_duration_s))
+        converter: av.AudioResampler | None = None
         try:
             for frame in handle.decode(stream):
-                if resampler is None:
-                    # The first frame, not the header, is the truth about rate and layout.
-                    rate = frame.sample_rate
-                    limit = _max_source_samples(rate, max_duration_s)
-                    resampler = av.AudioResampler(format="fltp", layout=frame.layout, rate=rate)
-                for converted in resampler.resample(frame):
-                    planes = converted.to_ndarray()
-                    mono = planes[0] if planes.shape[0] == 1 else planes.mean(axis=0)
-                    chunks.append(mono)
-                    total += mono.shape[0]
-                if total > limit:
-                    raise _too_long(path, max_duration_s)
+                if frame.sample_rate != rate:
+                    raise AudioDecodeError(
+                        path,
+                        DecodeFailure.UNSUPPORTED,
+                        f"sample rate changes mid-stream ({rate} -> {frame.sample_rate} Hz)",
+                    )
+                if frame.format.name == "fltp":
+                    planar_frames: list[av.AudioFrame] = [frame]
+                else:
+                    if converter is None:
+                        converter = av.AudioResampler(format="fltp", layout=frame.layout, rate=rate)
+                    planar_frames = converter.resample(frame)
+                for planar in planar_frames:
+                    count = planar.samples
+                    planes = planar.planes
+                    if len(planes) != channels:
+                        raise AudioDecodeError(
+                            path,
+                            DecodeFailure.UNSUPPORTED,
+                            f"channel count changes mid-stream ({channels} -> {len(planes)})",
+                        )
+                    into = buffer.claim(count)
+                    if into is None:
+                        raise _too_long(path, max_duration_s)
+                    # Plane buffers are padded past `samples`: read exactly `count` floats.
+                    _sum_into(
+                        [np.frombuffer(p, dtype=np.float32, count=count) for p in planes], into
+                    )
         except av.error.MemoryError as exc:
             raise MemoryError(str(exc)) from exc
         except (av.error.FFmpegError, ValueError) as exc:
-            # ValueError: a frame whose rate or layout changed mid-stream (chained Ogg).
+            # ValueError: a frame whose format or layout changed mid-stream (chained Ogg).
             raise AudioDecodeError(path, DecodeFailure.CORRUPT, str(exc)) from exc
-    if rate != found.sample_rate:
-        found = replace(found, sample_rate=rate)
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-    return found, samples.astype(np.float32, copy=False)
+    samples = buffer.result()
+    if channels > 1:
+        samples *= np.float32(1.0 / channels)
+    return found, samples
 
 
 def _decode_soundfile(path: Path, found: AudioProbe, max_duration_s: float) -> np.ndarray:
@@ -233,20 +292,19 @@ def _decode_soundfile(path: Path, found: AudioProbe, max_duration_s: float) -> n
             if handle.frames > limit:
                 raise _too_long(path, max_duration_s)
             out = np.empty(handle.frames, dtype=np.float32)
+            block = np.empty((SOUNDFILE_BLOCK_FRAMES, handle.channels), dtype=np.float32)
             position = 0
             while position < handle.frames:
-                block = handle.read(
-                    min(SOUNDFILE_BLOCK_FRAMES, handle.frames - position),
-                    dtype="float32",
-                    always_2d=True,
-                )
-                if block.shape[0] == 0:
+                wanted = min(SOUNDFILE_BLOCK_FRAMES, handle.frames - position)
+                got = handle.read(wanted, dtype="float32", always_2d=True, out=block[:wanted])
+                count = got.shape[0]
+                if count == 0:
                     break
-                n = block.shape[0]
-                out[position : position + n] = (
-                    block[:, 0] if block.shape[1] == 1 else block.mean(axis=1)
-                )
-                position += n
+                channels = [got[:, index] for index in range(got.shape[1])]
+                _sum_into(channels, out[position : position + count])
+                position += count
+            if handle.channels > 1:
+                out *= np.float32(1.0 / handle.channels)
     except soundfile.LibsndfileError as exc:
         raise AudioDecodeError(path, DecodeFailure.CORRUPT, str(exc)) from exc
     return out[:position]
