@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     task_soft_time_limit_s: int = 900
     task_time_limit_s: int = 1200
     broker_visibility_timeout_s: int = 7200  # larger than any task run or retry countdown
+    broker_restore_interval_s: int = 10  # how often workers return expired unacked messages
+    broker_health_check_interval_s: int = 25  # ping an idle broker connection this often
     review_claim_ttl_s: int = 1800
     rescan_batch_size: int = 200
 

@@ -25,9 +25,12 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+from fastapi.testclient import TestClient
 
-from integrity import security
-from integrity.db.session import upgrade_schema
+from integrity import accounts, security
+from integrity.api import create_app
+from integrity.config import Settings
+from integrity.db.session import create_db_engine, session_factory, session_scope, upgrade_schema
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "INTEGRITY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -289,7 +292,12 @@ STAGES = ("ingest", "analyze", "index", "score", "rescan")
 
 
 def service_environment(
-    *, database_url: str, redis_url: str, data_dir: Path, queue_prefix: str
+    *,
+    database_url: str,
+    redis_url: str,
+    data_dir: Path,
+    queue_prefix: str,
+    overrides: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """INTEGRITY_* variables for a worker; short timeouts so a killed task comes back fast."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTEGRITY_")}
@@ -309,6 +317,7 @@ def service_environment(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.update(overrides or {})
     return env
 
 
@@ -388,3 +397,80 @@ def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str) -> An
             return value
         time.sleep(POLL_INTERVAL_S * 4)
     pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The API in-process (TestClient) with a sender and one key per role.
+
+BURST_FOR_TESTS = 1000
+SMALL_BODY_CAP_BYTES = 2 * 1024 * 1024
+
+
+@dataclass
+class Service:
+    """An API client plus the keys and secret the tests use."""
+
+    client: TestClient
+    settings: Settings
+    secret: str
+    uploader_key: str
+    moderator_key: str
+    admin_key: str
+    service_key: str
+    sender: str
+
+    def auth(self, key: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {key}"}
+
+
+def make_settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+    return Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        redis_url=redis_url,
+        queue_prefix=f"t{secrets.token_hex(4)}.",
+        webhook_max_body_bytes=SMALL_BODY_CAP_BYTES,
+        api_rate_burst=BURST_FOR_TESTS,
+    )
+
+
+def create_accounts(settings: Settings, sender_name: str) -> dict[str, str]:
+    """A sender and one key per role, created as `integrity senders add` / `keys create` do."""
+    engine = create_db_engine(settings.database_url)
+    try:
+        with session_scope(session_factory(engine)) as session:
+            _, secret = accounts.create_sender(session, name=sender_name)
+            made = {"secret": secret}
+            made["uploader"] = accounts.create_api_key(
+                session, role="uploader", sender_name=sender_name
+            ).key
+            for role in ("moderator", "admin", "service"):
+                made[role] = accounts.create_api_key(session, role=role, name=f"{role}-1").key
+    finally:
+        engine.dispose()
+    return made
+
+
+@pytest.fixture()
+def service(
+    tmp_path: Path,
+    pg_database_url: str,
+    redis_server: RedisServer,
+) -> Iterator[Service]:
+    settings = make_settings(tmp_path, pg_database_url, redis_server.url)
+    sender = f"distributor-{secrets.token_hex(4)}"
+    made = create_accounts(settings, sender)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        yield Service(
+            client=client,
+            settings=settings,
+            secret=made["secret"],
+            uploader_key=made["uploader"],
+            moderator_key=made["moderator"],
+            admin_key=made["admin"],
+            service_key=made["service"],
+            sender=sender,
+        )
+    app.state.engine.dispose()

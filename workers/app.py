@@ -45,7 +45,15 @@ def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app configured from Settings."""
     settings = settings or get_settings()
     check_timeouts(settings)
-    transport = {"visibility_timeout": settings.broker_visibility_timeout_s}
+    transport = {
+        "visibility_timeout": settings.broker_visibility_timeout_s,
+        # Return messages of dead workers every interval (kombu's default scans only every
+        # 10th interval, i.e. 100 s) once they are older than the visibility timeout.
+        "unacked_restore_interval": settings.broker_restore_interval_s,
+        "unacked_restore_throttle": 1,
+        "socket_keepalive": True,
+        "health_check_interval": settings.broker_health_check_interval_s,
+    }
     app = Celery("integrity", broker=settings.redis_url, include=["workers.tasks"])
     app.conf.update(
         task_acks_late=True,
@@ -57,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         broker_connection_max_retries=None,
         broker_transport_options=transport,
         result_backend=None,
-        result_backend_transport_options=transport,
+        result_backend_transport_options={"visibility_timeout": transport["visibility_timeout"]},
         task_ignore_result=True,
         task_store_errors_even_if_ignored=False,
         task_serializer="json",

@@ -204,7 +204,7 @@ def test_wrong_roles_are_refused(service, method, path, role, status):
 
 def test_uploaders_see_only_their_own_deliveries(service, processed):
     view, _, _ = processed
-    from tests.integration.service.conftest import create_accounts
+    from tests.service_support import create_accounts
 
     other = create_accounts(service.settings, f"other-{secrets.token_hex(4)}")
     response = service.client.get(
