@@ -99,7 +99,10 @@ def beat() -> None:
     """Run the Celery beat scheduler (the periodic sweep); exactly one per deployment."""
     from workers.app import app
 
-    app.start(["beat", "--loglevel", get_settings().log_level])
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    schedule = settings.data_dir / "celerybeat-schedule"
+    app.start(["beat", "--loglevel", settings.log_level, "--schedule", str(schedule)])
 
 
 @keys_app.command("create")
