@@ -23,7 +23,16 @@ import soundfile
 
 from integrity.audio.constants import (
     DURATION_CAP_SLACK_S,
+    ID3_FOOTER_BYTES,
+    ID3_HEADER_BYTES,
     MAX_NATIVE_OUTPUT_RATE_HZ,
+    MPEG_LAYER_SHIFT,
+    MPEG_SYNC_MASK,
+    OGG_EOS_FLAG,
+    OGG_HEADER_TYPE_OFFSET,
+    RIFF_CHUNK_HEADER_BYTES,
+    RIFF_MAX_CHUNKS,
+    RIFF_SIZE_UNKNOWN,
     SNIFF_BYTES,
     SOUNDFILE_BLOCK_FRAMES,
     TRUNCATION_MIN_FRACTION,
@@ -62,11 +71,6 @@ SOUNDFILE_PAIRS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
-_ID3_HEADER_BYTES = 10  # ID3v2 tag header (bytes), followed by a 28-bit syncsafe size
-_ID3_FOOTER_BYTES = 10  # optional ID3v2.4 footer (bytes)
-_MPEG_SYNC_MASK = 0xFFE0  # 11 sync bits of an MPEG audio / ADTS frame header
-_MPEG_LAYER_SHIFT = 1  # layer bits: 00 = ADTS (AAC), 01..11 = MPEG layers III..I
-
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
@@ -80,13 +84,13 @@ class Decoded:
 
 def _skip_id3(head: bytes) -> bytes:
     """Bytes after a leading ID3v2 tag (MP3, and some FLAC/AAC files carry one)."""
-    if len(head) < _ID3_HEADER_BYTES or head[:3] != b"ID3":
+    if len(head) < ID3_HEADER_BYTES or head[:3] != b"ID3":
         return head
     size = 0
     for byte in head[6:10]:
         size = (size << 7) | (byte & 0x7F)
-    footer = _ID3_FOOTER_BYTES if head[5] & 0x10 else 0
-    return head[_ID3_HEADER_BYTES + size + footer :]
+    footer = ID3_FOOTER_BYTES if head[5] & 0x10 else 0
+    return head[ID3_HEADER_BYTES + size + footer :]
 
 
 def sniff_container(path: Path) -> str:
@@ -109,8 +113,8 @@ def sniff_container(path: Path) -> str:
     body = _skip_id3(head)
     if body[:4] == b"fLaC":
         return "flac"
-    if len(body) >= 2 and (int.from_bytes(body[:2], "big") & _MPEG_SYNC_MASK) == _MPEG_SYNC_MASK:
-        layer = (body[1] >> _MPEG_LAYER_SHIFT) & 0b11
+    if len(body) >= 2 and (int.from_bytes(body[:2], "big") & MPEG_SYNC_MASK) == MPEG_SYNC_MASK:
+        layer = (body[1] >> MPEG_LAYER_SHIFT) & 0b11
         return "aac" if layer == 0 else "mp3"
     raise AudioDecodeError(path, DecodeFailure.UNSUPPORTED, "not a recognised audio container")
 
@@ -125,6 +129,8 @@ def _open(path: Path, container: str) -> av.container.InputContainer:
         )
     except av.error.FileNotFoundError as exc:
         raise AudioDecodeError(path, DecodeFailure.UNREADABLE, "no such file") from exc
+    except av.error.MemoryError as exc:
+        raise MemoryError(str(exc)) from exc
     except (av.error.FFmpegError, ValueError) as exc:
         raise AudioDecodeError(path, DecodeFailure.CORRUPT, f"{container}: {exc}") from exc
 
@@ -310,10 +316,53 @@ def _decode_soundfile(path: Path, found: AudioProbe, max_duration_s: float) -> n
     return out[:position]
 
 
+def _wav_shortfall(path: Path, size: int) -> str | None:
+    """How a WAV file's data chunk claims more bytes than the file holds (None if it does not).
+
+    Both decoders quietly play a cut-off WAV to its end, so the only sign of an interrupted
+    upload is the header's own byte count.
+    """
+    with path.open("rb") as handle:
+        handle.seek(RIFF_CHUNK_HEADER_BYTES + 4)  # past "RIFF", size, "WAVE"
+        for _ in range(RIFF_MAX_CHUNKS):
+            header = handle.read(RIFF_CHUNK_HEADER_BYTES)
+            if len(header) < RIFF_CHUNK_HEADER_BYTES:
+                return None
+            chunk_id, chunk_size = header[:4], int.from_bytes(header[4:], "little")
+            if chunk_id == b"data":
+                available = size - handle.tell()
+                if chunk_size != RIFF_SIZE_UNKNOWN and chunk_size > available:
+                    return f"truncated: data chunk declares {chunk_size} bytes, {available} present"
+                return None
+            handle.seek(chunk_size + (chunk_size & 1), 1)  # chunks are padded to even sizes
+    return None
+
+
+def _ogg_shortfall(path: Path, size: int) -> str | None:
+    """An Ogg stream whose last page lacks the end-of-stream flag was cut off."""
+    with path.open("rb") as handle:
+        handle.seek(max(0, size - SNIFF_BYTES))
+        tail = handle.read()
+    last_page = tail.rfind(b"OggS")
+    if last_page < 0 or last_page + OGG_HEADER_TYPE_OFFSET >= len(tail):
+        return "truncated: no Ogg page in the last block"
+    if not tail[last_page + OGG_HEADER_TYPE_OFFSET] & OGG_EOS_FLAG:
+        return "truncated: the last Ogg page is not an end-of-stream page"
+    return None
+
+
 def _check_complete(path: Path, found: AudioProbe, decoded_s: float) -> None:
-    """A file that decodes to much less than its header declares was cut short."""
+    """A file that decodes to much less than its header declares, or whose container says it
+    goes on past the end of the file, was cut short."""
     if decoded_s <= 0.0:
         raise AudioDecodeError(path, DecodeFailure.CORRUPT, "no audio decoded")
+    shortfall = None
+    if found.container == "wav":
+        shortfall = _wav_shortfall(path, found.size_bytes)
+    elif found.container == "ogg":
+        shortfall = _ogg_shortfall(path, found.size_bytes)
+    if shortfall is not None:
+        raise AudioDecodeError(path, DecodeFailure.CORRUPT, shortfall)
     declared = found.duration_s
     if (
         declared is not None

@@ -13,7 +13,7 @@ timeout per request and kills the child (SIGKILL) when it passes.
 
 Wire protocol, one request at a time:
   parent -> child stdin:  one JSON line {"op": "probe"|"decode", "path", "sample_rate",
-                          "max_duration_s"}
+                          "max_duration_s", "max_bytes"}
   child  -> parent:       one JSON header line {"ok": true, "probe": {...}, "samples": N,
                           "sample_rate", "backend", "cpu_s"} then N float32 samples (native
                           byte order) for a decode; or {"ok": false, "reason", "detail", "cpu_s"}.
@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
@@ -111,6 +112,9 @@ def _handle(request: dict[str, Any], out: IO[bytes]) -> bool:
             out.write(json.dumps(header).encode() + b"\n")
             out.flush()
             return True
+        size = path.stat().st_size  # again: the file may have grown since the parent looked
+        if size > int(request["max_bytes"]):
+            raise AudioDecodeError(path, DecodeFailure.TOO_BIG, f"{size} bytes")
         found = _decoders.probe(path)
         limits_s = float(request["max_duration_s"])
         found.check(path, limits_s)
@@ -139,6 +143,9 @@ def _handle(request: dict[str, Any], out: IO[bytes]) -> bool:
     except MemoryError as exc:
         _reply_error(out, DecodeFailure.MEMORY, str(exc) or "allocation failed", exiting=True)
         return False
+    except OSError as exc:  # the file vanished or became unreadable since the parent looked
+        _reply_error(out, DecodeFailure.UNREADABLE, exc.strerror or str(exc), exiting=False)
+        return True
     except Exception as exc:  # a decoder bug on hostile input: report it, then start afresh
         _reply_error(out, DecodeFailure.CORRUPT, f"{type(exc).__name__}: {exc}", exiting=True)
         return False
@@ -201,7 +208,7 @@ class SandboxDecoder:
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=SANDBOX_STDERR_LINES)
         self._requests = 0
         self._cpu_used_s = 0.0
-        self._owner_pid = os.getpid()
+        _instances.add(self)
 
     @property
     def pid(self) -> int | None:
@@ -221,6 +228,7 @@ class SandboxDecoder:
             "op": "decode",
             "sample_rate": sample_rate,
             "max_duration_s": limits.max_duration_s,
+            "max_bytes": limits.max_bytes,
         }
         header, samples = self._request(path, limits, request, sample_rate)
         assert samples is not None
@@ -230,6 +238,21 @@ class SandboxDecoder:
         """Stop the child (closing its stdin lets it exit; kill it if it does not)."""
         with self._lock:
             self._stop(graceful=True)
+
+    def _forget_after_fork(self) -> None:
+        """In a forked process: drop the parent's child without signalling it.
+
+        Celery prefork workers and multiprocessing fork the service; each forked process must
+        start its own decoder child, and must not hold the parent's pipe ends open (that would
+        keep the parent's child from seeing EOF when the parent closes it).
+        """
+        self._lock = threading.Lock()
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(stream.fileno())
 
     # -- internals -------------------------------------------------------------------------
 
@@ -241,10 +264,6 @@ class SandboxDecoder:
         sample_rate: int | None,
     ) -> tuple[dict[str, Any], np.ndarray | None]:
         with self._lock:
-            if self._owner_pid != os.getpid():
-                # Inherited across fork: the child belongs to our parent, leave it alone.
-                self._proc = None
-                self._owner_pid = os.getpid()
             proc = self._ensure_child()
             deadline = time.monotonic() + limits.timeout_s
             message = dict(request, path=str(path))
@@ -409,6 +428,17 @@ class SandboxDecoder:
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+_instances: weakref.WeakSet[SandboxDecoder] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for sandbox in list(_instances):
+        sandbox._forget_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _DeadlineError(Exception):

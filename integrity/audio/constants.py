@@ -38,6 +38,26 @@ SOUNDFILE_BLOCK_FRAMES: Final[int] = 1 << 16
 HASH_CHUNK_BYTES: Final[int] = 1 << 20
 """Read size when hashing a file (bytes)."""
 
+# --- Container format facts (from the format specifications) ----------------------------------
+ID3_HEADER_BYTES: Final[int] = 10
+"""ID3v2 tag header (bytes), ending in a 28-bit syncsafe tag size."""
+ID3_FOOTER_BYTES: Final[int] = 10
+"""Optional ID3v2.4 footer (bytes), present when header flag bit 4 is set."""
+MPEG_SYNC_MASK: Final[int] = 0xFFE0
+"""The 11 sync bits that open an MPEG audio or ADTS frame header (bit mask)."""
+MPEG_LAYER_SHIFT: Final[int] = 1
+"""Shift of the 2 layer bits in the second header byte: 00 = ADTS (AAC), else MPEG layer."""
+RIFF_CHUNK_HEADER_BYTES: Final[int] = 8
+"""RIFF chunk header: 4-byte id, 4-byte little-endian size (bytes)."""
+RIFF_MAX_CHUNKS: Final[int] = 64
+"""Chunks walked looking for a WAV file's data chunk before giving up (count)."""
+RIFF_SIZE_UNKNOWN: Final[int] = 0xFFFF_FFFF
+"""Data-chunk size written by streaming encoders and RF64 (the real size is elsewhere)."""
+OGG_HEADER_TYPE_OFFSET: Final[int] = 5
+"""Offset of the header-type byte in an Ogg page (bytes from "OggS")."""
+OGG_EOS_FLAG: Final[int] = 0x04
+"""Header-type bit marking the last page of a logical stream (bit mask)."""
+
 # --- Sandbox process ----------------------------------------------------------------------------
 SANDBOX_START_TIMEOUT_S: Final[float] = 60.0
 """Wall-clock time a fresh decoder child may take to import and report ready (s)."""

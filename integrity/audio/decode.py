@@ -23,13 +23,18 @@ from integrity.audio.records import AudioProbe, DecodedAudio, DecodeLimits, chec
 logger = logging.getLogger(__name__)
 
 _registry_lock = threading.Lock()
-_sandboxes: dict[tuple[int, int, float], SandboxDecoder] = {}
+_sandboxes: dict[tuple[int, float], SandboxDecoder] = {}
 
 
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file's bytes, streamed (audio assets are stored by this key)."""
-    with Path(path).open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256", _bufsize=HASH_CHUNK_BYTES).hexdigest()
+    digest = hashlib.sha256()
+    chunk = bytearray(HASH_CHUNK_BYTES)
+    view = memoryview(chunk)
+    with Path(path).open("rb", buffering=0) as handle:
+        while count := handle.readinto(chunk):
+            digest.update(view[:count])
+    return digest.hexdigest()
 
 
 def default_limits() -> DecodeLimits:
@@ -61,7 +66,7 @@ def _checked_path(path: Path, limits: DecodeLimits) -> Path:
 
 def sandbox_for(limits: DecodeLimits) -> SandboxDecoder:
     """This process's warm decoder child for these limits (one per process and limit set)."""
-    key = (os.getpid(), limits.memory_limit_bytes, limits.timeout_s)
+    key = (limits.memory_limit_bytes, limits.timeout_s)
     with _registry_lock:
         sandbox = _sandboxes.get(key)
         if sandbox is None:
@@ -73,8 +78,8 @@ def sandbox_for(limits: DecodeLimits) -> SandboxDecoder:
 def shutdown_sandboxes() -> None:
     """Stop every decoder child this process started (also run at interpreter exit)."""
     with _registry_lock:
-        mine = [key for key in _sandboxes if key[0] == os.getpid()]
-        sandboxes = [_sandboxes.pop(key) for key in mine]
+        sandboxes = list(_sandboxes.values())
+        _sandboxes.clear()
     for sandbox in sandboxes:
         sandbox.close()
 
@@ -154,4 +159,12 @@ def decode_file(
     )
 
 
+def _reset_registry_after_fork() -> None:
+    """A forked process starts with an unlocked, empty registry (see SandboxDecoder)."""
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    _sandboxes.clear()
+
+
 atexit.register(shutdown_sandboxes)
+os.register_at_fork(after_in_child=_reset_registry_after_fork)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soxr
@@ -34,6 +34,11 @@ class DecodeLimits:
     max_duration_s: float
     timeout_s: float
     memory_limit_bytes: int
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_duration_s", "timeout_s", "memory_limit_bytes"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"DecodeLimits.{name} must be positive")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DecodeLimits:
@@ -116,6 +121,16 @@ class DecodedAudio:
             raise ValueError(f"samples must be mono (1-D), got shape {samples.shape}")
         samples.flags.writeable = False
         self.samples = samples
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (to hand to another process) without the lock; the cache goes along."""
+        state = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     @property
     def duration_s(self) -> float:

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
-from integrity.audio import DecodedAudio, DecodeLimits, decode_file, probe_file, sha256_file
+from integrity.audio import (
+    AudioDecodeError,
+    DecodedAudio,
+    DecodeFailure,
+    DecodeLimits,
+    decode_file,
+    probe_file,
+    sha256_file,
+)
+from integrity.config import Settings
 from tests.conftest import SHARED_AUDIO_DIR
 
 from .signals import ALL_FORMATS, FIXTURE_RATE_HZ, FIXTURE_SECONDS, tone
@@ -131,3 +142,35 @@ def test_real_recordings_decode(path: Path, limits: DecodeLimits) -> None:
 
 def test_shared_recordings_are_present() -> None:
     assert len(SHARED_RECORDINGS) >= 10, f"expected the librosa recordings in {SHARED_AUDIO_DIR}"
+
+
+def test_decoded_audio_survives_pickling(encoded: dict[str, Path], limits: DecodeLimits) -> None:
+    audio = decode_file(encoded["opus"], sample_rate=TARGET_RATE_HZ, limits=limits)
+    low = audio.resampled(8_000)
+    copy = pickle.loads(pickle.dumps(audio))
+    np.testing.assert_array_equal(copy.samples, audio.samples)
+    np.testing.assert_array_equal(copy.resampled(8_000), low)
+    assert (copy.codec, copy.container, copy.sample_rate) == ("opus", "ogg", TARGET_RATE_HZ)
+
+
+def test_decode_error_survives_pickling(tmp_path: Path) -> None:
+    error = AudioDecodeError(tmp_path / "x.mp3", DecodeFailure.TIMEOUT, "no result within 1 s")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.path, copy.reason, str(copy)) == (error.path, error.reason, str(error))
+
+
+def test_limits_come_from_settings_and_must_be_positive(settings: Settings) -> None:
+    limits = DecodeLimits.from_settings(settings)
+    assert limits.max_bytes == settings.audio_max_bytes
+    assert limits.max_duration_s == settings.audio_max_duration_s
+    assert limits.timeout_s == settings.decode_timeout_s
+    assert limits.memory_limit_bytes == settings.decode_memory_limit_bytes
+    with pytest.raises(ValueError, match="timeout_s"):
+        replace(limits, timeout_s=0)
+
+
+def test_absurd_output_rate_is_a_programming_error(
+    encoded: dict[str, Path], limits: DecodeLimits
+) -> None:
+    with pytest.raises(ValueError, match="sample_rate"):
+        decode_file(encoded["wav"], sample_rate=10, limits=limits)

@@ -20,10 +20,12 @@ from integrity.audio import (
     _decoders,
     decode_file,
     probe_file,
+    shutdown_sandboxes,
 )
 from integrity.audio._sandbox import SandboxDecoder
+from integrity.audio.decode import sandbox_for
 
-from .signals import FIXTURE_SECONDS, MEBIBYTE, tone, write_format
+from .signals import ALL_FORMATS, FIXTURE_SECONDS, MEBIBYTE, tone, write_format
 
 MEMORY_TEST_HEADROOM_BYTES = 24 * MEBIBYTE
 LONG_FILE_RATE_HZ = 48_000
@@ -60,13 +62,16 @@ def test_empty_file_is_refused(tmp_path: Path, limits: DecodeLimits) -> None:
     _assert_refused(path, limits, DecodeFailure.UNSUPPORTED)
 
 
-def test_truncated_mp3_is_refused(tmp_path: Path, limits: DecodeLimits) -> None:
-    whole = write_format("mp3", tone(4.0), 44_100, tmp_path, "whole")
-    data = whole.read_bytes()
-    path = tmp_path / "truncated.mp3"
+@pytest.mark.parametrize("name", ALL_FORMATS)
+def test_truncated_file_is_refused(
+    name: str, tmp_path: Path, encoded: dict[str, Path], limits: DecodeLimits
+) -> None:
+    # An interrupted upload: the first third of a valid file.
+    data = encoded[name].read_bytes()
+    path = tmp_path / f"truncated{encoded[name].suffix}"
     path.write_bytes(data[: len(data) // 3])
     error = _assert_refused(path, limits, DecodeFailure.CORRUPT)
-    assert "truncated" in str(error)
+    assert "corrupt audio" in str(error)
 
 
 def test_mp3_header_with_garbage_body_is_refused(tmp_path: Path, limits: DecodeLimits) -> None:
@@ -205,3 +210,26 @@ def test_a_crashed_child_is_replaced(encoded: dict[str, Path], limits: DecodeLim
         assert not _alive(first)
     finally:
         sandbox.close()
+
+
+def test_a_forked_process_gets_its_own_child(
+    encoded: dict[str, Path], limits: DecodeLimits
+) -> None:
+    # Celery prefork: the parent's warm child must not be shared with (or killed by) a fork.
+    decode_file(encoded["wav"], limits=limits)
+    parent_child = sandbox_for(limits).pid
+    assert parent_child is not None
+    forked = os.fork()
+    if forked == 0:  # pragma: no cover - runs in the forked process
+        status = 1
+        try:
+            audio = decode_file(encoded["ogg"], limits=limits)
+            mine = sandbox_for(limits).pid
+            status = 0 if audio.codec == "vorbis" and mine not in (None, parent_child) else 2
+            shutdown_sandboxes()
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(forked, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sandbox_for(limits).pid == parent_child
+    assert decode_file(encoded["mp3"], limits=limits).codec == "mp3"
