@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from ddex._deals import map_deals
 from ddex.model import (
     AI_VALUES,
-    Deal,
     Finding,
     Loc,
     Message,
@@ -70,25 +70,60 @@ class MapContext:
         self.findings.append(Finding(severity, code, message, loc))
 
 
-def text(el: etree._Element | None, path: str) -> str | None:
-    """Stripped text of the first match of ``path`` under ``el``; None when absent or empty."""
+Element = etree._Element
+Kids = dict[str, list[Element]]
+NO_KIDS: Kids = {}
+
+
+def kids(el: Element | None) -> Kids:
+    """An element's children grouped by tag, in one pass (the mapping's only tree access).
+
+    lxml's ``find``/``findtext`` compile an ElementPath on every call, which dominated the
+    mapping time; grouping each element's children once and answering every lookup from the
+    dict keeps the whole mapping to a single walk over the parts of the tree it reads.
+    Comments and processing instructions end up under non-string keys nobody asks for.
+    """
+    if el is None:
+        return NO_KIDS
+    out: Kids = {}
+    for child in el:
+        tag = child.tag
+        same = out.get(tag)
+        if same is None:
+            out[tag] = [child]
+        else:
+            same.append(child)
+    return out
+
+
+def first(k: Kids, tag: str) -> Element | None:
+    found = k.get(tag)
+    return found[0] if found else None
+
+
+def sub(k: Kids, tag: str) -> Kids:
+    """The children of the first ``tag`` child, grouped (empty when there is none)."""
+    found = k.get(tag)
+    return kids(found[0]) if found else NO_KIDS
+
+
+def own_text(el: Element | None) -> str | None:
     if el is None:
         return None
-    value = el.findtext(path)
+    value = el.text
     if value is None:
         return None
     value = value.strip()
     return value or None
 
 
-def own_text(el: etree._Element | None) -> str | None:
-    if el is None or el.text is None:
-        return None
-    value = el.text.strip()
-    return value or None
+def text(k: Kids, tag: str) -> str | None:
+    """Stripped text of the first ``tag`` child; None when absent or empty."""
+    found = k.get(tag)
+    return own_text(found[0]) if found else None
 
 
-def typed_value(el: etree._Element | None) -> str | None:
+def typed_value(el: Element | None) -> str | None:
     """An allowed-value element's value, taking UserDefinedValue when the text is UserDefined."""
     value = own_text(el)
     if value == USER_DEFINED and el is not None:
@@ -96,52 +131,49 @@ def typed_value(el: etree._Element | None) -> str | None:
     return value
 
 
-def typed_text(el: etree._Element | None, path: str) -> str | None:
-    return typed_value(el.find(path)) if el is not None else None
+def typed_text(k: Kids, tag: str) -> str | None:
+    found = k.get(tag)
+    return typed_value(found[0]) if found else None
 
 
-def texts(el: etree._Element, path: str) -> tuple[str, ...]:
-    """Stripped, non-empty texts of every match of ``path``, in document order."""
+def texts(k: Kids, tag: str) -> tuple[str, ...]:
+    """Typed, non-empty values of every ``tag`` child, in document order."""
     out = []
-    for child in el.iterfind(path):
+    for child in k.get(tag, ()):
         value = typed_value(child)
         if value:
             out.append(value)
     return tuple(out)
 
 
-def elements(el: etree._Element) -> Iterator[etree._Element]:
-    """Child elements only (comments and processing instructions skipped)."""
-    return el.iterchildren(tag=etree.Element)
-
-
-def sequence_number(el: etree._Element) -> int | None:
+def sequence_number(el: Element) -> int | None:
     """The SequenceNumber attribute as an int, None when absent or not a number."""
     raw = el.get("SequenceNumber")
     return int(raw) if raw and raw.isdigit() else None
 
 
-def pick_default(candidates: Iterable[etree._Element]) -> etree._Element | None:
-    """The IsDefault / Worldwide candidate among repeated elements, else the first one."""
-    first = None
+def pick_default(candidates: Iterable[Element]) -> Element | None:
+    """The IsDefault candidate among repeated elements, else the first one."""
+    chosen = None
     for cand in candidates:
         if cand.get("IsDefault") == "true":
             return cand
-        if first is None:
-            first = cand
-    return first
+        if chosen is None:
+            chosen = cand
+    return chosen
 
 
-def pick_territory(candidates: list[etree._Element]) -> etree._Element | None:
-    """ERN 3 ...DetailsByTerritory: the Worldwide block, else the first."""
-    for cand in candidates:
-        if cand.findtext("TerritoryCode") == WORLDWIDE:
-            return cand
-    return candidates[0] if candidates else None
+def pick_territory(candidates: list[Element]) -> Kids:
+    """ERN 3 ...DetailsByTerritory: the Worldwide block, else the first (grouped)."""
+    grouped = [kids(c) for c in candidates]
+    for k in grouped:
+        if text(k, "TerritoryCode") == WORLDWIDE:
+            return k
+    return grouped[0] if grouped else NO_KIDS
 
 
-def parse_bool(ctx: MapContext, el: etree._Element, name: str, loc: Loc) -> bool | None:
-    child = el.find(name)
+def parse_bool(ctx: MapContext, k: Kids, name: str, loc: Loc) -> bool | None:
+    child = first(k, name)
     value = own_text(child)
     if value is None:
         return None
@@ -151,17 +183,14 @@ def parse_bool(ctx: MapContext, el: etree._Element, name: str, loc: Loc) -> bool
     if lowered in FALSE_TEXTS:
         return False
     line = child.sourceline if child is not None else None
-    ctx.add(
-        "warning", "invalid_boolean", f"{name} is {value!r}, not true/false", loc.child(name, line)
-    )
+    message = f"{name} is {value!r}, not true/false"
+    ctx.add("warning", "invalid_boolean", message, loc.child(name, line))
     return None
 
 
-def parse_duration(
-    ctx: MapContext, el: etree._Element, loc: Loc
-) -> tuple[float | None, str | None]:
+def parse_duration(ctx: MapContext, k: Kids, loc: Loc) -> tuple[float | None, str | None]:
     """Duration in seconds and the text it came from; malformed text becomes a finding."""
-    child = el.find("Duration")
+    child = first(k, "Duration")
     raw = own_text(child)
     if raw is None:
         return None, None
@@ -177,57 +206,49 @@ def parse_duration(
     return seconds, raw
 
 
-def check_ai_value(ctx: MapContext, value: str | None, name: str, loc: Loc) -> str | None:
+def check_ai_value(ctx: MapContext, value: str, name: str, loc: Loc) -> None:
     """ContainsAI / AiContribution must be All, Partly or None; anything else is reported."""
-    if value is None or value in AI_VALUES:
-        return value
-    ctx.add("error", "ai_invalid_value", f"{name} is {value!r}; expected All, Partly or None", loc)
-    return value
+    if value not in AI_VALUES:
+        message = f"{name} is {value!r}; expected All, Partly or None"
+        ctx.add("error", "ai_invalid_value", message, loc)
 
 
-def party_ref(el: etree._Element | None) -> PartyRef:
-    if el is None:
-        return PartyRef(None, None)
-    dpid = text(el, "PartyId")
-    if dpid is None:
-        dpid = text(el, "PartyId/DPID")
-    return PartyRef(dpid, text(el, "PartyName/FullName"))
+def party_ref(el: Element | None) -> PartyRef:
+    k = kids(el)
+    dpid = text(k, "PartyId") or text(sub(k, "PartyId"), "DPID")
+    return PartyRef(dpid, text(sub(k, "PartyName"), "FullName"))
 
 
-def map_header(root: etree._Element) -> MessageHeader:
-    header = root.find("MessageHeader")
+def map_header(root: Element, k: Kids) -> MessageHeader:
+    header = first(k, "MessageHeader")
+    root_name = etree.QName(root).localname
     if header is None:
         empty = PartyRef(None, None)
-        return MessageHeader(None, None, empty, (), None, None, Loc(f"/{_local(root)}"))
+        return MessageHeader(None, None, empty, (), None, None, Loc(f"/{root_name}"))
+    hk = kids(header)
     return MessageHeader(
-        message_id=text(header, "MessageId"),
-        thread_id=text(header, "MessageThreadId"),
-        sender=party_ref(header.find("MessageSender")),
-        recipients=tuple(party_ref(r) for r in header.iterfind("MessageRecipient")),
-        created=text(header, "MessageCreatedDateTime"),
-        control_type=text(header, "MessageControlType"),
-        loc=Loc(f"/{_local(root)}/MessageHeader", header.sourceline),
+        message_id=text(hk, "MessageId"),
+        thread_id=text(hk, "MessageThreadId"),
+        sender=party_ref(first(hk, "MessageSender")),
+        recipients=tuple(party_ref(r) for r in hk.get("MessageRecipient", ())),
+        created=text(hk, "MessageCreatedDateTime"),
+        control_type=text(hk, "MessageControlType"),
+        loc=Loc(f"/{root_name}/MessageHeader", header.sourceline),
     )
 
 
-def _local(el: etree._Element) -> str:
-    return etree.QName(el).localname
-
-
-def proprietary_ids(el: etree._Element | None) -> tuple[ProprietaryId, ...]:
-    if el is None:
-        return ()
+def proprietary_ids(k: Kids) -> tuple[ProprietaryId, ...]:
     out = []
-    for pid in el.iterfind("ProprietaryId"):
+    for pid in k.get("ProprietaryId", ()):
         value = own_text(pid)
         if value:
             out.append(ProprietaryId(pid.get("Namespace"), value))
     return tuple(out)
 
 
-def release_ids(release: etree._Element) -> ReleaseIds:
-    ids = release.find("ReleaseId")
-    if ids is None:
+def release_ids(k: Kids) -> ReleaseIds:
+    ids = sub(k, "ReleaseId")
+    if not ids:
         return ReleaseIds()
     return ReleaseIds(
         grid=text(ids, "GRid"),
@@ -238,17 +259,18 @@ def release_ids(release: etree._Element) -> ReleaseIds:
     )
 
 
-def titles_3(el: etree._Element) -> list[Title]:
-    """ERN 3 Title / ReferenceTitle blocks (TitleText, SubTitle, TitleType attribute)."""
+def titles_3(k: Kids) -> list[Title]:
+    """ERN 3 Title blocks (TitleText, SubTitle, TitleType attribute)."""
     out = []
-    for title in el.iterfind("Title"):
-        value = text(title, "TitleText")
+    for title in k.get("Title", ()):
+        tk = kids(title)
+        value = text(tk, "TitleText")
         if value:
             out.append(
                 Title(
                     value,
                     title.get("TitleType"),
-                    text(title, "SubTitle"),
+                    text(tk, "SubTitle"),
                     title.get("LanguageAndScriptCode"),
                 )
             )
@@ -263,67 +285,20 @@ def display_title_3(reference_title: str | None, titles: list[Title]) -> str | N
     return reference_title or (titles[0].text if titles else None)
 
 
-def map_purged(root: etree._Element, root_path: str) -> tuple[PurgedRelease, ...]:
+def map_purged(k: Kids, root_path: str) -> tuple[PurgedRelease, ...]:
     out = []
-    for index, purged in enumerate(root.iterfind("PurgedRelease"), start=1):
-        titles = titles_3(purged)
-        title = display_title_3(text(purged, "DisplayTitleText"), titles)
-        out.append(
-            PurgedRelease(
-                release_ids(purged),
-                title,
-                Loc(f"{root_path}/PurgedRelease[{index}]", purged.sourceline),
-            )
-        )
+    for index, purged in enumerate(k.get("PurgedRelease", ()), start=1):
+        pk = kids(purged)
+        title = display_title_3(text(pk, "DisplayTitleText"), titles_3(pk))
+        loc = Loc(f"{root_path}/PurgedRelease[{index}]", purged.sourceline)
+        out.append(PurgedRelease(release_ids(pk), title, loc))
     return tuple(out)
 
 
-def map_deals(root: etree._Element, root_path: str) -> tuple[tuple[Deal, ...], bool]:
-    """Every ReleaseDeal/Deal reduced to one ``Deal`` per DealTerms (both major versions).
-
-    UseType sits in Usage in ERN 3 and directly in DealTerms in ERN 4; iterating descendants
-    covers both, and CueUseType has a different tag so it is never picked up.
-    """
-    deal_list = root.find("DealList")
-    if deal_list is None:
-        return (), False
-    deals: list[Deal] = []
-    for rd_index, release_deal in enumerate(deal_list.iterfind("ReleaseDeal"), start=1):
-        refs = texts(release_deal, "DealReleaseReference")
-        for d_index, deal in enumerate(release_deal.iterfind("Deal"), start=1):
-            loc = Loc(
-                f"{root_path}/DealList/ReleaseDeal[{rd_index}]/Deal[{d_index}]", deal.sourceline
-            )
-            for terms in deal.iterfind("DealTerms"):
-                deals.append(_deal(refs, terms, loc))
-    return tuple(deals), True
-
-
-def _deal(refs: tuple[str, ...], terms: etree._Element, loc: Loc) -> Deal:
-    period = terms.find("ValidityPeriod")
-    start = end = None
-    if period is not None:
-        start = text(period, "StartDate") or text(period, "StartDateTime")
-        end = text(period, "EndDate") or text(period, "EndDateTime")
-    uses = tuple(u for u in (typed_value(x) for x in terms.iter("UseType")) if u)
-    takedown = (text(terms, "TakeDown") or "").lower() in TRUE_TEXTS
-    return Deal(
-        release_references=refs,
-        territories=texts(terms, "TerritoryCode"),
-        excluded_territories=texts(terms, "ExcludedTerritoryCode"),
-        use_types=uses,
-        commercial_model_types=texts(terms, "CommercialModelType"),
-        start=start,
-        end=end,
-        takedown=takedown,
-        loc=loc,
-    )
-
-
-def group_references(release: etree._Element, tag: str = "ReleaseResourceReference") -> list[str]:
+def group_references(k: Kids, tag: str = "ReleaseResourceReference") -> list[str]:
     """References (``tag``) in a release's ResourceGroups, in document (play) order."""
     refs = []
-    for group in release.iterfind("ResourceGroup"):
+    for group in k.get("ResourceGroup", ()):
         for ref in group.iter(tag):
             value = own_text(ref)
             if value:
@@ -331,27 +306,26 @@ def group_references(release: etree._Element, tag: str = "ReleaseResourceReferen
     return refs
 
 
-def linked_references(release: etree._Element) -> list[str]:
+def linked_references(k: Kids) -> list[str]:
     """Resources a group links to without playing them (cover art, booklets)."""
-    return group_references(release, "LinkedReleaseResourceReference")
+    return group_references(k, "LinkedReleaseResourceReference")
 
 
-def iter_list(
-    root: etree._Element, list_name: str, root_path: str
-) -> Iterator[tuple[etree._Element, Loc]]:
+def iter_list(k: Kids, list_name: str, root_path: str) -> Iterator[tuple[Element, Loc]]:
     """Child elements of ResourceList / ReleaseList with their indexed path and line."""
-    container = root.find(list_name)
+    container = first(k, list_name)
     if container is None:
         return
     counts: dict[str, int] = {}
-    for el in elements(container):
+    for el in container.iterchildren(tag=etree.Element):
         kind = el.tag
         counts[kind] = counts.get(kind, 0) + 1
         yield el, Loc(f"{root_path}/{list_name}/{kind}[{counts[kind]}]", el.sourceline)
 
 
 def build_message(
-    root: etree._Element,
+    root: Element,
+    k: Kids,
     ctx: MapContext,
     *,
     namespace: str,
@@ -360,12 +334,12 @@ def build_message(
 ) -> Message:
     """Assemble a Message from version-specific parts plus the version-neutral sections."""
     root_path = f"/{message_type}"
-    deals, has_deal_list = map_deals(root, root_path)
+    deals, has_deal_list = map_deals(first(k, "DealList"), root_path)
     return Message(
         version=ctx.version,
         namespace=namespace,
         message_type=message_type,
-        header=map_header(root),
+        header=map_header(root, k),
         source=ctx.source,
         parties=parts.parties,
         sound_recordings=tuple(parts.recordings),
@@ -373,8 +347,8 @@ def build_message(
         releases=tuple(parts.releases),
         deals=deals,
         has_deal_list=has_deal_list,
-        purged_releases=map_purged(root, root_path),
-        update_indicator=text(root, "UpdateIndicator"),
+        purged_releases=map_purged(k, root_path),
+        update_indicator=text(k, "UpdateIndicator"),
         findings=tuple(ctx.findings),
     )
 

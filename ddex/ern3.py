@@ -6,15 +6,17 @@ In ERN 3 artists and contributors are written inline, and most descriptive field
 
 from __future__ import annotations
 
-from lxml import etree
-
 from ddex._common import (
+    Element,
+    Kids,
     MapContext,
     MessageParts,
     build_message,
     display_title_3,
+    first,
     group_references,
     iter_list,
+    kids,
     linked_references,
     own_text,
     parse_bool,
@@ -23,6 +25,7 @@ from ddex._common import (
     proprietary_ids,
     release_ids,
     sequence_number,
+    sub,
     text,
     texts,
     titles_3,
@@ -55,42 +58,43 @@ RESOURCE_TYPE_ELEMENT = {
 
 
 def map_message(
-    root: etree._Element, *, version: str, namespace: str, message_type: str, source: str
+    root: Element, *, version: str, namespace: str, message_type: str, source: str
 ) -> Message:
     ctx = MapContext(source, version)
     root_path = f"/{message_type}"
+    k = kids(root)
     parts = MessageParts()
-    for el, loc in iter_list(root, "ResourceList", root_path):
+    for el, loc in iter_list(k, "ResourceList", root_path):
         kind = el.tag
+        rk = kids(el)
         if kind == "SoundRecording":
-            parts.recordings.append(_sound_recording(ctx, el, loc))
+            parts.recordings.append(_sound_recording(ctx, rk, loc))
         else:
-            reference = text(el, "ResourceReference") or ""
+            reference = text(rk, "ResourceReference") or ""
             type_el = RESOURCE_TYPE_ELEMENT.get(kind, f"{kind}Type")
-            parts.others.append(Resource(reference, kind, typed_text(el, type_el), loc))
+            parts.others.append(Resource(reference, kind, typed_text(rk, type_el), loc))
     recording_refs = {r.reference for r in parts.recordings}
-    for el, loc in iter_list(root, "ReleaseList", root_path):
+    for el, loc in iter_list(k, "ReleaseList", root_path):
         if el.tag == "Release":
             parts.releases.append(_release(el, loc, recording_refs))
-    return build_message(root, ctx, namespace=namespace, message_type=message_type, parts=parts)
+    return build_message(root, k, ctx, namespace=namespace, message_type=message_type, parts=parts)
 
 
-def _artists(details: etree._Element | None) -> tuple[Artist, ...]:
-    if details is None:
-        return ()
+def _artists(details: Kids) -> tuple[Artist, ...]:
     out = []
-    for artist in details.iterfind("DisplayArtist"):
+    for artist in details.get("DisplayArtist", ()):
+        ak = kids(artist)
         out.append(
             Artist(
-                name=text(artist, "PartyName/FullName"),
-                roles=texts(artist, "ArtistRole"),
+                name=text(sub(ak, "PartyName"), "FullName"),
+                roles=texts(ak, "ArtistRole"),
                 sequence=sequence_number(artist),
             )
         )
     return tuple(out)
 
 
-def _display_artist(details: etree._Element | None, artists: tuple[Artist, ...]) -> str | None:
+def _display_artist(details: Kids, artists: tuple[Artist, ...]) -> str | None:
     name = text(details, "DisplayArtistName")
     if name:
         return name
@@ -98,69 +102,59 @@ def _display_artist(details: etree._Element | None, artists: tuple[Artist, ...])
     return ", ".join(names) if names else None
 
 
-def _contributors(details: etree._Element | None) -> tuple[Contributor, ...]:
-    if details is None:
-        return ()
+def _contributors(details: Kids) -> tuple[Contributor, ...]:
     out = []
-    for contributor in details.iterfind("ResourceContributor"):
-        out.append(
-            Contributor(
-                name=text(contributor, "PartyName/FullName"),
-                roles=texts(contributor, "ResourceContributorRole"),
-                sequence=sequence_number(contributor),
+    for tag, role_tag, indirect in (
+        ("ResourceContributor", "ResourceContributorRole", False),
+        ("IndirectResourceContributor", "IndirectResourceContributorRole", True),
+    ):
+        for contributor in details.get(tag, ()):
+            ck = kids(contributor)
+            out.append(
+                Contributor(
+                    name=text(sub(ck, "PartyName"), "FullName"),
+                    roles=texts(ck, role_tag),
+                    indirect=indirect,
+                    sequence=sequence_number(contributor),
+                )
             )
-        )
-    for contributor in details.iterfind("IndirectResourceContributor"):
-        out.append(
-            Contributor(
-                name=text(contributor, "PartyName/FullName"),
-                roles=texts(contributor, "IndirectResourceContributorRole"),
-                indirect=True,
-                sequence=sequence_number(contributor),
-            )
-        )
     return tuple(out)
 
 
-def _audio_file(details: etree._Element | None) -> AudioFileRef | None:
+def _audio_file(details: Kids) -> AudioFileRef | None:
     """The first non-preview file of TechnicalSoundRecordingDetails, with its hash sum."""
-    if details is None:
-        return None
     fallback = None
-    for technical in details.iterfind("TechnicalSoundRecordingDetails"):
-        file_el = technical.find("File")
-        if file_el is None:
+    for technical in details.get("TechnicalSoundRecordingDetails", ()):
+        tk = kids(technical)
+        fk = sub(tk, "File")
+        if not fk:
             continue
-        hash_el = file_el.find("HashSum")
-        hash_sum = None
-        if hash_el is not None:
-            value = text(hash_el, "HashSum")
-            if value:
-                hash_sum = HashSum(typed_text(hash_el, "HashSumAlgorithmType"), value)
+        hk = sub(fk, "HashSum")
+        value = text(hk, "HashSum")
+        hash_sum = HashSum(typed_text(hk, "HashSumAlgorithmType"), value) if value else None
         ref = AudioFileRef(
-            uri=text(file_el, "URL"),
-            file_name=text(file_el, "FileName"),
-            file_path=text(file_el, "FilePath"),
+            uri=text(fk, "URL"),
+            file_name=text(fk, "FileName"),
+            file_path=text(fk, "FilePath"),
             hash=hash_sum,
         )
-        if (text(technical, "IsPreview") or "").lower() != "true":
+        if (text(tk, "IsPreview") or "").lower() != "true":
             return ref
         fallback = fallback or ref
     return fallback
 
 
-def _sound_recording(ctx: MapContext, el: etree._Element, loc: Loc) -> SoundRecording:
-    details = pick_territory(list(el.iterfind("SoundRecordingDetailsByTerritory")))
-    titles = titles_3(details) if details is not None else []
-    reference_title = text(el, "ReferenceTitle/TitleText")
+def _sound_recording(ctx: MapContext, k: Kids, loc: Loc) -> SoundRecording:
+    details = pick_territory(k.get("SoundRecordingDetailsByTerritory", []))
+    titles = titles_3(details)
     artists = _artists(details)
-    duration, duration_text = parse_duration(ctx, el, loc)
-    ids = el.find("SoundRecordingId")
+    duration, duration_text = parse_duration(ctx, k, loc)
+    ids = sub(k, "SoundRecordingId")
     return SoundRecording(
-        reference=text(el, "ResourceReference") or "",
-        type=typed_text(el, "SoundRecordingType"),
+        reference=text(k, "ResourceReference") or "",
+        type=typed_text(k, "SoundRecordingType"),
         isrc=text(ids, "ISRC"),
-        title=display_title_3(reference_title, titles),
+        title=display_title_3(text(sub(k, "ReferenceTitle"), "TitleText"), titles),
         titles=tuple(titles),
         display_artist=_display_artist(details, artists),
         display_artists=artists,
@@ -170,45 +164,44 @@ def _sound_recording(ctx: MapContext, el: etree._Element, loc: Loc) -> SoundReco
         parental_warning=text(details, "ParentalWarningType"),
         file=_audio_file(details),
         ai=AiDisclosure(),
-        is_instrumental=parse_bool(ctx, el, "IsInstrumental", loc),
+        is_instrumental=parse_bool(ctx, k, "IsInstrumental", loc),
         proprietary_ids=proprietary_ids(ids),
         loc=loc,
     )
 
 
-def _release(el: etree._Element, loc: Loc, recording_refs: set[str]) -> Release:
-    details = pick_territory(list(el.iterfind("ReleaseDetailsByTerritory")))
-    titles = titles_3(details) if details is not None else []
+def _release(el: Element, loc: Loc, recording_refs: set[str]) -> Release:
+    k = kids(el)
+    details = pick_territory(k.get("ReleaseDetailsByTerritory", []))
+    titles = titles_3(details)
     artists = _artists(details)
     listed = []
     primary = set()
-    ref_list = el.find("ReleaseResourceReferenceList")
+    ref_list = first(k, "ReleaseResourceReferenceList")
     if ref_list is not None:
-        for ref in ref_list.iterfind("ReleaseResourceReference"):
+        for ref in ref_list.iterchildren("ReleaseResourceReference"):
             value = own_text(ref)
             if value:
                 listed.append(value)
                 if ref.get("ReleaseResourceType", PRIMARY_RESOURCE) == PRIMARY_RESOURCE:
                     primary.add(value)
-    grouped = group_references(details) if details is not None else []
-    ordered = unique([*grouped, *listed])
-    all_refs = unique([*ordered, *(linked_references(details) if details is not None else [])])
-    genre = text(details, "Genre/GenreText")
-    compilation = text(details, "IsMultiArtistCompilation") or text(el, "IsMultiArtistCompilation")
+    ordered = unique([*group_references(details), *listed])
+    all_refs = unique([*ordered, *linked_references(details)])
+    compilation = text(details, "IsMultiArtistCompilation") or text(k, "IsMultiArtistCompilation")
     return Release(
-        reference=text(el, "ReleaseReference"),
-        ids=release_ids(el),
-        type=typed_text(el, "ReleaseType"),
-        title=display_title_3(text(el, "ReferenceTitle/TitleText"), titles),
+        reference=text(k, "ReleaseReference"),
+        ids=release_ids(k),
+        type=typed_text(k, "ReleaseType"),
+        title=display_title_3(text(sub(k, "ReferenceTitle"), "TitleText"), titles),
         titles=tuple(titles),
         display_artist=_display_artist(details, artists),
         display_artists=artists,
         label=text(details, "LabelName"),
-        release_date=text(details, "ReleaseDate") or text(el, "GlobalReleaseDate"),
+        release_date=text(details, "ReleaseDate") or text(k, "GlobalReleaseDate"),
         original_release_date=text(details, "OriginalReleaseDate")
-        or text(el, "GlobalOriginalReleaseDate"),
+        or text(k, "GlobalOriginalReleaseDate"),
         parental_warning=text(details, "ParentalWarningType"),
-        genre=genre,
+        genre=text(sub(details, "Genre"), "GenreText"),
         resource_references=all_refs,
         primary_references=frozenset(primary),
         track_references=tuple(r for r in ordered if r in recording_refs),

@@ -6,15 +6,17 @@ ISRC and files into SoundRecordingEdition; 4.3.1 added the AI-disclosure fields.
 
 from __future__ import annotations
 
-from lxml import etree
-
 from ddex._common import (
+    Element,
+    Kids,
     MapContext,
     MessageParts,
     build_message,
     check_ai_value,
+    first,
     group_references,
     iter_list,
+    kids,
     linked_references,
     own_text,
     parse_bool,
@@ -23,6 +25,7 @@ from ddex._common import (
     proprietary_ids,
     release_ids,
     sequence_number,
+    sub,
     text,
     texts,
     typed_text,
@@ -56,25 +59,27 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 
 def map_message(
-    root: etree._Element, *, version: str, namespace: str, message_type: str, source: str
+    root: Element, *, version: str, namespace: str, message_type: str, source: str
 ) -> Message:
     ctx = MapContext(source, version)
     root_path = f"/{message_type}"
-    parts = MessageParts(parties=_parties(root, root_path))
+    k = kids(root)
+    parts = MessageParts(parties=_parties(k, root_path))
     names = {p.reference: p.name for p in parts.parties}
-    for el, loc in iter_list(root, "ResourceList", root_path):
-        rtype = typed_text(el, "Type")
+    for el, loc in iter_list(k, "ResourceList", root_path):
+        rk = kids(el)
+        rtype = typed_text(rk, "Type")
         if el.tag == "SoundRecording" and VIDEO_MARKER not in (rtype or ""):
-            parts.recordings.append(_sound_recording(ctx, el, loc, names))
+            parts.recordings.append(_sound_recording(ctx, el, rk, loc, names))
         else:
-            reference = text(el, "ResourceReference") or ""
+            reference = text(rk, "ResourceReference") or ""
             parts.others.append(Resource(reference, el.tag, rtype, loc))
     recording_refs = {r.reference for r in parts.recordings}
-    for el, loc in iter_list(root, "ReleaseList", root_path):
+    for el, loc in iter_list(k, "ReleaseList", root_path):
         if el.tag in ("Release", TRACK_RELEASE):
             parts.releases.append(_release(ctx, el, loc, names, recording_refs))
     _flag_ai_fields(ctx, parts.recordings, parts.releases)
-    return build_message(root, ctx, namespace=namespace, message_type=message_type, parts=parts)
+    return build_message(root, k, ctx, namespace=namespace, message_type=message_type, parts=parts)
 
 
 def _flag_ai_fields(
@@ -94,18 +99,18 @@ def _flag_ai_fields(
             )
 
 
-def _parties(root: etree._Element, root_path: str) -> tuple[Party, ...]:
-    party_list = root.find("PartyList")
+def _parties(k: Kids, root_path: str) -> tuple[Party, ...]:
+    party_list = first(k, "PartyList")
     if party_list is None:
         return ()
     out = []
-    for index, party in enumerate(party_list.iterfind("Party"), start=1):
-        name_el = pick_default(party.iterfind("PartyName"))
-        ids = party.find("PartyId")
+    for index, party in enumerate(party_list.iterchildren("Party"), start=1):
+        pk = kids(party)
+        ids = sub(pk, "PartyId")
         out.append(
             Party(
-                reference=text(party, "PartyReference") or "",
-                name=text(name_el, "FullName"),
+                reference=text(pk, "PartyReference") or "",
+                name=text(kids(pick_default(pk.get("PartyName", ()))), "FullName"),
                 dpid=text(ids, "DPID"),
                 isni=text(ids, "ISNI"),
                 proprietary_ids=proprietary_ids(ids),
@@ -115,35 +120,33 @@ def _parties(root: etree._Element, root_path: str) -> tuple[Party, ...]:
     return tuple(out)
 
 
-def _titles(el: etree._Element) -> tuple[str | None, tuple[Title, ...]]:
+def _titles(k: Kids) -> tuple[str | None, tuple[Title, ...]]:
     """Display title (DisplayTitleText, IsDefault preferred) and every DisplayTitle."""
     titles = []
-    for title in el.iterfind("DisplayTitle"):
-        value = text(title, "TitleText")
+    for title in k.get("DisplayTitle", ()):
+        tk = kids(title)
+        value = text(tk, "TitleText")
         if value:
             titles.append(
                 Title(
-                    value,
-                    "DisplayTitle",
-                    text(title, "SubTitle"),
-                    title.get("LanguageAndScriptCode"),
+                    value, "DisplayTitle", text(tk, "SubTitle"), title.get("LanguageAndScriptCode")
                 )
             )
-    main = own_text(pick_default(el.iterfind("DisplayTitleText")))
+    main = own_text(pick_default(k.get("DisplayTitleText", ())))
     if main is None and titles:
         main = titles[0].text
     return main, tuple(titles)
 
 
-def _artists(el: etree._Element, names: dict[str, str | None]) -> tuple[Artist, ...]:
+def _artists(k: Kids, names: dict[str, str | None]) -> tuple[Artist, ...]:
     out = []
-    for artist in el.iterfind("DisplayArtist"):
-        ref = text(artist, "ArtistPartyReference")
-        special = text(artist, "SpecialDisplayArtist")
+    for artist in k.get("DisplayArtist", ()):
+        ak = kids(artist)
+        ref = text(ak, "ArtistPartyReference")
         out.append(
             Artist(
-                name=names.get(ref) if ref else special,
-                roles=texts(artist, "DisplayArtistRole"),
+                name=names.get(ref) if ref else text(ak, "SpecialDisplayArtist"),
+                roles=texts(ak, "DisplayArtistRole"),
                 party_reference=ref,
                 sequence=sequence_number(artist),
             )
@@ -151,8 +154,8 @@ def _artists(el: etree._Element, names: dict[str, str | None]) -> tuple[Artist, 
     return tuple(out)
 
 
-def _display_artist(el: etree._Element, artists: tuple[Artist, ...]) -> str | None:
-    name = own_text(pick_default(el.iterfind("DisplayArtistName")))
+def _display_artist(k: Kids, artists: tuple[Artist, ...]) -> str | None:
+    name = own_text(pick_default(k.get("DisplayArtistName", ())))
     if name:
         return name
     found = [a.name for a in artists if a.name]
@@ -160,18 +163,21 @@ def _display_artist(el: etree._Element, artists: tuple[Artist, ...]) -> str | No
 
 
 def _contributors(
-    ctx: MapContext, el: etree._Element, names: dict[str, str | None], loc: Loc
+    ctx: MapContext, k: Kids, names: dict[str, str | None], loc: Loc
 ) -> tuple[Contributor, ...]:
     out = []
-    for index, contributor in enumerate(el.iterfind("Contributor"), start=1):
-        ref = text(contributor, "ContributorPartyReference")
-        special = typed_text(contributor, "SpecialContributor")
-        c_loc = loc.child(f"Contributor[{index}]", contributor.sourceline)
-        ai = check_ai_value(ctx, text(contributor, "AiContribution"), "AiContribution", c_loc)
+    for index, contributor in enumerate(k.get("Contributor", ()), start=1):
+        ck = kids(contributor)
+        ref = text(ck, "ContributorPartyReference")
+        special = typed_text(ck, "SpecialContributor")
+        ai = text(ck, "AiContribution")
+        if ai is not None:
+            c_loc = loc.child(f"Contributor[{index}]", contributor.sourceline)
+            check_ai_value(ctx, ai, "AiContribution", c_loc)
         out.append(
             Contributor(
                 name=names.get(ref) if ref else special,
-                roles=_roles(contributor),
+                roles=_roles(ck),
                 party_reference=ref,
                 special=special,
                 ai_contribution=ai,
@@ -181,44 +187,43 @@ def _contributors(
     return tuple(out)
 
 
-def _roles(contributor: etree._Element) -> tuple[str, ...]:
+def _roles(ck: Kids) -> tuple[str, ...]:
     """Contributor roles: plain text up to 4.3, ``Role/Value`` from 4.3.1."""
     out = []
-    for role in contributor.iterfind("Role"):
-        value_el = role.find("Value")
+    for role in ck.get("Role", ()):
+        value_el = next(role.iterchildren("Value"), None)
         value = typed_value(value_el if value_el is not None else role)
         if value:
             out.append(value)
     return tuple(out)
 
 
-def _file_ref(file_el: etree._Element) -> AudioFileRef:
-    hash_el = file_el.find("HashSum")
-    hash_sum = None
-    if hash_el is not None:
-        value = text(hash_el, "HashSumValue")
-        if value:
-            hash_sum = HashSum(typed_text(hash_el, "Algorithm"), value)
+def _file_ref(file_el: Element) -> AudioFileRef:
+    fk = kids(file_el)
+    hk = sub(fk, "HashSum")
+    value = text(hk, "HashSumValue")
     return AudioFileRef(
-        uri=text(file_el, "URI"),
-        file_name=text(file_el, "FileName"),
-        file_path=text(file_el, "FilePath"),
-        hash=hash_sum,
+        uri=text(fk, "URI"),
+        file_name=text(fk, "FileName"),
+        file_path=text(fk, "FilePath"),
+        hash=HashSum(typed_text(hk, "Algorithm"), value) if value else None,
     )
 
 
-def _audio_file(el: etree._Element) -> AudioFileRef | None:
+def _audio_file(k: Kids, editions: list[Kids]) -> AudioFileRef | None:
     """First full (non-preview) audio file: 4.3 DeliveryFile, 4.1/4.2 TechnicalDetails/File."""
     fallback = None
-    for edition in [el, *el.iterfind("SoundRecordingEdition")]:
-        for technical in edition.iterfind("TechnicalDetails"):
-            is_preview = (text(technical, "IsPreview") or "").lower() == "true"
+    for holder in [k, *editions]:
+        for technical in holder.get("TechnicalDetails", ()):
+            tk = kids(technical)
+            is_preview = (text(tk, "IsPreview") or "").lower() == "true"
             candidates = []
-            for delivery in technical.iterfind("DeliveryFile"):
-                dtype = typed_text(delivery, "Type")
+            for delivery in tk.get("DeliveryFile", ()):
+                dk = kids(delivery)
+                dtype = typed_text(dk, "Type")
                 if dtype is None or dtype in AUDIO_FILE_TYPES:
-                    candidates.extend(delivery.iterfind("File"))
-            candidates.extend(technical.iterfind("File"))
+                    candidates.extend(dk.get("File", ()))
+            candidates.extend(tk.get("File", ()))
             for file_el in candidates:
                 ref = _file_ref(file_el)
                 if not is_preview:
@@ -227,48 +232,51 @@ def _audio_file(el: etree._Element) -> AudioFileRef | None:
     return fallback
 
 
-def _isrc(el: etree._Element) -> tuple[str | None, etree._Element | None]:
-    ids = el.find("ResourceId")
-    if ids is not None and text(ids, "ISRC"):
-        return text(ids, "ISRC"), ids
-    for edition in el.iterfind("SoundRecordingEdition"):
-        ed_ids = edition.find("ResourceId")
-        if ed_ids is not None and (ids is None or text(ed_ids, "ISRC")):
-            ids = ed_ids
-            if text(ed_ids, "ISRC"):
-                break
-    return text(ids, "ISRC"), ids
+def _isrc(k: Kids, editions: list[Kids]) -> tuple[str | None, Kids]:
+    """ISRC from ResourceId (4.1/4.2) or the first SoundRecordingEdition that has one (4.3)."""
+    candidates = [sub(k, "ResourceId"), *(sub(e, "ResourceId") for e in editions)]
+    for ids in candidates:
+        isrc = text(ids, "ISRC")
+        if isrc:
+            return isrc, ids
+    return None, next((ids for ids in candidates if ids), {})
 
 
 def _sound_recording(
-    ctx: MapContext, el: etree._Element, loc: Loc, names: dict[str, str | None]
+    ctx: MapContext, el: Element, k: Kids, loc: Loc, names: dict[str, str | None]
 ) -> SoundRecording:
-    title, titles = _titles(el)
-    artists = _artists(el, names)
-    contributors = _contributors(ctx, el, names, loc)
-    duration, duration_text = parse_duration(ctx, el, loc)
-    isrc, ids = _isrc(el)
-    contains = check_ai_value(ctx, text(el, "ContainsAI"), "ContainsAI", loc.child("ContainsAI"))
+    title, titles = _titles(k)
+    artists = _artists(k, names)
+    contributors = _contributors(ctx, k, names, loc)
+    duration, duration_text = parse_duration(ctx, k, loc)
+    editions = [kids(e) for e in k.get("SoundRecordingEdition", ())]
+    isrc, ids = _isrc(k, editions)
+    contains = text(k, "ContainsAI")
+    if contains is not None:
+        check_ai_value(ctx, contains, "ContainsAI", loc.child("ContainsAI"))
     ai_contributors = tuple(c for c in contributors if c.effective_ai_contribution is not None)
+    related = [kids(r) for r in k.get("RelatedResource", ())]
     return SoundRecording(
-        reference=text(el, "ResourceReference") or "",
-        type=typed_text(el, "Type"),
+        reference=text(k, "ResourceReference") or "",
+        type=typed_text(k, "Type"),
         isrc=isrc,
         title=title,
         titles=titles,
-        display_artist=_display_artist(el, artists),
+        display_artist=_display_artist(k, artists),
         display_artists=artists,
         contributors=contributors,
         duration_s=duration,
         duration_text=duration_text,
-        parental_warning=typed_value(pick_default(el.iterfind("ParentalWarningType"))),
-        file=_audio_file(el),
+        parental_warning=typed_value(pick_default(k.get("ParentalWarningType", ()))),
+        file=_audio_file(k, editions),
         ai=AiDisclosure(contains, ai_contributors),
-        has_vocal_performance=parse_bool(ctx, el, "HasVocalPerformance", loc),
-        is_cover=parse_bool(ctx, el, "IsCover", loc),
-        is_instrumental=parse_bool(ctx, el, "IsInstrumental", loc),
+        has_vocal_performance=parse_bool(ctx, k, "HasVocalPerformance", loc),
+        is_cover=parse_bool(ctx, k, "IsCover", loc),
+        is_instrumental=parse_bool(ctx, k, "IsInstrumental", loc),
         proprietary_ids=proprietary_ids(ids),
-        related_references=texts(el, "RelatedResource/ResourceRelatedResourceReference"),
+        related_references=tuple(
+            v for v in (text(r, "ResourceRelatedResourceReference") for r in related) if v
+        ),
         is_supplemental=el.get("IsSupplemental") == "true",
         loc=loc,
     )
@@ -276,34 +284,37 @@ def _sound_recording(
 
 def _release(
     ctx: MapContext,
-    el: etree._Element,
+    el: Element,
     loc: Loc,
     names: dict[str, str | None],
     recording_refs: set[str],
 ) -> Release:
-    title, titles = _titles(el)
-    artists = _artists(el, names)
-    direct = [v for v in (own_text(r) for r in el.iterfind("ReleaseResourceReference")) if v]
-    ordered = unique([*group_references(el), *direct])
-    label_ref = own_text(pick_default(el.iterfind("ReleaseLabelReference")))
-    compilation = text(el, "IsMultiArtistCompilation")
+    k = kids(el)
+    title, titles = _titles(k)
+    artists = _artists(k, names)
+    direct = [v for v in map(own_text, k.get("ReleaseResourceReference", ())) if v]
+    ordered = unique([*group_references(k), *direct])
+    label_ref = own_text(pick_default(k.get("ReleaseLabelReference", ())))
+    compilation = text(k, "IsMultiArtistCompilation")
     is_main = el.tag == "Release"
-    contains = check_ai_value(ctx, text(el, "ContainsAI"), "ContainsAI", loc.child("ContainsAI"))
+    contains = text(k, "ContainsAI")
+    if contains is not None:
+        check_ai_value(ctx, contains, "ContainsAI", loc.child("ContainsAI"))
     return Release(
-        reference=text(el, "ReleaseReference"),
-        ids=release_ids(el),
-        type=typed_text(el, "ReleaseType") or (None if is_main else TRACK_RELEASE),
+        reference=text(k, "ReleaseReference"),
+        ids=release_ids(k),
+        type=typed_text(k, "ReleaseType") or (None if is_main else TRACK_RELEASE),
         title=title,
         titles=titles,
-        display_artist=_display_artist(el, artists),
+        display_artist=_display_artist(k, artists),
         display_artists=artists,
         label=names.get(label_ref) if label_ref else None,
         label_reference=label_ref,
-        release_date=text(el, "ReleaseDate"),
-        original_release_date=text(el, "OriginalReleaseDate"),
-        parental_warning=typed_value(pick_default(el.iterfind("ParentalWarningType"))),
-        genre=text(el, "Genre/GenreText") or text(el, "DisplayGenre/GenreText"),
-        resource_references=unique([*ordered, *linked_references(el)]),
+        release_date=text(k, "ReleaseDate"),
+        original_release_date=text(k, "OriginalReleaseDate"),
+        parental_warning=typed_value(pick_default(k.get("ParentalWarningType", ()))),
+        genre=text(sub(k, "Genre"), "GenreText") or text(sub(k, "DisplayGenre"), "GenreText"),
+        resource_references=unique([*ordered, *linked_references(k)]),
         primary_references=frozenset(ordered),
         track_references=tuple(r for r in ordered if r in recording_refs),
         is_main=is_main,

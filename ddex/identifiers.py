@@ -7,8 +7,7 @@ about a delivery to report, and because even DDEX's own samples carry bad check 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 IdStatus = Literal["ok", "normalised", "bad_format", "bad_country", "bad_check_digit"]
 
@@ -53,8 +52,7 @@ DPID_RE = re.compile(r"PADPIDA[0-9A-Z]{10}[0-9A-Z]")
 """DDEX Party ID: PADPIDA, then 10 characters, then an ISO 7064 Mod 37,36 check character."""
 
 
-@dataclass(frozen=True, slots=True)
-class IdCheck:
+class IdCheck(NamedTuple):
     """The outcome of one identifier check; ``value`` is the normalised form when known."""
 
     status: IdStatus

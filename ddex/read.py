@@ -2,8 +2,9 @@
 
 Untrusted XML is refused before it can cost anything: the size is capped before parsing,
 any DOCTYPE is refused (no DTD, no entities, so no XXE and no entity expansion), the network
-is never touched, and nesting depth is capped (libxml2's own 256 limit stops deeper input
-during the parse; a compiled XPath checks the tighter ReadLimits cap in C afterwards).
+is never touched, and nesting depth is capped: libxml2 itself stops at 256 levels during the
+parse (huge_tree is off), and a tighter ReadLimits.max_depth is checked afterwards by one
+compiled XPath evaluated in C.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from lxml import etree
 
 from ddex import ern3, ern4
 from ddex.errors import ErnReadError
-from ddex.limits import DEFAULT_LIMITS, PROLOG_SCAN_BYTES, ReadLimits
+from ddex.limits import DEFAULT_LIMITS, LIBXML2_MAX_DEPTH, PROLOG_SCAN_BYTES, ReadLimits
 from ddex.model import NEW_RELEASE_MESSAGE, PURGE_RELEASE_MESSAGE, Finding, Loc, Message
 
 ERN_NAMESPACE_PREFIX = "http://ddex.net/xml/ern/"
@@ -92,7 +93,7 @@ def parse_xml(data: bytes, *, source: str, limits: ReadLimits) -> etree._Element
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise ErnReadError("DOCTYPE declarations are refused (no DTDs or entities)", source=source)
-    if _too_deep(limits.max_depth)(root):
+    if limits.max_depth < LIBXML2_MAX_DEPTH and _too_deep(limits.max_depth)(root):
         raise ErnReadError(
             f"elements nest deeper than the {limits.max_depth}-level limit", source=source
         )
@@ -102,7 +103,7 @@ def parse_xml(data: bytes, *, source: str, limits: ReadLimits) -> etree._Element
 def _syntax_reason(exc: etree.XMLSyntaxError) -> str:
     message = str(exc.msg or exc)
     if LIBXML_DEPTH_ERROR in message:
-        return "elements nest too deeply (libxml2 refused the document)"
+        return f"elements nest deeper than the {LIBXML2_MAX_DEPTH}-level limit"
     if UNDEFINED_PREFIX_ERROR in message:
         return f"missing namespace declaration, so the ERN version is unknown: {message}"
     return f"not well-formed XML: {message}"

@@ -89,9 +89,11 @@ def _id_findings(
         yield _f("warning", f"{code}_bad_check_digit", f"{label} {value}: {result.detail}", loc)
 
 
-def _isrc_findings(recording: SoundRecording, primary: bool) -> Iterator[Finding]:
+def _isrc_findings(
+    recording: SoundRecording, result: IdCheck | None, primary: bool
+) -> Iterator[Finding]:
     loc = recording.loc.child("ISRC")
-    if not recording.isrc:
+    if not recording.isrc or result is None:
         severity: Severity = "error" if primary else "warning"
         role = "a primary resource of a release" if primary else "a recording"
         if recording.is_supplemental:
@@ -103,7 +105,6 @@ def _isrc_findings(recording: SoundRecording, primary: bool) -> Iterator[Finding
             loc,
         )
         return
-    result = check_isrc(recording.isrc)
     if result.status == "bad_format":
         yield _f(
             "error",
@@ -121,12 +122,14 @@ def _recordings(message: Message) -> Iterator[Finding]:
     primary = set()
     for release in message.releases:
         primary.update(release.primary_references)
+    checks = {r.reference: check_isrc(r.isrc) for r in message.sound_recordings if r.isrc}
     seen: Counter[str] = Counter(
-        check_isrc(r.isrc).value or r.isrc for r in message.sound_recordings if r.isrc
+        checks[r.reference].value or r.isrc for r in message.sound_recordings if r.isrc
     )
     for recording in message.sound_recordings:
-        yield from _isrc_findings(recording, recording.reference in primary)
-        normal = check_isrc(recording.isrc).value if recording.isrc else None
+        result = checks.get(recording.reference)
+        yield from _isrc_findings(recording, result, recording.reference in primary)
+        normal = result.value if result is not None else None
         if normal and seen[normal] > 1:
             yield _f(
                 "warning",

@@ -80,7 +80,7 @@ def test_a_big_file_is_refused_before_reading(tmp_path) -> None:
     assert time.perf_counter() - started < REFUSAL_SECONDS
 
 
-@pytest.mark.parametrize("depth", [NESTED_ELEMENTS, 200])
+@pytest.mark.parametrize("depth", [NESTED_ELEMENTS, 300])
 def test_deep_nesting_is_refused(depth: int) -> None:
     inner = "<x>" * depth + "</x>" * depth
     data = f'<ern:NewReleaseMessage xmlns:ern="{NS}">{inner}</ern:NewReleaseMessage>'.encode()
@@ -89,6 +89,8 @@ def test_deep_nesting_is_refused(depth: int) -> None:
 
 
 def test_depth_limit_is_configurable() -> None:
+    with pytest.raises(ValueError, match="libxml2"):
+        ddex.ReadLimits(max_depth=1000)
     limits = ddex.ReadLimits(max_depth=2)
     deep = f'<ern:NewReleaseMessage xmlns:ern="{NS}"><a><b/></a></ern:NewReleaseMessage>'
     assert "2-level" in _refused(deep.encode(), limits=limits).reason
