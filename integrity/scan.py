@@ -83,8 +83,22 @@ def scan_deliveries(
     on_step: ProgressCallback | None = None,
 ) -> list[int]:
     """Run every delivery through the pipeline; returns their delivery ids in input order."""
+    own_resources = resources is None
     resources = resources or pipeline.AnalysisResources.from_settings(settings)
-    step = on_step or (lambda _label: None)
+    try:
+        return _scan_all(folders, settings, factory, resources, on_step or (lambda _label: None))
+    finally:
+        if own_resources:
+            resources.close()
+
+
+def _scan_all(
+    folders: list[DeliveryFolder],
+    settings: Settings,
+    factory: sessionmaker[Session],
+    resources: pipeline.AnalysisResources,
+    step: ProgressCallback,
+) -> list[int]:
     delivery_ids = []
     for folder in folders:
         with session_scope(factory) as session:

@@ -179,3 +179,37 @@ def test_register_is_idempotent_on_content_and_webhook_id(album_copy, factory):
             webhook_id="msg_1",
         )
         assert (again.id, created_again) == (first.id, False)
+
+
+def test_sped_up_reupload_is_found_with_its_evidence(album_copy, pipeline_settings, factory):
+    _scan(album_copy, pipeline_settings, factory)
+    with session_scope(factory) as session:
+        tracks = {t.title: t for t in session.scalars(select(Track))}
+        duplicates = session.scalars(select(Finding).where(Finding.code.like("duplicate_%"))).all()
+        assert [f.track_id for f in duplicates] == [tracks["Night Ferry"].id]
+        evidence = duplicates[0].evidence
+        assert evidence["track_id"] == tracks["Harbour Lights"].id
+        assert evidence["isrc"] == "GBLNT2600001"
+        assert 1.02 < evidence["time_scale"] < 1.07  # generated 4 % faster
+        assert tracks["Night Ferry"].decision == "review"
+        assert "faster" in duplicates[0].message
+
+
+def test_same_file_under_another_isrc_is_an_identical_duplicate(
+    album_copy, pipeline_settings, factory
+):
+    message = album_copy / MESSAGE
+    text = message.read_text()
+    # Track 2 now points at track 1's file (its declared hash no longer matches, as in real
+    # re-uploads where the metadata is copied carelessly).
+    message.write_text(
+        text.replace("resources/02_cold_iron.mp3", "resources/01_harbour_lights.flac")
+    )
+    _scan(album_copy, pipeline_settings, factory)
+    with session_scope(factory) as session:
+        tracks = {t.title: t for t in session.scalars(select(Track))}
+        codes = _codes(session, track_id=tracks["Cold Iron"].id)
+        assert "duplicate_audio_identical" in codes
+        assert "duplicate_audio_identical" not in _codes(
+            session, track_id=tracks["Harbour Lights"].id
+        )

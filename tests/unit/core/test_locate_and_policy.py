@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from integrity.pipeline import locate_audio_file
+from integrity.assets import locate_audio_file
 from integrity.policy import Policy, PolicyError, load_policy
 from integrity.scan import ScanInputError, discover_deliveries
 

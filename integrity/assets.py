@@ -1,0 +1,308 @@
+"""One audio asset: find it inside its delivery, verify its hash, decode it once (sandboxed),
+measure it, and turn what was learnt into findings. Called by `pipeline.analyze_track`."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from integrity.audio import AudioDecodeError, DecodedAudio, DecodeLimits, decode_file, measure
+from integrity.db.models import Analysis, AudioAsset, Track
+from integrity.findings import FindingSpec
+from integrity.fingerprint import (
+    FINGERPRINT_SAMPLE_RATE,
+    FINGERPRINT_VERSION,
+    FingerprintIndex,
+    duplicate_evidence,
+)
+from integrity.fingerprint import extract as extract_fingerprint
+
+PENDING = "pending"
+ANALYSIS_VERSION = f"audio-1+fp{FINGERPRINT_VERSION}"
+"""What `analyse_asset` stores; a new value re-analyses every asset on its next pass."""
+
+HASH_READ_CHUNK_BYTES = 1024 * 1024
+DURATION_TOLERANCE_S = 2.0
+"""Declared vs decoded duration may differ by this much (codec padding, rounding)..."""
+DURATION_TOLERANCE_RATIO = 0.02
+"""...or by this fraction of the declared duration, whichever is larger."""
+MOSTLY_SILENT_RATIO = 0.9
+"""Fraction of silent frames above which a file is reported as (nearly) silent."""
+SPEED_REPORT_MIN_RATIO = 0.005
+"""Time-scale changes below 0.5 % are measurement noise, not an edit worth naming."""
+PITCH_REPORT_MIN_SEMITONES = 0.2
+"""Pitch changes below a fifth of a semitone are measurement noise, not an edit worth naming."""
+# DDEX hash algorithm names (AVS HashSumAlgorithmType and common spellings) → hashlib names.
+HASH_ALGORITHMS = {
+    "md5": "md5",
+    "sha1": "sha1",
+    "sha224": "sha224",
+    "sha256": "sha256",
+    "sha384": "sha384",
+    "sha512": "sha512",
+}
+
+
+@dataclass(frozen=True)
+class LocatedFile:
+    """Where a referenced audio file was found inside a delivery, or why it was not."""
+
+    path: Path | None
+    problem: str | None = None
+
+
+def locate_audio_file(delivery_dir: Path, reference: str) -> LocatedFile:
+    """Resolve a message's file reference inside the delivery folder, refusing any escape.
+
+    References come as relative paths, `file:` URIs or remote URLs. Only files inside the
+    delivery folder are read; a bare file name at the folder's top level is accepted too,
+    because uploads carry files under the names the message references.
+    """
+    parsed = urlparse(reference)
+    if parsed.scheme in ("http", "https", "ftp", "s3"):
+        return LocatedFile(None, f"remote file reference {reference!r} is not fetched")
+    raw = unquote(parsed.path) if parsed.scheme == "file" else reference
+    candidate = PurePosixPath(raw.replace("\\", "/"))
+    root = delivery_dir.resolve()
+    tries = [candidate] if not candidate.is_absolute() else []
+    tries.append(PurePosixPath(candidate.name))
+    for relative in tries:
+        if ".." in relative.parts:
+            continue
+        unresolved = root / relative
+        if unresolved.is_symlink():
+            return LocatedFile(None, f"{reference!r} is a link, not a regular file")
+        path = unresolved.resolve()
+        if not path.is_relative_to(root):
+            continue
+        if path.exists() and not path.is_file():
+            return LocatedFile(None, f"{reference!r} is not a regular file")
+        if path.is_file():
+            return LocatedFile(path)
+    return LocatedFile(None, f"file {reference!r} not found in the delivery")
+
+
+def digest_file(path: Path, algorithms: set[str]) -> dict[str, str]:
+    """One read of the file for the asset id (SHA-256) and the declared hash algorithm."""
+    hashers = {name: hashlib.new(name) for name in algorithms | {"sha256"}}
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_READ_CHUNK_BYTES):
+            for hasher in hashers.values():
+                hasher.update(chunk)
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+@dataclass(frozen=True)
+class AssetTools:
+    """What analysing an asset needs besides the file: decode caps and the fingerprint index."""
+
+    decode_limits: DecodeLimits
+    index: FingerprintIndex
+
+
+def needs_analysis(analysis: Analysis, *, index: FingerprintIndex) -> bool:
+    """True when the asset was never analysed by this version, or its fingerprint is missing
+    from the index (e.g. a crash between the database commit and the index flush)."""
+    if analysis.status == PENDING:
+        return True
+    return analysis.status == "ok" and analysis.asset_sha256 not in index
+
+
+def analyse_asset(
+    path: Path,
+    *,
+    asset: AudioAsset,
+    analysis: Analysis,
+    tools: AssetTools,
+    meta: dict[str, Any],
+) -> None:
+    """Decode once (sandboxed), measure, fingerprint, look for earlier copies, then index.
+
+    Fills `analysis` in place; a file that cannot be decoded becomes a failed analysis with the
+    decoder's reason, never an exception.
+    """
+    analysis.analysis_version = ANALYSIS_VERSION
+    try:
+        audio: DecodedAudio = decode_file(path, limits=tools.decode_limits)
+    except AudioDecodeError as exc:
+        analysis.status, analysis.error = "failed", str(exc)
+        return
+    asset.container = audio.container
+    asset.codec = audio.codec
+    asset.sample_rate = audio.source_sample_rate
+    asset.channels = audio.source_channels
+    measured = measure(audio)
+    analysis.status, analysis.error = "ok", None
+    analysis.duration_s = measured.duration_s
+    analysis.loudness_lufs = _finite_or_none(measured.integrated_lufs)
+    analysis.peak_dbfs = _finite_or_none(measured.sample_peak_dbfs)
+    analysis.leading_silence_s = measured.leading_silence_s
+    analysis.trailing_silence_s = measured.trailing_silence_s
+    analysis.silence_ratio = measured.silence_ratio
+    analysis.clipping_ratio = measured.clipping_ratio
+
+    fingerprint = extract_fingerprint(
+        audio.resampled(FINGERPRINT_SAMPLE_RATE), FINGERPRINT_SAMPLE_RATE
+    )
+    matches = tools.index.check_duplicates(fingerprint, exclude=[asset.sha256])
+    tools.index.add(asset.sha256, fingerprint, meta=meta)
+    analysis.details = {
+        **(analysis.details or {}),
+        "fingerprint_version": FINGERPRINT_VERSION,
+        "fingerprint_hashes": int(fingerprint.hashes.shape[0]),
+        "duplicates": duplicate_evidence(matches),
+    }
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    """-inf loudness (digital silence) is stored as NULL: JSON and SQL have no infinity."""
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return float(value)
+
+
+def audio_finding(
+    track: Track,
+    severity: str,
+    code: str,
+    message: str,
+    evidence: dict[str, Any] | None = None,
+) -> FindingSpec:
+    return FindingSpec(
+        source="audio",
+        severity=severity,
+        code=code,
+        message=message,
+        location=track.file_reference,
+        track_id=track.id,
+        evidence=evidence or {},
+    )
+
+
+def hash_findings(
+    track: Track, digests: dict[str, str], algorithm: str | None
+) -> list[FindingSpec]:
+    if not track.declared_hash_value:
+        return [
+            audio_finding(
+                track,
+                "info",
+                "audio_hash_not_declared",
+                "the message declares no hash sum for this file",
+            )
+        ]
+    if algorithm is None:
+        return [
+            audio_finding(
+                track,
+                "warning",
+                "audio_hash_algorithm_unsupported",
+                f"hash algorithm {track.declared_hash_algorithm!r} is not supported",
+            )
+        ]
+    actual = digests[algorithm]
+    if actual.lower() != track.declared_hash_value.strip().lower():
+        return [
+            audio_finding(
+                track,
+                "error",
+                "audio_hash_mismatch",
+                f"{algorithm} of the delivered file does not match the declared hash sum",
+                {"declared": track.declared_hash_value, "actual": actual, "algorithm": algorithm},
+            )
+        ]
+    return []
+
+
+def measurement_findings(track: Track, analysis: Analysis) -> list[FindingSpec]:
+    if analysis.status != "ok":
+        return [audio_finding(track, "error", "audio_decode_failed", analysis.error or "")]
+    specs = []
+    declared, actual = track.declared_duration_s, analysis.duration_s
+    if declared is not None and actual is not None:
+        tolerance = max(DURATION_TOLERANCE_S, DURATION_TOLERANCE_RATIO * declared)
+        if abs(declared - actual) > tolerance:
+            specs.append(
+                audio_finding(
+                    track,
+                    "warning",
+                    "duration_mismatch",
+                    f"declared {declared:.1f} s but the audio lasts {actual:.1f} s",
+                    {"declared_s": declared, "actual_s": actual, "tolerance_s": tolerance},
+                )
+            )
+    if analysis.silence_ratio is not None and analysis.silence_ratio >= MOSTLY_SILENT_RATIO:
+        specs.append(
+            audio_finding(
+                track,
+                "warning",
+                "audio_mostly_silent",
+                f"{analysis.silence_ratio:.0%} of the audio is silence",
+                {"silence_ratio": analysis.silence_ratio},
+            )
+        )
+    return specs
+
+
+@dataclass(frozen=True)
+class CatalogCopy:
+    """Another track in the catalog whose audio is (a copy of) this track's."""
+
+    track: Track
+    evidence: dict[str, Any]
+
+
+def duplicate_findings(track: Track, copies: list[CatalogCopy]) -> list[FindingSpec]:
+    """Findings for earlier tracks with the same audio under other metadata.
+
+    The same ISRC from the same sender is a redelivery, not a re-upload, and is not reported.
+    """
+    specs = []
+    for copy in copies:
+        other = copy.track
+        if other.isrc == track.isrc and other.sender_dpid == track.sender_dpid:
+            continue
+        evidence = {
+            "track_id": other.id,
+            "isrc": other.isrc,
+            "title": other.title,
+            "display_artist": other.display_artist,
+            "sender_dpid": other.sender_dpid,
+            **copy.evidence,
+        }
+        identical = copy.evidence.get("identical_file", False)
+        code = "duplicate_audio_identical" if identical else "duplicate_audio"
+        specs.append(
+            FindingSpec(
+                source="fingerprint",
+                severity="warning",
+                code=code,
+                message=_duplicate_message(other, copy.evidence),
+                location=track.file_reference,
+                track_id=track.id,
+                evidence=evidence,
+            )
+        )
+    return specs
+
+
+def _duplicate_message(other: Track, evidence: dict[str, Any]) -> str:
+    who = f'track {other.id} "{other.title}" by {other.display_artist or "unknown artist"}'
+    who += f" (ISRC {other.isrc or 'none'})"
+    if evidence.get("identical_file"):
+        return f"the same audio file was delivered as {who}"
+    changes = []
+    scale = evidence.get("time_scale", 1.0)
+    if abs(scale - 1.0) >= SPEED_REPORT_MIN_RATIO:
+        changes.append(f"played {abs(scale - 1.0):.1%} {'faster' if scale > 1 else 'slower'}")
+    pitch = evidence.get("pitch_semitones", 0.0)
+    if abs(pitch) >= PITCH_REPORT_MIN_SEMITONES:
+        changes.append(f"pitch {pitch:+.1f} semitones")
+    how = f", {', '.join(changes)}" if changes else ""
+    return (
+        f"same recording as {who}{how}; {evidence.get('matched_s', 0):.0f} s aligned, "
+        f"false-match rate {evidence.get('false_match_rate', 0):.1e}"
+    )
