@@ -206,6 +206,7 @@ class SandboxDecoder:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=SANDBOX_STDERR_LINES)
+        self._drainer: threading.Thread | None = None
         self._requests = 0
         self._cpu_used_s = 0.0
         _instances.add(self)
@@ -269,13 +270,17 @@ class SandboxDecoder:
             message = dict(request, path=str(path))
             started = time.monotonic()
             try:
-                assert proc.stdin is not None and proc.stdout is not None
-                proc.stdin.write(json.dumps(message).encode() + b"\n")
-                proc.stdin.flush()
+                proc = self._send(proc, json.dumps(message).encode() + b"\n")
+                assert proc.stdout is not None
                 reader = _DeadlineReader(proc.stdout.fileno(), deadline)
                 header = json.loads(reader.line(SANDBOX_MAX_HEADER_BYTES))
+                if not isinstance(header, dict):
+                    raise TypeError("reply header is not an object")
+                ok = header["ok"] is True
+                failure = None if ok else DecodeFailure(header["reason"])
+                cpu_used_s = float(header["cpu_s"])
                 samples = None
-                if header.get("ok") and request["op"] == "decode":
+                if ok and request["op"] == "decode":
                     count = self._validated_count(header, limits, sample_rate)
                     samples = np.empty(count, dtype=np.float32)
                     reader.fill(memoryview(samples).cast("B"))
@@ -288,33 +293,61 @@ class SandboxDecoder:
                 raise AudioDecodeError(
                     path, DecodeFailure.TIMEOUT, f"no result within {limits.timeout_s:g} s"
                 ) from exc
-            except (_ChildGoneError, BrokenPipeError, ValueError, KeyError, TypeError) as exc:
+            except (_ChildGoneError, BrokenPipeError) as exc:
                 failure = self._diagnose_death(proc)
                 self._stop(graceful=False)
                 logger.warning(
-                    "sandbox child failed",
-                    extra={"path": str(path), "reason": failure.value, "error": str(exc)},
+                    "sandbox child died",
+                    extra={"path": str(path), "reason": failure.value, "error": repr(exc)},
                 )
                 raise AudioDecodeError(path, failure, self._death_detail(proc)) from exc
+            except (ValueError, KeyError, TypeError) as exc:
+                # A reply that breaks the protocol: the child cannot be trusted any more.
+                self._stop(graceful=False)
+                logger.warning(
+                    "sandbox child broke the protocol; killed",
+                    extra={"path": str(path), "error": repr(exc)},
+                )
+                raise AudioDecodeError(
+                    path, DecodeFailure.CRASHED, f"protocol violation: {exc!r}"
+                ) from exc
             self._requests += 1
-            self._cpu_used_s = float(header.get("cpu_s", 0.0))
+            self._cpu_used_s = cpu_used_s
             logger.debug(
                 "sandbox request done",
                 extra={
                     "path": str(path),
                     "op": request["op"],
-                    "ok": bool(header.get("ok")),
+                    "ok": ok,
                     "elapsed_s": round(time.monotonic() - started, 4),
                 },
             )
-            if not header.get("ok"):
-                reason = DecodeFailure(header["reason"])
+            if failure is not None:
                 if header.get("exiting"):
                     self._stop(graceful=True)
                 self._recycle_if_spent(limits)
-                raise AudioDecodeError(path, reason, str(header.get("detail", "")))
+                raise AudioDecodeError(path, failure, str(header.get("detail", "")))
             self._recycle_if_spent(limits)
             return header, samples
+
+    def _send(self, proc: subprocess.Popen[bytes], message: bytes) -> subprocess.Popen[bytes]:
+        """Write one request; if the idle child died since the last one, start another once.
+
+        The file has not been seen by anyone yet, so a dead idle child is not its fault.
+        """
+        for attempt in range(2):
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(message)
+                proc.stdin.flush()
+                return proc
+            except BrokenPipeError:
+                if attempt:
+                    raise
+                logger.warning("idle sandbox child was gone; restarting", extra={"pid": proc.pid})
+                self._stop(graceful=False)
+                proc = self._ensure_child()
+        return proc
 
     def _validated_count(
         self, header: dict[str, Any], limits: DecodeLimits, sample_rate: int | None
@@ -362,7 +395,10 @@ class SandboxDecoder:
         with contextlib.suppress(OSError):
             fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, SANDBOX_PIPE_BYTES)
         self._stderr_tail.clear()
-        threading.Thread(target=_drain, args=(proc.stderr, self._stderr_tail), daemon=True).start()
+        self._drainer = threading.Thread(
+            target=_drain, args=(proc.stderr, self._stderr_tail), daemon=True
+        )
+        self._drainer.start()
         self._proc = proc
         self._requests = 0
         self._cpu_used_s = 0.0
@@ -394,6 +430,8 @@ class SandboxDecoder:
             code = proc.wait(timeout=SANDBOX_STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return DecodeFailure.CRASHED
+        if self._drainer is not None:  # let the last stderr lines arrive
+            self._drainer.join(timeout=SANDBOX_STOP_TIMEOUT_S)
         if code in (-signal.SIGXCPU, -signal.SIGKILL):
             return DecodeFailure.TIMEOUT if code == -signal.SIGXCPU else DecodeFailure.CRASHED
         tail = " ".join(self._stderr_tail).lower()

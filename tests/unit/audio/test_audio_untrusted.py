@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -233,3 +234,26 @@ def test_a_forked_process_gets_its_own_child(
     assert os.waitstatus_to_exitcode(status) == 0
     assert sandbox_for(limits).pid == parent_child
     assert decode_file(encoded["mp3"], limits=limits).codec == "mp3"
+
+
+def test_a_child_crashing_mid_decode_fails_that_file_only(
+    long_wav: Path, encoded: dict[str, Path], limits: DecodeLimits
+) -> None:
+    # What a memory-corruption bug in a decoder looks like from outside: SIGSEGV mid-request.
+    sandbox = SandboxDecoder(limits.memory_limit_bytes, limits.timeout_s)
+    try:
+        sandbox.probe(encoded["wav"].resolve(), limits)
+        victim = sandbox.pid
+        assert victim is not None
+        timer = threading.Timer(0.05, os.kill, args=(victim, signal.SIGSEGV))
+        timer.start()
+        with pytest.raises(AudioDecodeError) as caught:
+            sandbox.decode(long_wav, None, limits)
+        timer.join()
+        assert caught.value.reason is DecodeFailure.CRASHED
+        assert "SIGSEGV" in str(caught.value)
+        _, samples, _, _ = sandbox.decode(encoded["m4a"].resolve(), 22_050, limits)
+        assert samples.shape[0] > 0
+        assert sandbox.pid != victim
+    finally:
+        sandbox.close()
