@@ -1,7 +1,7 @@
-"""Mapping pieces that ERN 3.x and 4.x share: header, ids, deals, durations, small helpers.
+"""Mapping pieces that ERN 3.x and 4.x share: header, ids, durations, lookups by tag.
 
-Only the root element of an ERN message is namespaced, so every lookup below uses plain
-local names, which keeps the lxml ``find`` calls on their fast path.
+Only the root element of an ERN message is namespaced, so children are looked up by plain
+local names, grouped once per element (``kids``) rather than found path by path.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from ddex._deals import map_deals
+from ddex._text import FALSE_TEXTS, TRUE_TEXTS, own_text, typed_value
 from ddex.model import (
     AI_VALUES,
     Finding,
@@ -38,9 +39,6 @@ ISO_DURATION_RE = re.compile(
     r"P(?:(?P<d>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?"
 )
-USER_DEFINED = "UserDefined"
-TRUE_TEXTS = frozenset({"true", "1"})
-FALSE_TEXTS = frozenset({"false", "0"})
 WORLDWIDE = "Worldwide"
 
 
@@ -107,28 +105,10 @@ def sub(k: Kids, tag: str) -> Kids:
     return kids(found[0]) if found else NO_KIDS
 
 
-def own_text(el: Element | None) -> str | None:
-    if el is None:
-        return None
-    value = el.text
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
 def text(k: Kids, tag: str) -> str | None:
     """Stripped text of the first ``tag`` child; None when absent or empty."""
     found = k.get(tag)
     return own_text(found[0]) if found else None
-
-
-def typed_value(el: Element | None) -> str | None:
-    """An allowed-value element's value, taking UserDefinedValue when the text is UserDefined."""
-    value = own_text(el)
-    if value == USER_DEFINED and el is not None:
-        return el.get("UserDefinedValue") or value
-    return value
 
 
 def typed_text(k: Kids, tag: str) -> str | None:

@@ -12,22 +12,11 @@ from __future__ import annotations
 
 from lxml import etree
 
+from ddex._text import TRUE_TEXTS, typed_value
 from ddex.model import Deal, Loc
 
-USER_DEFINED = "UserDefined"
-TRUE_TEXTS = frozenset({"true", "1"})
 START_TAGS = frozenset({"StartDate", "StartDateTime"})
 END_TAGS = frozenset({"EndDate", "EndDateTime"})
-
-
-def _value(el: etree._Element) -> str | None:
-    text = el.text
-    if text is None:
-        return None
-    text = text.strip()
-    if text == USER_DEFINED:
-        return el.get("UserDefinedValue") or text
-    return text or None
 
 
 def _terms(refs: tuple[str, ...], terms: etree._Element, loc: Loc) -> Deal:
@@ -45,24 +34,24 @@ def _terms(refs: tuple[str, ...], terms: etree._Element, loc: Loc) -> Deal:
             if code and (code := code.strip()):
                 territories.append(code)
         elif tag == "UseType" or tag == "CommercialModelType":
-            value = _value(child)
+            value = typed_value(child)
             if value:
                 (uses if tag == "UseType" else models).append(value)
         elif tag == "Usage":
-            uses.extend(v for v in map(_value, child.iterchildren("UseType")) if v)
+            uses.extend(v for v in map(typed_value, child.iterchildren("UseType")) if v)
         elif tag == "ExcludedTerritoryCode":
             code = child.text
             if code and (code := code.strip()):
                 excluded.append(code)
         elif tag == "TakeDown":
-            takedown = (_value(child) or "").lower() in TRUE_TEXTS
+            takedown = (typed_value(child) or "").lower() in TRUE_TEXTS
         elif tag == "ValidityPeriod" and not period_seen:
             period_seen = True
             for part in child:
                 if part.tag in START_TAGS:
-                    start = start or _value(part)
+                    start = start or typed_value(part)
                 elif part.tag in END_TAGS:
-                    end = end or _value(part)
+                    end = end or typed_value(part)
     return Deal(
         release_references=refs,
         territories=tuple(territories),
@@ -82,7 +71,9 @@ def map_deals(deal_list: etree._Element | None, root_path: str) -> tuple[tuple[D
         return (), False
     deals: list[Deal] = []
     for rd_index, release_deal in enumerate(deal_list.iterchildren("ReleaseDeal"), start=1):
-        refs = tuple(v for v in map(_value, release_deal.iterchildren("DealReleaseReference")) if v)
+        refs = tuple(
+            v for v in map(typed_value, release_deal.iterchildren("DealReleaseReference")) if v
+        )
         for d_index, deal in enumerate(release_deal.iterchildren("Deal"), start=1):
             path = f"{root_path}/DealList/ReleaseDeal[{rd_index}]/Deal[{d_index}]"
             loc = Loc(path, deal.sourceline)
