@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,9 +230,29 @@ def analyze_track(
     """Find, verify, decode once, measure and fingerprint the track's audio; look for copies.
 
     Idempotent: an asset analysed by this ANALYSIS_VERSION (and present in the index) is not
-    decoded again; the findings it produced are recorded once.
+    decoded again; the findings it produced are recorded once. Pass `resources` when analysing
+    many tracks: without it the index is opened and closed for this one call.
     """
-    resources = resources or AnalysisResources.from_settings(settings)
+    with _resources_for_call(settings, resources) as resources:
+        _analyze_track(session, track_id=track_id, resources=resources)
+
+
+@contextmanager
+def _resources_for_call(
+    settings: Settings, resources: AnalysisResources | None
+) -> Iterator[AnalysisResources]:
+    """The caller's resources, or fresh ones that are closed when the call ends."""
+    if resources is not None:
+        yield resources
+        return
+    own = AnalysisResources.from_settings(settings)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+def _analyze_track(session: Session, *, track_id: int, resources: AnalysisResources) -> None:
     track = _get(session, Track, track_id)
     delivery = _get(session, Delivery, track.delivery_id)
     specs: list[FindingSpec] = []
@@ -322,10 +344,10 @@ def score_track(
     resources: AnalysisResources | None = None,
 ) -> None:
     """Turn the track's findings (and scores, when models are present) into a decision."""
-    resources = resources or AnalysisResources.from_settings(settings)
+    policy = resources.policy if resources is not None else load_policy(settings.policy_file)
     track = _get(session, Track, track_id)
     findings = session.scalars(select(Finding).where(Finding.track_id == track.id)).all()
-    decision = resources.policy.decide(findings=[(f.code, f.severity) for f in findings], scores={})
+    decision = policy.decide(findings=[(f.code, f.severity) for f in findings], scores={})
     ingest.assign_changed(
         track, {"decision": decision.action, "decision_reasons": list(decision.reasons)}
     )
