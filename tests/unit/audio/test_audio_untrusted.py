@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -140,6 +141,14 @@ def long_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture()
+def sandbox(limits: DecodeLimits) -> Iterator[SandboxDecoder]:
+    """A private decoder child (tests here kill theirs; the shared one must stay warm)."""
+    private = SandboxDecoder(limits.memory_limit_bytes, limits.timeout_s)
+    yield private
+    private.close()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -149,40 +158,33 @@ def _alive(pid: int) -> bool:
 
 
 def test_timeout_kills_the_child_and_the_next_decode_works(
-    long_wav: Path, encoded: dict[str, Path], limits: DecodeLimits
+    long_wav: Path, encoded: dict[str, Path], limits: DecodeLimits, sandbox: SandboxDecoder
 ) -> None:
-    sandbox = SandboxDecoder(limits.memory_limit_bytes, limits.timeout_s)
-    try:
-        impatient = replace(limits, timeout_s=0.05)
-        started = time.monotonic()
-        with pytest.raises(AudioDecodeError) as caught:
-            sandbox.decode(long_wav, 22_050, impatient)
-        assert caught.value.reason is DecodeFailure.TIMEOUT
-        assert "timed out" in str(caught.value)
-        assert time.monotonic() - started < 2.0
-        assert sandbox.pid is None  # killed, not left running
+    impatient = replace(limits, timeout_s=0.05)
+    started = time.monotonic()
+    with pytest.raises(AudioDecodeError) as caught:
+        sandbox.decode(long_wav, 22_050, impatient)
+    assert caught.value.reason is DecodeFailure.TIMEOUT
+    assert "timed out" in str(caught.value)
+    assert time.monotonic() - started < 2.0
+    assert sandbox.pid is None  # killed, not left running
 
-        _, samples, rate, _ = sandbox.decode(encoded["flac"].resolve(), 22_050, limits)
-        assert rate == 22_050
-        assert samples.shape[0] == pytest.approx(FIXTURE_SECONDS * 22_050, abs=2)
-    finally:
-        sandbox.close()
+    _, samples, rate, _ = sandbox.decode(encoded["flac"].resolve(), 22_050, limits)
+    assert rate == 22_050
+    assert samples.shape[0] == pytest.approx(FIXTURE_SECONDS * 22_050, abs=2)
 
 
 def test_memory_cap_stops_a_ballooning_decode(
-    long_wav: Path, encoded: dict[str, Path], limits: DecodeLimits
+    long_wav: Path, encoded: dict[str, Path], limits: DecodeLimits, sandbox: SandboxDecoder
 ) -> None:
     # Measure an idle child's address space, then allow it less than the decode needs
     # (five minutes at 48 kHz is 58 MB of float32).
-    probe_only = SandboxDecoder(limits.memory_limit_bytes, limits.timeout_s)
-    try:
-        probe_only.probe(encoded["wav"].resolve(), limits)
-        assert probe_only.pid is not None
-        status = Path(f"/proc/{probe_only.pid}/status").read_text()
-        idle_bytes = int(next(x for x in status.splitlines() if x.startswith("VmSize")).split()[1])
-        idle_bytes *= 1024
-    finally:
-        probe_only.close()
+    sandbox.probe(encoded["wav"].resolve(), limits)
+    assert sandbox.pid is not None
+    status = Path(f"/proc/{sandbox.pid}/status").read_text()
+    idle_bytes = 1024 * int(
+        next(x for x in status.splitlines() if x.startswith("VmSize")).split()[1]
+    )
 
     capped = SandboxDecoder(idle_bytes + MEMORY_TEST_HEADROOM_BYTES, limits.timeout_s)
     try:
@@ -197,20 +199,18 @@ def test_memory_cap_stops_a_ballooning_decode(
         capped.close()
 
 
-def test_a_crashed_child_is_replaced(encoded: dict[str, Path], limits: DecodeLimits) -> None:
-    sandbox = SandboxDecoder(limits.memory_limit_bytes, limits.timeout_s)
-    try:
-        sandbox.probe(encoded["wav"].resolve(), limits)
-        first = sandbox.pid
-        assert first is not None
-        os.kill(first, signal.SIGSEGV)
-        time.sleep(0.1)
-        found = sandbox.probe(encoded["ogg"].resolve(), limits)
-        assert found.codec == "vorbis"
-        assert sandbox.pid != first
-        assert not _alive(first)
-    finally:
-        sandbox.close()
+def test_a_crashed_child_is_replaced(
+    encoded: dict[str, Path], limits: DecodeLimits, sandbox: SandboxDecoder
+) -> None:
+    sandbox.probe(encoded["wav"].resolve(), limits)
+    first = sandbox.pid
+    assert first is not None
+    os.kill(first, signal.SIGSEGV)
+    time.sleep(0.1)
+    found = sandbox.probe(encoded["ogg"].resolve(), limits)
+    assert found.codec == "vorbis"
+    assert sandbox.pid != first
+    assert not _alive(first)
 
 
 def test_a_forked_process_gets_its_own_child(
@@ -237,23 +237,19 @@ def test_a_forked_process_gets_its_own_child(
 
 
 def test_a_child_crashing_mid_decode_fails_that_file_only(
-    long_wav: Path, encoded: dict[str, Path], limits: DecodeLimits
+    long_wav: Path, encoded: dict[str, Path], limits: DecodeLimits, sandbox: SandboxDecoder
 ) -> None:
     # What a memory-corruption bug in a decoder looks like from outside: SIGSEGV mid-request.
-    sandbox = SandboxDecoder(limits.memory_limit_bytes, limits.timeout_s)
-    try:
-        sandbox.probe(encoded["wav"].resolve(), limits)
-        victim = sandbox.pid
-        assert victim is not None
-        timer = threading.Timer(0.05, os.kill, args=(victim, signal.SIGSEGV))
-        timer.start()
-        with pytest.raises(AudioDecodeError) as caught:
-            sandbox.decode(long_wav, None, limits)
-        timer.join()
-        assert caught.value.reason is DecodeFailure.CRASHED
-        assert "SIGSEGV" in str(caught.value)
-        _, samples, _, _ = sandbox.decode(encoded["m4a"].resolve(), 22_050, limits)
-        assert samples.shape[0] > 0
-        assert sandbox.pid != victim
-    finally:
-        sandbox.close()
+    sandbox.probe(encoded["wav"].resolve(), limits)
+    victim = sandbox.pid
+    assert victim is not None
+    timer = threading.Timer(0.05, os.kill, args=(victim, signal.SIGSEGV))
+    timer.start()
+    with pytest.raises(AudioDecodeError) as caught:
+        sandbox.decode(long_wav, None, limits)
+    timer.join()
+    assert caught.value.reason is DecodeFailure.CRASHED
+    assert "SIGSEGV" in str(caught.value)
+    _, samples, _, _ = sandbox.decode(encoded["m4a"].resolve(), 22_050, limits)
+    assert samples.shape[0] > 0
+    assert sandbox.pid != victim
