@@ -124,8 +124,13 @@ MIN_INLIERS: Final[int] = 6
 
 # --- Score calibration (fitted by benchmarks/fingerprint_robustness.py --calibrate) -------------
 # The false-match rate of a match with evidence e (aligned hashes, each weighted 1/k when its hash
-# hits the track k times) is modelled per query kind as log10 FMR(e) = INTERCEPT - SLOPE * e,
-# fitted on the best evidence that non-member queries reach; capped to [CALIBRATION_FLOOR, 1].
+# hits the track k times) is modelled per query kind as
+#   log10 FMR(e, N) = INTERCEPT - SLOPE * e + log10(N / CALIBRATION_TRACKS),
+# fitted on the best evidence that non-member queries reach against an index of
+# CALIBRATION_TRACKS tracks; the last term scales it to an index of N tracks (chance alignments
+# are per track, so their rate adds up over tracks). Capped to [CALIBRATION_FLOOR, 1].
+CALIBRATION_TRACKS: Final[int] = 132
+"""Tracks in the index the calibration was fitted on (count)."""
 EXCERPT_CALIBRATION_INTERCEPT: Final[float] = 1.0
 """log10 false-match rate at zero evidence, excerpt queries (fitted; dimensionless)."""
 EXCERPT_CALIBRATION_SLOPE: Final[float] = 1.0 / 3.0

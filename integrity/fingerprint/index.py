@@ -17,7 +17,7 @@ import numpy as np
 from integrity.fingerprint import constants as fc
 from integrity.fingerprint.extract import Fingerprint, FingerprintError
 from integrity.fingerprint.keys import query_ranges
-from integrity.fingerprint.matcher import Hits, Match, align, reportable, to_match
+from integrity.fingerprint.matcher import Alignment, Hits, Match, align, reportable, to_match
 
 DEFAULT_QUERY_LIMIT = 10
 """Matches returned by `query` unless the caller asks for another number (count)."""
@@ -55,6 +55,10 @@ class BaseIndex(ABC):
     """Query logic on top of a backend's key-range lookup."""
 
     @abstractmethod
+    def __len__(self) -> int:
+        """Live tracks in the index."""
+
+    @abstractmethod
     def _lookup(self, qidx: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Hits:
         """Postings with key in [lo[i], hi[i]] for every i, tagged with qidx[i]; live only."""
 
@@ -67,33 +71,50 @@ class BaseIndex(ABC):
         """Ordinals of the given ids (unknown ids are skipped)."""
 
     def query(self, fp: Fingerprint, *, limit: int = DEFAULT_QUERY_LIMIT) -> list[Match]:
-        return self._match(fp.hashes, limit=limit, exclude=set(), whole_track=False)
+        return self._report(self.alignments(fp), limit=limit, whole_track=False)
 
     def check_duplicates(self, fp: Fingerprint, *, exclude: Iterable[str] = ()) -> list[Match]:
-        hashes = fp.hashes
-        core = hashes[hashes["core"] == 1]
-        if core.shape[0] > fc.WHOLE_TRACK_MAX_QUERY_HASHES:
-            pick = np.linspace(0, core.shape[0] - 1, fc.WHOLE_TRACK_MAX_QUERY_HASHES)
-            core = core[np.round(pick).astype(np.int64)]
-        return self._match(core, limit=None, exclude=self._ordinals(exclude), whole_track=True)
+        found = self.alignments(fp, whole_track=True, exclude=exclude)
+        return self._report(found, limit=None, whole_track=True)
 
-    def _match(
-        self, hashes: np.ndarray, *, limit: int | None, exclude: set[int], whole_track: bool
-    ) -> list[Match]:
+    def alignments(
+        self, fp: Fingerprint, *, whole_track: bool = False, exclude: Iterable[str] = ()
+    ) -> list[Alignment]:
+        """Every verified alignment, strongest first, before the calibrated cut.
+
+        Why public: the calibration fits the false-match rate on the evidence that non-member
+        queries reach, which the reported matches (already cut) cannot show.
+        """
+        hashes = fp.hashes
         _check_version_hashes(hashes)
+        if whole_track:
+            hashes = hashes[hashes["core"] == 1]
+            if hashes.shape[0] > fc.WHOLE_TRACK_MAX_QUERY_HASHES:
+                pick = np.linspace(0, hashes.shape[0] - 1, fc.WHOLE_TRACK_MAX_QUERY_HASHES)
+                hashes = hashes[np.round(pick).astype(np.int64)]
         if hashes.shape[0] == 0:
             return []
         qidx, lo, hi = query_ranges(hashes)
-        hits = self._lookup(qidx, lo, hi)
-        found = [
-            a
-            for a in align(hashes, hits, exclude=exclude)
-            if reportable(a, whole_track=whole_track)
-        ]
+        return align(hashes, self._lookup(qidx, lo, hi), exclude=self._ordinals(exclude))
+
+    def _report(
+        self, found: list[Alignment], *, limit: int | None, whole_track: bool
+    ) -> list[Match]:
+        n_tracks = len(self)
+        kept = [a for a in found if reportable(a, n_tracks=n_tracks, whole_track=whole_track)]
         if limit is not None:
-            found = found[:limit]
+            kept = kept[:limit]
+        return self.as_matches(kept, whole_track=whole_track)
+
+    def as_matches(self, found: list[Alignment], *, whole_track: bool = False) -> list[Match]:
+        """Public records of alignments, without the calibrated cut (for diagnostics)."""
+        if not found:
+            return []
         info = self._describe([a.track for a in found])
-        return [to_match(a, *info[a.track], whole_track=whole_track) for a in found]
+        n_tracks = len(self)
+        return [
+            to_match(a, *info[a.track], n_tracks=n_tracks, whole_track=whole_track) for a in found
+        ]
 
 
 def _check_version_hashes(hashes: np.ndarray) -> None:

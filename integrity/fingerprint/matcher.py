@@ -83,13 +83,16 @@ class Alignment:
     query_end_s: float
 
 
-def false_match_rate(evidence: float, *, whole_track: bool = False) -> float:
-    """Calibrated false-match rate per query for a given evidence (see constants)."""
+def false_match_rate(evidence: float, *, n_tracks: int, whole_track: bool = False) -> float:
+    """Calibrated false-match rate per query for a given evidence against an index of n_tracks
+    (see constants for the model). Smaller indexes keep the fitted rate: chance is not the only
+    way to look alike (shared loops), so the cut never gets looser than where it was fitted."""
+    scale = np.log10(max(n_tracks, fc.CALIBRATION_TRACKS) / fc.CALIBRATION_TRACKS)
     if whole_track:
         log10 = fc.WHOLE_CALIBRATION_INTERCEPT - fc.WHOLE_CALIBRATION_SLOPE * evidence
     else:
         log10 = fc.EXCERPT_CALIBRATION_INTERCEPT - fc.EXCERPT_CALIBRATION_SLOPE * evidence
-    return float(min(1.0, max(fc.CALIBRATION_FLOOR, 10.0**log10)))
+    return float(min(1.0, max(fc.CALIBRATION_FLOOR, 10.0 ** (log10 + scale))))
 
 
 def align(query: np.ndarray, hits: Hits, *, exclude: set[int] | None = None) -> list[Alignment]:
@@ -213,10 +216,15 @@ def _fit_line(x: np.ndarray, y: np.ndarray, a0: float, b0: float) -> tuple[float
 
 
 def to_match(
-    al: Alignment, track_id: str, meta: dict[str, Any], *, whole_track: bool = False
+    al: Alignment,
+    track_id: str,
+    meta: dict[str, Any],
+    *,
+    n_tracks: int,
+    whole_track: bool = False,
 ) -> Match:
     """Resolve an alignment into the public record."""
-    fmr = false_match_rate(al.evidence, whole_track=whole_track)
+    fmr = false_match_rate(al.evidence, n_tracks=n_tracks, whole_track=whole_track)
     return Match(
         track_id=track_id,
         score=1.0 - fmr,
@@ -231,7 +239,7 @@ def to_match(
     )
 
 
-def reportable(al: Alignment, *, whole_track: bool = False) -> bool:
+def reportable(al: Alignment, *, n_tracks: int, whole_track: bool = False) -> bool:
     """Strong enough to report: enough inliers and a false-match rate under the cap."""
-    fmr = false_match_rate(al.evidence, whole_track=whole_track)
+    fmr = false_match_rate(al.evidence, n_tracks=n_tracks, whole_track=whole_track)
     return al.inliers >= fc.MIN_INLIERS and fmr <= fc.MAX_FALSE_MATCH_RATE
