@@ -174,6 +174,7 @@ def test_timeout_kills_the_child_and_the_next_decode_works(
     assert samples.shape[0] == pytest.approx(FIXTURE_SECONDS * 22_050, abs=2)
 
 
+@pytest.mark.slow  # spawns extra decoder children
 def test_memory_cap_stops_a_ballooning_decode(
     long_wav: Path, encoded: dict[str, Path], limits: DecodeLimits, sandbox: SandboxDecoder
 ) -> None:
@@ -213,6 +214,7 @@ def test_a_crashed_child_is_replaced(
     assert not _alive(first)
 
 
+@pytest.mark.slow  # spawns extra decoder children
 def test_a_forked_process_gets_its_own_child(
     encoded: dict[str, Path], limits: DecodeLimits
 ) -> None:
@@ -236,6 +238,7 @@ def test_a_forked_process_gets_its_own_child(
     assert decode_file(encoded["mp3"], limits=limits).codec == "mp3"
 
 
+@pytest.mark.slow  # spawns extra decoder children
 def test_a_child_crashing_mid_decode_fails_that_file_only(
     long_wav: Path, encoded: dict[str, Path], limits: DecodeLimits, sandbox: SandboxDecoder
 ) -> None:
