@@ -107,13 +107,15 @@ def decode_file(
     """Decode one file to mono float32 at `sample_rate` (None: native, capped at 48 kHz).
 
     `sandbox=False` decodes in this process: only for trusted files (benchmarks, fixtures we
-    generated ourselves). Raises AudioDecodeError for any bad file, never another exception.
+    generated ourselves). Raises AudioDecodeError for any bad file; ValueError for a bad
+    `sample_rate` and RuntimeError when the sandbox itself cannot start are caller or
+    deployment errors, never caused by the file.
     """
     if sample_rate is not None:
         check_output_rate(sample_rate)
     limits = limits or default_limits()
-    resolved = _checked_path(path, limits)
     try:
+        resolved = _checked_path(path, limits)
         if sandbox:
             found, samples, rate, backend = sandbox_for(limits).decode(
                 resolved, sample_rate, limits
@@ -136,6 +138,10 @@ def decode_file(
                 decoded.backend,
             )
     except AudioDecodeError as exc:
+        logger.info(
+            "audio refused",
+            extra={"path": str(path), "reason": exc.reason.value, "detail": exc.detail},
+        )
         # Name the file as the caller did, not as resolved inside the sandbox.
         raise AudioDecodeError(path, exc.reason, exc.detail) from None
     logger.debug(
