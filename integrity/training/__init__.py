@@ -1,0 +1,1 @@
+"""Offline training: build the labeled corpus, fit the detectors, evaluate them honestly."""
