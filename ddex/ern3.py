@@ -33,7 +33,6 @@ from ddex._common import (
     unique,
 )
 from ddex.model import (
-    AiDisclosure,
     Artist,
     AudioFileRef,
     Contributor,
@@ -163,7 +162,6 @@ def _sound_recording(ctx: MapContext, k: Kids, loc: Loc) -> SoundRecording:
         duration_text=duration_text,
         parental_warning=text(details, "ParentalWarningType"),
         file=_audio_file(details),
-        ai=AiDisclosure(),
         is_instrumental=parse_bool(ctx, k, "IsInstrumental", loc),
         proprietary_ids=proprietary_ids(ids),
         loc=loc,

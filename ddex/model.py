@@ -4,16 +4,16 @@ ERN 3.x and 4.x put the same facts in different places; the mappings in ``ern3``
 reduce both to these records so that nothing downstream ever looks at XML paths. Every record
 that can be the subject of a finding carries a ``Loc`` (element path and line).
 
-Aggregates (Message, MessageHeader, SoundRecording, Release, ...) are frozen dataclasses.
-Leaf records made in bulk (a Deal per territory and model, a Loc per element, artists,
-titles) are ``typing.NamedTuple``: just as typed and immutable, but about six times cheaper
-to create than a frozen dataclass, which the parse budget (within 4x of plain lxml) needs.
+``Message`` is a frozen dataclass. The records made in bulk (a Deal per territory and
+commercial model, a Loc per element, recordings, releases, artists, titles) are
+``typing.NamedTuple``: just as typed and immutable, but about six times cheaper to create
+than a frozen dataclass, which the parse budget (within 4x of plain lxml) needs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Literal, NamedTuple
 
@@ -72,8 +72,7 @@ class PartyRef(NamedTuple):
     name: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class MessageHeader:
+class MessageHeader(NamedTuple):
     message_id: str | None
     thread_id: str | None
     sender: PartyRef
@@ -97,8 +96,7 @@ class ProprietaryId(NamedTuple):
     value: str
 
 
-@dataclass(frozen=True, slots=True)
-class Party:
+class Party(NamedTuple):
     """An entry of the ERN 4 PartyList, referred to by ``reference`` (P...)."""
 
     reference: str
@@ -148,8 +146,7 @@ class Contributor(NamedTuple):
         return AI_ALL if self.is_generative_ai else None
 
 
-@dataclass(frozen=True, slots=True)
-class AiDisclosure:
+class AiDisclosure(NamedTuple):
     """What a resource or release declares about generative AI (ERN 4.3.1+)."""
 
     contains_ai: str | None = None
@@ -158,6 +155,10 @@ class AiDisclosure:
     @property
     def declared(self) -> bool:
         return self.contains_ai is not None or bool(self.contributions)
+
+
+NO_AI_DISCLOSURE = AiDisclosure()
+"""Shared by every record that discloses nothing (ERN 3, most ERN 4): it is immutable."""
 
 
 class HashSum(NamedTuple):
@@ -186,8 +187,7 @@ class AudioFileRef(NamedTuple):
         return f"{self.file_path}{sep}{self.file_name}"
 
 
-@dataclass(frozen=True, slots=True)
-class SoundRecording:
+class SoundRecording(NamedTuple):
     reference: str
     type: str | None
     isrc: str | None
@@ -200,7 +200,7 @@ class SoundRecording:
     duration_text: str | None = None
     parental_warning: str | None = None
     file: AudioFileRef | None = None
-    ai: AiDisclosure = field(default_factory=AiDisclosure)
+    ai: AiDisclosure = NO_AI_DISCLOSURE
     has_vocal_performance: bool | None = None
     is_cover: bool | None = None
     is_instrumental: bool | None = None
@@ -229,8 +229,7 @@ class ReleaseIds(NamedTuple):
     proprietary: tuple[ProprietaryId, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Release:
+class Release(NamedTuple):
     reference: str | None
     ids: ReleaseIds
     type: str | None
@@ -292,8 +291,7 @@ class Availability(NamedTuple):
     reason: AvailabilityReason
 
 
-@dataclass(frozen=True, slots=True)
-class PurgedRelease:
+class PurgedRelease(NamedTuple):
     ids: ReleaseIds
     title: str | None
     loc: Loc = NO_LOC
