@@ -11,7 +11,8 @@ from typing import Literal, NamedTuple
 
 IdStatus = Literal["ok", "normalised", "bad_format", "bad_country", "bad_check_digit"]
 
-ISRC_LENGTH = 12
+ISRC_COUNTRY_LENGTH = 2
+"""Characters of the ISRC country prefix (CC of CC-XXX-YY-NNNNN)."""
 ISRC_RE = re.compile(r"[A-Z]{2}[A-Z0-9]{3}[0-9]{7}")
 ISRC_LOOSE_RE = re.compile(r"(?:ISRC[\s:]*)?([A-Z]{2})-?([A-Z0-9]{3})-?([0-9]{2})-?([0-9]{5})")
 
@@ -47,6 +48,8 @@ GRID_RE = re.compile(r"A1[0-9A-Z]{5}[0-9A-Z]{10}[0-9A-Z]")
 GRID_MODULUS = 36
 """ISO 7064 Mod 37,36 works over the 36 characters 0-9 and A-Z."""
 GRID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+MOD37_36_FACTOR = 2
+"""The hybrid system's doubling step (ISO 7064, clause on Mod 37,36)."""
 
 DPID_RE = re.compile(r"PADPIDA[0-9A-Z]{10}[0-9A-Z]")
 """DDEX Party ID: PADPIDA, then 10 characters, then an ISO 7064 Mod 37,36 check character."""
@@ -68,16 +71,21 @@ def check_isrc(raw: str) -> IdCheck:
     """ISRC: CC XXX YY NNNNN, CC a country prefix; hyphenated or lower-case forms normalise."""
     text = raw.strip()
     if ISRC_RE.fullmatch(text):
-        if text[:2] not in ISRC_PREFIXES:
-            return IdCheck("bad_country", text, f"unknown country prefix {text[:2]!r}")
-        return IdCheck("ok", text)
+        return _isrc_country(text, IdCheck("ok", text))
     loose = ISRC_LOOSE_RE.fullmatch(text.upper())
     if loose is None:
         return IdCheck("bad_format", None, "expected CC-XXX-YY-NNNNN (12 characters)")
     value = "".join(loose.groups())
-    if value[:2] not in ISRC_PREFIXES:
-        return IdCheck("bad_country", value, f"unknown country prefix {value[:2]!r}")
-    return IdCheck("normalised", value, f"written as {text!r}; the ISRC is {value}")
+    return _isrc_country(
+        value, IdCheck("normalised", value, f"written as {text!r}; the ISRC is {value}")
+    )
+
+
+def _isrc_country(value: str, passed: IdCheck) -> IdCheck:
+    country = value[:ISRC_COUNTRY_LENGTH]
+    if country not in ISRC_PREFIXES:
+        return IdCheck("bad_country", value, f"unknown country prefix {country!r}")
+    return passed
 
 
 def gs1_check_digit(body: str) -> int:
@@ -106,7 +114,7 @@ def mod37_36_check_char(body: str) -> str:
     for char in body:
         total = (product + GRID_ALPHABET.index(char)) % GRID_MODULUS
         total = total or GRID_MODULUS
-        product = (total * 2) % (GRID_MODULUS + 1)
+        product = (total * MOD37_36_FACTOR) % (GRID_MODULUS + 1)
     return GRID_ALPHABET[(GRID_MODULUS + 1 - product) % GRID_MODULUS]
 
 

@@ -353,9 +353,13 @@ class Message:
         it a past EndDate. A release with no deal at all gets one ``no_deal`` row.
         """
         rows: list[Availability] = []
+        by_release: dict[str, list[Deal]] = {}
+        for deal in self.deals:
+            for ref in deal.release_references:
+                by_release.setdefault(ref, []).append(deal)
         for release in self.releases:
             ref = release.reference or ""
-            deals = list(self.deals_for(ref))
+            deals = by_release.get(ref, [])
             if not deals:
                 rows.append(Availability(ref, None, None, available=False, reason="no_deal"))
                 continue

@@ -45,6 +45,8 @@ VERSIONS: dict[str, str] = {
 """Namespace suffix -> version. 3.8.x and 4.x are mapped in full; 3.4.1-3.7.1 share 3.8's
 paths for everything the model holds and are read with an info finding."""
 CURRENT_3X = (3, 8)
+XPATH_CACHE_SIZE = 8
+"""Compiled depth checks kept, one per distinct ReadLimits.max_depth in use."""
 MESSAGE_TYPES = frozenset({NEW_RELEASE_MESSAGE, PURGE_RELEASE_MESSAGE})
 DOCTYPE_RE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 LIBXML_DEPTH_ERROR = "Excessive depth"
@@ -69,7 +71,7 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=XPATH_CACHE_SIZE)
 def _too_deep(max_depth: int) -> etree.XPath:
     """XPath true when any element sits deeper than ``max_depth`` (evaluated in C)."""
     return etree.XPath("boolean(" + "/*" * (max_depth + 1) + ")")
