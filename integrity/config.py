@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     index_path: Path | None = None  # embedded fingerprint index; default data_dir/fingerprints
     models_dir: Path = PROJECT_ROOT / "models"
     policy_file: Path | None = None
+    protected_artists_file: Path | None = None  # operator's list, added to the shipped default
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     # Untrusted XML.
