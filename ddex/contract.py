@@ -1,6 +1,12 @@
 """The JSON contract of ``integrity ddex inspect --json`` (issue 2); other tools depend on it.
 
 Keys and shapes here change only together with the README's description of the contract.
+Choices the issue leaves open: ``ids.proprietary`` is the first ProprietaryId value (or
+null); ``releases`` lists NewReleaseMessage releases in message order (the main release of
+ERN 4 first, as written) and, for a PurgeReleaseMessage, the purged releases; ``tracks`` are
+``Message.tracks`` (audio SoundRecordings, not supplemental ones); each ``ai_contributions``
+entry is {contributor, special_contributor, roles, ai_contribution}, the last being the
+effective value (All for a GenerativeAI special contributor that states none).
 """
 
 from __future__ import annotations
