@@ -23,14 +23,19 @@ import soundfile
 
 from integrity.audio.constants import (
     DURATION_CAP_SLACK_S,
+    ID3_FLAGS_OFFSET,
     ID3_FOOTER_BYTES,
+    ID3_FOOTER_FLAG,
     ID3_HEADER_BYTES,
+    ID3_SIZE_OFFSET,
+    ID3_SYNCSAFE_BITS,
     MAX_NATIVE_OUTPUT_RATE_HZ,
     MPEG_LAYER_SHIFT,
     MPEG_SYNC_MASK,
     OGG_EOS_FLAG,
     OGG_HEADER_TYPE_OFFSET,
     RIFF_CHUNK_HEADER_BYTES,
+    RIFF_FORM_TYPE_BYTES,
     RIFF_MAX_CHUNKS,
     RIFF_SIZE_UNKNOWN,
     SNIFF_BYTES,
@@ -87,9 +92,9 @@ def _skip_id3(head: bytes) -> bytes:
     if len(head) < ID3_HEADER_BYTES or head[:3] != b"ID3":
         return head
     size = 0
-    for byte in head[6:10]:
-        size = (size << 7) | (byte & 0x7F)
-    footer = ID3_FOOTER_BYTES if head[5] & 0x10 else 0
+    for byte in head[ID3_SIZE_OFFSET:ID3_HEADER_BYTES]:
+        size = (size << ID3_SYNCSAFE_BITS) | (byte & ((1 << ID3_SYNCSAFE_BITS) - 1))
+    footer = ID3_FOOTER_BYTES if head[ID3_FLAGS_OFFSET] & ID3_FOOTER_FLAG else 0
     return head[ID3_HEADER_BYTES + size + footer :]
 
 
@@ -323,7 +328,7 @@ def _wav_shortfall(path: Path, size: int) -> str | None:
     upload is the header's own byte count.
     """
     with path.open("rb") as handle:
-        handle.seek(RIFF_CHUNK_HEADER_BYTES + 4)  # past "RIFF", size, "WAVE"
+        handle.seek(RIFF_CHUNK_HEADER_BYTES + RIFF_FORM_TYPE_BYTES)  # past "RIFF", size, "WAVE"
         for _ in range(RIFF_MAX_CHUNKS):
             header = handle.read(RIFF_CHUNK_HEADER_BYTES)
             if len(header) < RIFF_CHUNK_HEADER_BYTES:

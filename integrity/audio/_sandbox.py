@@ -46,6 +46,8 @@ import numpy as np
 
 from integrity.audio.constants import (
     DURATION_CAP_SLACK_S,
+    LINUX_F_SETPIPE_SZ,
+    LINUX_PR_SET_PDEATHSIG,
     MAX_OUTPUT_RATE_HZ,
     SANDBOX_CPU_BUDGET_FACTOR,
     SANDBOX_MAX_HEADER_BYTES,
@@ -63,9 +65,7 @@ from integrity.audio.records import AudioProbe, DecodeLimits
 logger = logging.getLogger(__name__)
 
 _READY = b'{"ready": true}\n'
-_FLOAT32_BYTES = 4
-_PR_SET_PDEATHSIG = 1  # prctl option number (linux/prctl.h)
-_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # fcntl command number (linux/fcntl.h)
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", LINUX_F_SETPIPE_SZ)
 _CHILD_ENV = {  # keep numerical libraries from spawning thread pools inside the child
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
@@ -92,7 +92,7 @@ def _limit_child(memory_limit_bytes: int, cpu_limit_s: int) -> None:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(LINUX_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _cpu_seconds() -> float:

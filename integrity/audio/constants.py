@@ -41,14 +41,24 @@ HASH_CHUNK_BYTES: Final[int] = 1 << 20
 # --- Container format facts (from the format specifications) ----------------------------------
 ID3_HEADER_BYTES: Final[int] = 10
 """ID3v2 tag header (bytes), ending in a 28-bit syncsafe tag size."""
+ID3_FLAGS_OFFSET: Final[int] = 5
+"""Offset of the flags byte in an ID3v2 header (bytes)."""
+ID3_SIZE_OFFSET: Final[int] = 6
+"""Offset of the 4-byte syncsafe tag size in an ID3v2 header (bytes)."""
+ID3_SYNCSAFE_BITS: Final[int] = 7
+"""Payload bits per syncsafe byte (the top bit is always 0)."""
 ID3_FOOTER_BYTES: Final[int] = 10
-"""Optional ID3v2.4 footer (bytes), present when header flag bit 4 is set."""
+"""Optional ID3v2.4 footer (bytes), present when ID3_FOOTER_FLAG is set."""
+ID3_FOOTER_FLAG: Final[int] = 0x10
+"""ID3v2 header flag announcing a footer (bit mask)."""
 MPEG_SYNC_MASK: Final[int] = 0xFFE0
 """The 11 sync bits that open an MPEG audio or ADTS frame header (bit mask)."""
 MPEG_LAYER_SHIFT: Final[int] = 1
 """Shift of the 2 layer bits in the second header byte: 00 = ADTS (AAC), else MPEG layer."""
 RIFF_CHUNK_HEADER_BYTES: Final[int] = 8
 """RIFF chunk header: 4-byte id, 4-byte little-endian size (bytes)."""
+RIFF_FORM_TYPE_BYTES: Final[int] = 4
+"""The form type after the RIFF header ("WAVE") (bytes)."""
 RIFF_MAX_CHUNKS: Final[int] = 64
 """Chunks walked looking for a WAV file's data chunk before giving up (count)."""
 RIFF_SIZE_UNKNOWN: Final[int] = 0xFFFF_FFFF
@@ -77,6 +87,10 @@ SANDBOX_STDERR_LINES: Final[int] = 40
 """Lines of the child's stderr kept for diagnostics (count)."""
 SANDBOX_READ_CHUNK_BYTES: Final[int] = 1 << 20
 """Largest single read from the child's pipe (bytes)."""
+LINUX_PR_SET_PDEATHSIG: Final[int] = 1
+"""prctl option: signal this process when its parent dies (linux/prctl.h)."""
+LINUX_F_SETPIPE_SZ: Final[int] = 1031
+"""fcntl command to resize a pipe (linux/fcntl.h), when the fcntl module lacks the name."""
 
 # --- Measurements -------------------------------------------------------------------------------
 LOUDNESS_BLOCK_S: Final[float] = 0.400

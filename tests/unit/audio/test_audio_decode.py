@@ -20,10 +20,11 @@ from integrity.audio import (
     probe_file,
     sha256_file,
 )
+from integrity.audio._decoders import sniff_container
 from integrity.config import Settings
 from tests.conftest import SHARED_AUDIO_DIR
 
-from .signals import ALL_FORMATS, FIXTURE_RATE_HZ, FIXTURE_SECONDS, tone
+from .signals import ALL_FORMATS, FIXTURE_RATE_HZ, FIXTURE_SECONDS, encode_pyav, tone
 
 # Lossy encoders add priming/padding the decoder may not trim exactly (s).
 DURATION_TOLERANCE_S = {
@@ -190,3 +191,39 @@ def test_absurd_output_rate_is_a_programming_error(
 ) -> None:
     with pytest.raises(ValueError, match="sample_rate"):
         decode_file(encoded["wav"], sample_rate=10, limits=limits)
+
+
+def test_raw_adts_aac_decodes(tmp_path: Path, limits: DecodeLimits) -> None:
+    path = encode_pyav(tone(2.0), FIXTURE_RATE_HZ, tmp_path / "raw.aac", "adts", "aac")
+    audio = decode_file(path, sample_rate=TARGET_RATE_HZ, limits=limits)
+    assert (audio.container, audio.codec) == ("aac", "aac")
+    assert audio.duration_s == pytest.approx(2.0, abs=0.06)
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "wav"),
+        (b"fLaC\x00\x00\x00\x22", "flac"),
+        (b"ID3\x04\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00fLaC", "flac"),  # 4-byte tag first
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb\x90\x00", "mp3"),
+        (b"\xff\xf1\x50\x80\x00\x1f\xfc", "aac"),  # ADTS: layer bits 00
+        (b"\x00\x00\x00\x20ftypM4A ", "mp4"),
+        (b"OggS\x00\x02", "ogg"),
+        (b"\x1a\x45\xdf\xa3\x01", "matroska"),
+    ],
+)
+def test_containers_are_recognised_by_magic_bytes(
+    head: bytes, expected: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "sample.bin"
+    path.write_bytes(head + bytes(64))
+    assert sniff_container(path) == expected
+
+
+def test_unknown_magic_bytes_are_unsupported(tmp_path: Path) -> None:
+    path = tmp_path / "playlist.m3u"
+    path.write_text("#EXTM3U\nhttp://example.invalid/stream.mp3\n")
+    with pytest.raises(AudioDecodeError) as caught:
+        sniff_container(path)
+    assert caught.value.reason is DecodeFailure.UNSUPPORTED
