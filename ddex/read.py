@@ -155,20 +155,50 @@ def read_message(
     """
     root = parse_xml(data, source=source, limits=limits or DEFAULT_LIMITS)
     version, namespace, message_type = detect_version(root, source=source)
+    notes: list[Finding] = []
+    root_loc = Loc(f"/{message_type}", root.sourceline)
+    if _children_qualified(root):
+        _unqualify(root)
+        notes.append(
+            Finding(
+                "warning",
+                "qualified_child_elements",
+                "child elements are in the ERN namespace (a default xmlns); the schema wants "
+                "them unqualified. Read anyway by local name",
+                root_loc,
+            )
+        )
+    major_minor = tuple(int(p) for p in version.split(".")[:2])
+    if major_minor[0] == CURRENT_3X[0] and major_minor < CURRENT_3X:
+        notes.append(
+            Finding(
+                "info",
+                "legacy_version",
+                f"ERN {version} is read with the 3.8 mapping (the paths the model uses agree)",
+                root_loc,
+            )
+        )
     mapper = ern3.map_message if version.startswith("3.") else ern4.map_message
     message = mapper(
         root, version=version, namespace=namespace, message_type=message_type, source=source
     )
-    major_minor = tuple(int(p) for p in version.split(".")[:2])
-    if major_minor[0] == CURRENT_3X[0] and major_minor < CURRENT_3X:
-        legacy = Finding(
-            "info",
-            "legacy_version",
-            f"ERN {version} is read with the 3.8 mapping (the paths the model uses agree)",
-            Loc(f"/{message_type}", root.sourceline),
-        )
-        message = replace(message, findings=(legacy, *message.findings))
+    if notes:
+        message = replace(message, findings=(*notes, *message.findings))
     return message
+
+
+def _children_qualified(root: etree._Element) -> bool:
+    """True when the first child element carries a namespace (ERN children have none)."""
+    child = next(root.iterchildren(tag=etree.Element), None)
+    return child is not None and str(child.tag).startswith("{")
+
+
+def _unqualify(root: etree._Element) -> None:
+    """Drop namespaces from every element below the root, so lookups by local name work."""
+    for el in root.iterdescendants(tag=etree.Element):
+        tag = el.tag
+        if isinstance(tag, str) and tag.startswith("{"):
+            el.tag = tag.split("}", 1)[1]
 
 
 def read_file(path: str | PathLike[str], *, limits: ReadLimits | None = None) -> Message:

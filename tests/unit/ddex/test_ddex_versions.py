@@ -52,6 +52,17 @@ def test_unknown_versions_are_refused_not_guessed(code: str) -> None:
         ddex.read_message(MINIMAL.format(kind="NewReleaseMessage", code=code).encode())
 
 
+def test_default_namespace_children_are_read_with_a_warning(ern432) -> None:
+    """Some senders write xmlns="...ern/43" so children become qualified, against the schema."""
+    prefixed = ern432()
+    data = prefixed.replace(b"<ern:NewReleaseMessage xmlns:ern=", b"<NewReleaseMessage xmlns=")
+    data = data.replace(b"</ern:NewReleaseMessage>", b"</NewReleaseMessage>")
+    message, findings = ddex.inspect(data)
+    assert [t.isrc for t in message.tracks] == [t.isrc for t in ddex.read_message(prefixed).tracks]
+    assert message.header.message_id == "M1"
+    assert [f.code for f in findings] == ["qualified_child_elements"]
+
+
 def test_ddex_does_not_import_integrity() -> None:
     code = (
         "import sys, ddex, ddex.validate, ddex.xsd, ddex.contract; "
