@@ -168,6 +168,7 @@ def read_message(
                 root_loc,
             )
         )
+    notes.extend(_version_consistency(root, version, message_type, root_loc))
     major_minor = tuple(int(p) for p in version.split(".")[:2])
     if major_minor[0] == CURRENT_3X[0] and major_minor < CURRENT_3X:
         notes.append(
@@ -185,6 +186,45 @@ def read_message(
     if notes:
         message = replace(message, findings=(*notes, *message.findings))
     return message
+
+
+def _version_consistency(
+    root: etree._Element, version: str, message_type: str, loc: Loc
+) -> list[Finding]:
+    """The namespace decides the version; say so when the message itself disagrees.
+
+    A wrong namespace for the declared version is a real delivery fault: the attribute
+    MessageSchemaVersionId names another version, or the body has the other major's shape
+    (ERN 4 names parties once in a PartyList; ERN 3 has none).
+    """
+    out = []
+    declared = root.get("MessageSchemaVersionId")
+    code = version.replace(".", "")
+    if declared:
+        declared_code = declared.strip().strip("/").removeprefix("ern/").replace(".", "")
+        if declared_code != code:
+            out.append(
+                Finding(
+                    "warning",
+                    "schema_version_mismatch",
+                    f"MessageSchemaVersionId says {declared!r} but the namespace is ERN "
+                    f"{version}; read as {version}",
+                    loc,
+                )
+            )
+    if message_type == NEW_RELEASE_MESSAGE:
+        has_party_list = next(root.iterchildren("PartyList"), None) is not None
+        if has_party_list != version.startswith("4."):
+            shape = "an ERN 4 PartyList" if has_party_list else "no PartyList (ERN 3 shape)"
+            out.append(
+                Finding(
+                    "warning",
+                    "structure_version_mismatch",
+                    f"the namespace says ERN {version} but the message has {shape}",
+                    loc,
+                )
+            )
+    return out
 
 
 def _children_qualified(root: etree._Element) -> bool:

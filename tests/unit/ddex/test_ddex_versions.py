@@ -63,6 +63,24 @@ def test_default_namespace_children_are_read_with_a_warning(ern432) -> None:
     assert [f.code for f in findings] == ["qualified_child_elements"]
 
 
+def test_wrong_namespace_for_the_body_is_flagged(ern432) -> None:
+    message = ddex.read_message(ern432(namespace="http://ddex.net/xml/ern/382"))
+    assert message.version == "3.8.2"
+    assert "structure_version_mismatch" in {f.code for f in message.findings}
+
+
+def test_schema_version_attribute_disagreeing_with_namespace() -> None:
+    data = MINIMAL.format(kind="NewReleaseMessage", code="43").replace(
+        "<ern:NewReleaseMessage ", '<ern:NewReleaseMessage MessageSchemaVersionId="ern/382" '
+    )
+    findings = ddex.read_message(data.encode()).findings
+    assert "schema_version_mismatch" in {f.code for f in findings}
+    agreeing = data.replace('"ern/382"', '"/ern/43"')
+    assert "schema_version_mismatch" not in {
+        f.code for f in ddex.read_message(agreeing.encode()).findings
+    }
+
+
 def test_ddex_does_not_import_integrity() -> None:
     code = (
         "import sys, ddex, ddex.validate, ddex.xsd, ddex.contract; "
