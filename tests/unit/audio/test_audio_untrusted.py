@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from integrity.audio import (
     shutdown_sandboxes,
 )
 from integrity.audio._sandbox import SandboxDecoder
+from integrity.audio.constants import SANDBOX_MAX_OPEN_FILES
 from integrity.audio.decode import sandbox_for
 
 from .signals import ALL_FORMATS, FIXTURE_SECONDS, MEBIBYTE, tone, write_format
@@ -256,3 +258,40 @@ def test_a_child_crashing_mid_decode_fails_that_file_only(
     _, samples, _, _ = sandbox.decode(encoded["m4a"].resolve(), 22_050, limits)
     assert samples.shape[0] > 0
     assert sandbox.pid != victim
+
+
+def _limits_of(pid: int) -> dict[str, str]:
+    """/proc/PID/limits as {name: soft limit}."""
+    rows = Path(f"/proc/{pid}/limits").read_text().splitlines()[1:]
+    return {row[:26].strip(): row[26:47].strip() for row in rows}
+
+
+def test_the_child_runs_under_its_resource_limits(
+    encoded: dict[str, Path], limits: DecodeLimits, sandbox: SandboxDecoder
+) -> None:
+    sandbox.probe(encoded["wav"].resolve(), limits)
+    assert sandbox.pid is not None
+    applied = _limits_of(sandbox.pid)
+    assert applied["Max address space"] == str(limits.memory_limit_bytes)
+    assert applied["Max file size"] == "0"
+    assert applied["Max core file size"] == "0"
+    assert applied["Max open files"] == str(SANDBOX_MAX_OPEN_FILES)
+    assert int(applied["Max cpu time"]) == sandbox.cpu_limit_s
+
+
+def test_threads_share_one_child_safely(encoded: dict[str, Path], limits: DecodeLimits) -> None:
+    names = ["wav", "flac", "ogg", "mp3", "m4a", "opus"] * 2
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(
+            pool.map(lambda n: decode_file(encoded[n], sample_rate=16_000, limits=limits), names)
+        )
+    for name, audio in zip(names, results, strict=True):
+        assert audio.duration_s == pytest.approx(FIXTURE_SECONDS, abs=0.06), name
+    assert {audio.codec for audio in results} == {
+        "pcm_s16le",
+        "flac",
+        "vorbis",
+        "mp3",
+        "aac",
+        "opus",
+    }
