@@ -778,6 +778,7 @@ def functional_keywords(*texts: str | None) -> list[str]:
 
 _DIGRAPHS = re.compile(r"tsch|sch|ch|sh|th|ph|ck|ng|gh|qu|wh|rh|sz|cz|zh|kh|dj|gn|ll|ss")
 _VOWELS = frozenset("aeiouy")
+_DOUBLED_LETTER = re.compile(r"(.)\1")
 _REPEATED_LETTER = re.compile(r"(.)\1{%d,}" % (c.SALAD_REPEATED_CHAR - 1))  # noqa: UP031
 
 
@@ -822,7 +823,8 @@ def junk_token_reasons(token: str) -> list[str]:
     if _consonant_run(letters) > c.SALAD_MAX_CONSONANT_RUN:
         reasons.append("unpronounceable consonant run")
     vowels = sum(ch in _VOWELS for ch in letters)
-    if vowels == 0 and not token.isupper():  # upper case: an acronym (MGMT), not a word
+    # Upper case is an acronym (MGMT); a doubled letter is a sound word (Brrr, Psst, Hmmm).
+    if vowels == 0 and not token.isupper() and not _DOUBLED_LETTER.search(letters):
         reasons.append("no vowel")
     elif (
         len(letters) >= c.SALAD_VOWEL_SHARE_MIN_CHARS

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 # --- impersonation --------------------------------------------------------------------------
 
-NEAR_MATCH_MIN_CHARS = 6
+NEAR_MATCH_MIN_CHARS = 9
 """characters (folded, no spaces): shorter protected names need an exact or look-alike match,
-because one edit turns a short name into another real one ("Adele" → "Adela")."""
-NEAR_MATCH_CHARS_PER_EDIT = 6
-"""characters per allowed edit: "Taylr Swift" (10 letters) may differ by one, not by three."""
+because one edit turns a short name into another real one ("Adele" → "Adela", "Sean Paul" →
+"Dean Paul")."""
+NEAR_MATCH_CHARS_PER_EDIT = 7
+"""characters per allowed edit: "Taylr Swift" (10 letters) may differ by one, "Christina
+Aguilera" (17) by two."""
 NEAR_MATCH_MAX_EDITS = 2
 """edits: the ceiling whatever the length, so long names do not absorb unrelated ones."""
 CONTAINED_SINGLE_WORD_MIN_CHARS = 7

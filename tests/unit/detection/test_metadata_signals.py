@@ -172,7 +172,9 @@ def test_famous_names_in_titles() -> None:
     assert _one_track(message([{"title": "Walking With A Ghost"}])) == {}
 
 
-@pytest.mark.parametrize("name", ["Adela", "Mara Lindqvist", "Tegan and Sara", "Drake Bell"])
+@pytest.mark.parametrize(
+    "name", ["Adela", "Mara Lindqvist", "Tegan and Sara", "Drake Bell", "Dean Paul", "Rihannon"]
+)
 def test_ordinary_names_are_not_impersonations(name: str) -> None:
     assert _one_track(_artist(name)) == {}
 
@@ -262,6 +264,13 @@ GENERATED = [
 def test_generated_names_are_caught(name: str) -> None:
     evidence = generated_name_evidence(name)
     assert evidence is not None and evidence["junk_share"] >= c.SALAD_JUNK_LETTER_SHARE
+
+
+@pytest.mark.parametrize(
+    "name", ["Brrr", "Psst", "MGMT", "Szczepański", "Angstschweiß", "DubSetMedia", "Blink-182"]
+)
+def test_real_words_are_not_generated(name: str) -> None:
+    assert generated_name_evidence(name) is None
 
 
 @functools.cache
