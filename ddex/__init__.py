@@ -15,13 +15,15 @@ Reading and validating are two steps, because a message with problems is still a
   imported schema URLs to local files.
 * ``to_inspect_json(message, findings)`` is the JSON contract of ``integrity ddex inspect``.
 
-Findings carry a stable snake_case ``code`` (AI-disclosure codes start with ``ai_``), a
-severity (error / warning / info), a location (element path and line) and a message.
+Findings carry a stable snake_case ``code`` (all listed in ``FINDING_CODES``; AI-disclosure
+codes start with ``ai_``), a severity (error / warning / info), a location (element path and
+line) and a message.
 """
 
 from __future__ import annotations
 
 from ddex._common import parse_iso_duration
+from ddex.codes import FINDING_CODES
 from ddex.contract import to_inspect_json
 from ddex.errors import ErnReadError
 from ddex.limits import DEFAULT_LIMITS, ReadLimits
@@ -64,6 +66,7 @@ SUPPORTED_VERSIONS = tuple(VERSIONS.values())
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "FINDING_CODES",
     "SUPPORTED_VERSIONS",
     "AiDisclosure",
     "Artist",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import ddex
+from tests.conftest import DDEX_SAMPLES_DIR, DDEX_XSD_DIR
 
 TOP_KEYS = {
     "version",
@@ -70,6 +71,36 @@ def test_contract_shape(ern432) -> None:
     codes = [f["code"] for f in document["findings"]]
     assert "missing_isrc" in codes
     assert all(c.isidentifier() and c == c.lower() for c in codes)
+
+
+def test_every_emitted_code_is_listed(ern432) -> None:
+    """Codes from every sample, every XSD failure and the AI rules are all in FINDING_CODES."""
+    seen: set[str] = set()
+    for path in sorted(DDEX_SAMPLES_DIR.glob("*/*.xml")):
+        try:
+            seen.update(f.code for f in ddex.inspect(path.read_bytes())[1])
+        except ddex.ErnReadError:
+            continue
+    built = ern432(
+        [
+            {"ref": "A1", "contains_ai": "All", "contributors": [("PArtist", "Composer", "All")]},
+            {
+                "ref": "A2",
+                "isrc": "QZ-ABC-25-00001",
+                "contains_ai": "Bogus",
+                "md5": "xyz",
+                "duration": "Invalid date",
+                "artist_ref": "PNobody",
+            },
+        ],
+        release_contains_ai="None",
+    )
+    seen.update(f.code for f in ddex.inspect(built)[1])
+    edge = (DDEX_SAMPLES_DIR / "edge-cases" / "005_not_valid_xsd.xml").read_bytes()
+    seen.update(f.code for f in ddex.validate_xsd(edge, xsd_dir=DDEX_XSD_DIR, version="3.8.2"))
+    assert len(seen) >= 25  # a floor: the test really exercises most rules
+    assert seen <= set(ddex.FINDING_CODES)
+    assert all(code.startswith("ai_") for code in seen if "ai" in code.split("_"))
 
 
 def test_version_strings() -> None:
