@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,7 @@ def test_rain_sounds_single_is_spam_on_metadata_alone() -> None:
     ):
         assert codes[code] == "warning", code
     assert all(s.source == "metadata" and (s.track_id, s.release_id) == (7, 3) for s in specs)
+    json.dumps([s.evidence for s in specs])  # stored in a JSON column
     upc = next(s for s in specs if s.code == "spam_upc_placeholder")
     assert upc.evidence["icpn"] == "123123123123"
     assert "placeholder" in upc.message
@@ -118,6 +120,7 @@ def test_impersonation_is_caught(name: str, kind: str) -> None:
     assert specs[0].severity == "warning"
     assert specs[0].evidence["match"] == kind
     assert specs[0].evidence["display_artist"] == name
+    json.dumps(specs[0].evidence)
 
 
 def test_real_artist_with_matching_isni_is_not_flagged() -> None:
@@ -343,6 +346,7 @@ def test_metadata_findings_over_every_ddex_sample() -> None:
         for track in msg.tracks:
             tracks += 1
             for spec in metadata_findings(track, msg):
+                json.dumps(spec.evidence)
                 key = f"{spec.code}/{spec.severity}"
                 counts[key] = counts.get(key, 0) + 1
     print(f"\nmetadata findings over {tracks} sample tracks: {dict(sorted(counts.items()))}")
