@@ -17,6 +17,7 @@ from integrity.audio import (
     DecodeFailure,
     DecodeLimits,
     decode_file,
+    measure,
     probe_file,
     sha256_file,
 )
@@ -143,17 +144,42 @@ def test_sha256_file_matches_hashlib(encoded: dict[str, Path]) -> None:
 
 
 SHARED_RECORDINGS = sorted(SHARED_AUDIO_DIR.glob("*.ogg"))
+# Integrated loudness of the shared recordings (all mono, 22.05 kHz) as printed by FFmpeg's
+# independent EBU R128 meter: `ffmpeg -i FILE -af ebur128 -f null -` (LUFS, 0.1 LU steps).
+FFMPEG_EBUR128_LUFS = {
+    "147793__setuniman__sweet-waltz-0i-22mi": -25.1,
+    "198-209-0000": -27.8,
+    "3436-172162-0000": -21.8,
+    "442789__lena-orsa__happy-music-pistachio-ice-cream-ragtime": -20.2,
+    "456440__inspectorj__bird-whistling-robin-single-13": -18.6,
+    "5703-47212-0000": -19.7,
+    "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra)": -22.1,
+    "Karissa_Hobbs_-_Lets_Go_Fishin": -17.7,
+    "Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy": -23.3,
+    "Kevin_MacLeod_-_Vibe_Ace": -21.3,
+    "admiralbob77_-_Choice_-_Drum-bass": -28.5,
+    "glacier-bay-humpback": -28.2,
+    "pibble": -38.2,
+    "sorohanro_-_solo-trumpet-06": -18.9,
+}
+# FFmpeg rounds to 0.1 LU; our meter agreed within 0.04 LU on every file when this was written.
+LOUDNESS_AGREEMENT_LU = 0.06
 
 
 @pytest.mark.parametrize("path", SHARED_RECORDINGS, ids=lambda p: p.stem[:24])
-def test_real_recordings_decode(path: Path, limits: DecodeLimits) -> None:
+def test_real_recordings_decode_and_match_an_independent_loudness_meter(
+    path: Path, limits: DecodeLimits
+) -> None:
     info = soundfile.info(str(path))
-    audio = decode_file(path, sample_rate=TARGET_RATE_HZ, limits=limits)
+    audio = decode_file(path, limits=limits)
+    assert audio.sample_rate == audio.source_sample_rate == info.samplerate
     assert audio.duration_s == pytest.approx(info.duration, abs=0.01)
-    assert audio.source_sample_rate == info.samplerate
     assert audio.source_channels == info.channels
     assert np.isfinite(audio.samples).all()
     assert float(np.abs(audio.samples).max()) > 0.01
+    assert measure(audio).integrated_lufs == pytest.approx(
+        FFMPEG_EBUR128_LUFS[path.stem], abs=LOUDNESS_AGREEMENT_LU
+    )
 
 
 def test_shared_recordings_are_present() -> None:
