@@ -1071,8 +1071,7 @@ def _isrc_reuse(
             _spec(
                 "warning",
                 "spam_isrc_reused_different_audio",
-                f"ISRC {recording.isrc} is already in the catalog on {len(other_audio)} "
-                "track(s) with different audio",
+                f"ISRC {recording.isrc} is already in the catalog with different audio",
                 location,
                 isrc=recording.isrc,
                 other_track_ids=[u.track_id for u in other_audio],
@@ -1088,8 +1087,7 @@ def _isrc_reuse(
             _spec(
                 "warning",
                 "spam_isrc_reused_other_sender",
-                f"ISRC {recording.isrc} is already in the catalog from another sender "
-                f"({', '.join(other_senders)})",
+                f"ISRC {recording.isrc} is already in the catalog from another sender",
                 location,
                 isrc=recording.isrc,
                 sender=context.sender,
@@ -1127,7 +1125,7 @@ def _icpn_findings(
         if len(in_message) > 1:
             where.append(f"{len(in_message)} releases of this message")
         if others:
-            where.append(f"{len(others)} other catalog release(s)")
+            where.append("other releases in the catalog")
         specs.append(
             _spec(
                 "warning",
@@ -1210,7 +1208,11 @@ def ai_disclosure_findings(
 
 
 def velocity_findings(context: CatalogContext) -> list[FindingSpec]:
-    """Tracks per day from one sender above named thresholds, or far above its own history."""
+    """Tracks per day from one sender above named thresholds, or far above its own history.
+
+    Messages name the threshold, not the live count (that goes to the evidence), so the same
+    observation keeps the same finding key while the counts move on a rescan.
+    """
     specs: list[FindingSpec] = []
     day = context.sender_tracks_24h
     earlier_days = c.SENDER_HISTORY_DAYS - 1
@@ -1228,7 +1230,7 @@ def velocity_findings(context: CatalogContext) -> list[FindingSpec]:
             _spec(
                 severity,
                 "spam_sender_velocity",
-                f"sender {context.sender} delivered {day} new tracks in 24 h (threshold {limit})",
+                f"sender {context.sender} delivered {limit} or more new tracks in 24 h",
                 None,
                 threshold=limit,
                 **evidence,
@@ -1239,8 +1241,8 @@ def velocity_findings(context: CatalogContext) -> list[FindingSpec]:
             _spec(
                 "warning",
                 "spam_sender_velocity_spike",
-                f"sender {context.sender} delivered {day} new tracks in 24 h against a daily "
-                f"mean of {mean:.1f} over the previous {earlier_days} days",
+                f"sender {context.sender} delivered {c.SENDER_SPIKE_RATIO:.0f}x or more its "
+                f"daily mean of the previous {earlier_days} days in 24 h (counts in evidence)",
                 None,
                 ratio_threshold=c.SENDER_SPIKE_RATIO,
                 **evidence,

@@ -516,6 +516,9 @@ def test_sender_velocity_thresholds() -> None:
     day = c.SENDER_TRACKS_24H_WARNING
     warn = _codes(velocity_findings(_ctx(day, day + 29 * 1000)))
     assert warn == {"spam_sender_velocity": "warning"}
+    # A rescan with moved counts is the same observation: same finding key, new evidence.
+    first, later = (velocity_findings(_ctx(n, n + 29 * 1000))[0] for n in (day, day + 70))
+    assert first.key(1) == later.key(1) and first.evidence != later.evidence
 
 
 def test_sender_velocity_spike_against_own_history() -> None:
