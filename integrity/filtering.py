@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Integer, String, any_, bindparam, or_, select, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from integrity.db.models import Track
@@ -70,23 +72,12 @@ def parse_request(tracks: Any, surface: Any) -> tuple[list[int | str], str]:
 
 
 def filter_tracks(
-    session: Session, *, tracks: list[int | str], surface: str
+    session: Session | Connection, *, tracks: list[int | str], surface: str
 ) -> list[dict[str, Any]]:
     """For each requested id or ISRC: keep or not on `surface`, with reasons."""
-    ids = {item for item in tracks if isinstance(item, int)}
-    isrcs = {normalise_isrc(item) for item in tracks if isinstance(item, str)}
-    conditions = []
-    if ids:
-        conditions.append(Track.id.in_(ids))
-    if isrcs:
-        conditions.append(Track.isrc.in_(isrcs))
-    rows = session.execute(
-        select(
-            Track.id, Track.isrc, Track.decision, TrackModeration.decision, TrackModeration.reason
-        )
-        .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
-        .where(or_(*conditions))
-    ).all()
+    ids = sorted({item for item in tracks if isinstance(item, int)})
+    isrcs = sorted({normalise_isrc(item) for item in tracks if isinstance(item, str)})
+    rows = session.execute(*_lookup(session, ids=ids, isrcs=isrcs)).all()
     by_id: dict[int, _Known] = {}
     by_isrc: dict[str, list[_Known]] = {}
     for track_id, isrc, automatic, human, human_reason in rows:
@@ -106,6 +97,43 @@ def filter_tracks(
             matches = by_isrc.get(normalise_isrc(item), [])
         results.append(_verdict(item, matches, surface))
     return results
+
+
+_COLUMNS = (Track.id, Track.isrc, Track.decision, TrackModeration.decision, TrackModeration.reason)
+_BY_ID_PG = (
+    select(*_COLUMNS)
+    .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
+    .where(Track.id == any_(bindparam("ids", type_=ARRAY(Integer))))
+)
+_BY_ISRC_PG = (
+    select(*_COLUMNS)
+    .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
+    .where(Track.isrc == any_(bindparam("isrcs", type_=ARRAY(String))))
+)
+_BOTH_PG = union_all(_BY_ID_PG, _BY_ISRC_PG)
+
+
+def _lookup(
+    session: Session | Connection, *, ids: list[int], isrcs: list[str]
+) -> tuple[Any, dict[str, Any]]:
+    """One statement for the whole request: on PostgreSQL a fixed, cached statement with two
+    array parameters, each branch on its own index; elsewhere (SQLite) plain IN lists."""
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    if bind.dialect.name == "postgresql":
+        if ids and isrcs:
+            return _BOTH_PG, {"ids": ids, "isrcs": isrcs}
+        return (_BY_ID_PG, {"ids": ids}) if ids else (_BY_ISRC_PG, {"isrcs": isrcs})
+    conditions = []
+    if ids:
+        conditions.append(Track.id.in_(ids))
+    if isrcs:
+        conditions.append(Track.isrc.in_(isrcs))
+    statement = (
+        select(*_COLUMNS)
+        .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
+        .where(or_(*conditions))
+    )
+    return statement, {}
 
 
 def _verdict(item: int | str, matches: list[_Known], surface: str) -> dict[str, Any]:

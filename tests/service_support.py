@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,9 @@ def _admin_connect() -> psycopg.Connection:
         pytest.fail(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc}")
 
 
-@pytest.fixture(scope="session")
-def pg_database_url() -> Iterator[str]:
-    """A freshly created PostgreSQL database at the newest migration, dropped after the run."""
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A freshly created PostgreSQL database at the newest migration, dropped afterwards."""
     name = f"integrity_test_{secrets.token_hex(6)}"
     with _admin_connect() as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
@@ -60,6 +61,13 @@ def pg_database_url() -> Iterator[str]:
     finally:
         with _admin_connect() as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """One fresh PostgreSQL database for the whole test session."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 def free_port() -> int:
@@ -474,3 +482,30 @@ def service(
             sender=sender,
         )
     app.state.engine.dispose()
+
+
+AUDIO_RATE_HZ = 22_050
+AUDIO_SECONDS = 8.0
+NOTE_SECONDS = 0.25
+LOWEST_NOTE_HZ = 220.0
+SEMITONES_SPAN = 24
+
+
+def unique_audio() -> bytes:
+    """A short WAV melody of random notes: content no other delivery in the catalog shares."""
+    import io
+
+    import numpy as np
+    import soundfile
+
+    rng = np.random.default_rng(secrets.randbits(64))
+    per_note = int(AUDIO_RATE_HZ * NOTE_SECONDS)
+    notes = rng.integers(0, SEMITONES_SPAN, size=int(AUDIO_SECONDS / NOTE_SECONDS))
+    t = np.arange(per_note) / AUDIO_RATE_HZ
+    envelope = np.minimum(1.0, np.linspace(0, 8, per_note)) * np.linspace(1.0, 0.3, per_note)
+    signal = np.concatenate(
+        [0.4 * envelope * np.sin(2 * np.pi * LOWEST_NOTE_HZ * 2 ** (n / 12) * t) for n in notes]
+    )
+    buffer = io.BytesIO()
+    soundfile.write(buffer, signal.astype(np.float32), AUDIO_RATE_HZ, format="WAV")
+    return buffer.getvalue()

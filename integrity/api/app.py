@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from celery import Celery
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from integrity import __version__
 from integrity.api.auth import KeyCache, RateLimiter
@@ -47,6 +47,34 @@ class TaskSender:
         )
 
 
+class TimingMiddleware:
+    """Request latency by route template and status (plain ASGI: no per-request task)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_with_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(route, scope["method"], str(status["code"])).observe(
+                time.perf_counter() - started
+            )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for `settings` (tests pass their own; `integrity serve` uses the environment)."""
     settings = settings or get_settings()
@@ -75,18 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse({"detail": exc.message, "field": exc.field}, status_code=exc.status)
 
-    @app.middleware("http")
-    async def _timing(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        state.metrics.requests.labels(path, request.method, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
+    app.add_middleware(TimingMiddleware, metrics=state.metrics)
 
     for router in ROUTERS:
         app.include_router(router)

@@ -22,13 +22,13 @@ from tests.service_support import (
     multipart_body,
     service_environment,
     signed_headers,
+    unique_audio,
     wait_for,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 AUDIO = Path(__file__).resolve().parents[3].parent / "shared" / "audio" / "librosa-data"
-SMALL_OGG = AUDIO / "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 LONGER_OGGS = [
     AUDIO / "Karissa_Hobbs_-_Lets_Go_Fishin.ogg",
     AUDIO / "Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.ogg",
@@ -117,8 +117,8 @@ def test_delivery_to_review_to_filter_with_a_full_audit_trail(service, worker):
     good, corrupt = _isrc("GD"), _isrc("CR")
     delivery_id = _deliver(
         service,
-        [TrackSpec(good, "Robin", "robin.ogg"), TrackSpec(corrupt, "Noise", "noise.ogg")],
-        {"robin.ogg": SMALL_OGG.read_bytes(), "noise.ogg": secrets.token_bytes(50_000)},
+        [TrackSpec(good, "Robin", "robin.wav"), TrackSpec(corrupt, "Noise", "noise.ogg")],
+        {"robin.wav": unique_audio(), "noise.ogg": secrets.token_bytes(50_000)},
     )
     view = _wait_finished(service, delivery_id)
     assert view["status"] == "completed"

@@ -4,18 +4,20 @@ run in-process (the real worker is exercised in test_workers.py and the e2e test
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 import pytest
 
 from integrity import deliveries
 from integrity.db.session import create_db_engine, session_factory, session_scope
-from tests.service_support import TrackSpec, make_ern, multipart_body, signed_headers
+from tests.service_support import (
+    TrackSpec,
+    make_ern,
+    multipart_body,
+    signed_headers,
+    unique_audio,
+)
 
 pytestmark = pytest.mark.postgres
-
-AUDIO = Path(__file__).resolve().parents[3].parent / "shared" / "audio" / "librosa-data"
-GOOD_OGG = AUDIO / "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 
 
 def _deliver_and_process(service, tracks: list[TrackSpec], files: dict[str, bytes]) -> dict:
@@ -59,8 +61,8 @@ def processed(service):
     isrc_missing = f"QZM{secrets.randbelow(100):02d}26{secrets.randbelow(10**5):05d}"
     view = _deliver_and_process(
         service,
-        [TrackSpec(isrc_ok, "Robin", "robin.ogg"), TrackSpec(isrc_missing, "Gone", "gone.ogg")],
-        {"robin.ogg": GOOD_OGG.read_bytes()},
+        [TrackSpec(isrc_ok, "Robin", "robin.wav"), TrackSpec(isrc_missing, "Gone", "gone.ogg")],
+        {"robin.wav": unique_audio()},
     )
     by_isrc = {track["isrc"]: track for track in view["tracks"]}
     return view, by_isrc[isrc_ok], by_isrc[isrc_missing]

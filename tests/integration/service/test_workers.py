@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -21,13 +20,12 @@ from tests.service_support import (
     multipart_body,
     service_environment,
     signed_headers,
+    unique_audio,
     wait_for,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-AUDIO = Path(__file__).resolve().parents[3].parent / "shared" / "audio" / "librosa-data"
-GOOD_OGG = AUDIO / "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 PROCESSING_TIMEOUT_S = 120.0
 
 
@@ -56,8 +54,8 @@ def _rows(service, query):
 
 def test_a_signed_delivery_is_processed_by_the_worker(service, worker):
     isrc = f"QZW{secrets.randbelow(100):02d}26{secrets.randbelow(10**5):05d}"
-    message = make_ern(f"MSG-{secrets.token_hex(6)}", [TrackSpec(isrc, "Robin", "robin.ogg")])
-    body, content_type = multipart_body(message, {"robin.ogg": GOOD_OGG.read_bytes()})
+    message = make_ern(f"MSG-{secrets.token_hex(6)}", [TrackSpec(isrc, "Robin", "robin.wav")])
+    body, content_type = multipart_body(message, {"robin.wav": unique_audio()})
     headers = signed_headers(
         secret=service.secret, body=body, content_type=content_type, key=service.uploader_key
     )
