@@ -20,6 +20,7 @@ import av
 import av.error
 import numpy as np
 import soundfile
+import soxr
 
 from integrity.audio.constants import (
     DURATION_CAP_SLACK_S,
@@ -40,11 +41,12 @@ from integrity.audio.constants import (
     RIFF_SIZE_UNKNOWN,
     SNIFF_BYTES,
     SOUNDFILE_BLOCK_FRAMES,
+    SOXR_QUALITY,
     TRUNCATION_MIN_FRACTION,
     TRUNCATION_MIN_GAP_S,
 )
 from integrity.audio.errors import AudioDecodeError, DecodeFailure
-from integrity.audio.records import AudioProbe, resample
+from integrity.audio.records import AudioProbe
 
 # Our container name -> the FFmpeg demuxer forced for it.
 FFMPEG_DEMUXERS: dict[str, str] = {
@@ -195,10 +197,10 @@ def _too_long(path: Path, max_duration_s: float) -> AudioDecodeError:
 
 
 class _MonoBuffer:
-    """A growable float32 array that decoded frames are averaged straight into.
+    """A growable float32 array, sized from the header's duration so it rarely grows.
 
     Why: collecting per-frame arrays and concatenating them needs twice the output's memory
-    and one allocation per frame; sizing from the header's duration needs neither.
+    and one allocation per frame; this needs neither.
     """
 
     def __init__(self, expected: int, limit: int) -> None:
@@ -207,7 +209,7 @@ class _MonoBuffer:
         self.size = 0
 
     def claim(self, count: int) -> np.ndarray | None:
-        """The next `count` slots to write into; None once the duration cap would be passed."""
+        """The next `count` slots to write into; None once `limit` would be passed."""
         end = self.size + count
         if end > self.limit:
             return None
@@ -223,6 +225,74 @@ class _MonoBuffer:
         return self.data[: self.size]
 
 
+class _MonoSink:
+    """Takes channel sums at the source rate, keeps them at the output rate.
+
+    When the rates differ, source samples go through a small staging block into a streaming
+    soxr resampler (bit-identical to resampling the whole signal at once), so the full-length
+    source-rate signal never exists: a four-hour file decoded to 22.05 kHz needs only its
+    22.05 kHz output in memory, not 44.1 kHz plus output.
+    """
+
+    def __init__(
+        self, source_rate: int, target_rate: int, expected_s: float, max_duration_s: float
+    ) -> None:
+        self.source_rate = source_rate
+        self.limit = _max_source_samples(source_rate, max_duration_s)
+        self.taken = 0
+        out_limit = _max_source_samples(target_rate, max_duration_s) + SOUNDFILE_BLOCK_FRAMES
+        self.out = _MonoBuffer(math.ceil(expected_s * target_rate) + target_rate, out_limit)
+        self.stream: soxr.ResampleStream | None = None
+        self.stage = np.empty(0, dtype=np.float32)
+        if source_rate != target_rate:
+            self.stream = soxr.ResampleStream(
+                source_rate, target_rate, 1, dtype="float32", quality=SOXR_QUALITY
+            )
+            self.stage = np.empty(SOUNDFILE_BLOCK_FRAMES, dtype=np.float32)
+        self.staged = 0
+
+    @property
+    def taken_s(self) -> float:
+        """Source audio received so far (s)."""
+        return self.taken / self.source_rate
+
+    def claim(self, count: int) -> np.ndarray | None:
+        """Slots for the next `count` source samples; None once the duration cap is passed.
+
+        The view is valid until the next call (it is consumed then or by `result`).
+        """
+        if self.taken + count > self.limit:
+            return None
+        self.taken += count
+        if self.stream is None:
+            return self.out.claim(count)
+        if self.staged + count > self.stage.shape[0]:
+            self._flush(last=False)
+            if count > self.stage.shape[0]:
+                self.stage = np.empty(count, dtype=np.float32)
+        view = self.stage[self.staged : self.staged + count]
+        self.staged += count
+        return view
+
+    def _flush(self, *, last: bool) -> None:
+        assert self.stream is not None
+        resampled = self.stream.resample_chunk(self.stage[: self.staged], last=last)
+        self.staged = 0
+        into = self.out.claim(resampled.shape[0])
+        if into is None:  # cannot happen within the source cap; refuse rather than overrun
+            raise MemoryError("resampled output outgrew its cap")
+        into[:] = resampled
+
+    def result(self, channels: int) -> np.ndarray:
+        """The output-rate signal, scaled from channel sums to the channel mean."""
+        if self.stream is not None:
+            self._flush(last=True)
+        samples = self.out.result()
+        if channels > 1:
+            samples *= np.float32(1.0 / channels)
+        return samples
+
+
 def _sum_into(channels: list[np.ndarray], into: np.ndarray) -> None:
     """Sum of equally long channel arrays written into `into`, with no temporary arrays (the
     division by the channel count is done once over the whole result)."""
@@ -235,9 +305,9 @@ def _sum_into(channels: list[np.ndarray], into: np.ndarray) -> None:
 
 
 def _decode_pyav(
-    path: Path, container: str, max_duration_s: float
-) -> tuple[AudioProbe, np.ndarray]:
-    """Decode every frame and sum its channels at the source rate, then scale to the mean.
+    path: Path, container: str, sample_rate: int | None, max_duration_s: float
+) -> tuple[AudioProbe, _MonoSink]:
+    """Decode every frame and sum its channels into the sink at the source rate.
 
     The float decoders (mp3, aac, vorbis, opus) already deliver planar float, read in place
     from the frame's buffers; integer PCM (wav, flac) is converted to planar float by
@@ -246,13 +316,14 @@ def _decode_pyav(
 
     Why not let swresample downmix and resample in one go: its stereo-to-mono matrix sums the
     channels at -3 dB each, (L+R)/sqrt(2), which changes levels; we want the plain mean, and
-    soxr resamples better and faster afterwards (benchmarks/decode_speed.py).
+    soxr resamples better and faster (benchmarks/decode_speed.py).
     """
     with _open(path, container) as handle:
         found, stream = _probe_open(path, handle, container)
         rate, channels = found.sample_rate, found.channels
-        expected = math.ceil((found.duration_s or 0.0) * rate) + rate
-        buffer = _MonoBuffer(expected, _max_source_samples(rate, max_duration_s))
+        sink = _MonoSink(
+            rate, output_rate(found, sample_rate), found.duration_s or 0.0, max_duration_s
+        )
         converter: av.AudioResampler | None = None
         try:
             for frame in handle.decode(stream):
@@ -277,7 +348,7 @@ def _decode_pyav(
                             DecodeFailure.UNSUPPORTED,
                             f"channel count changes mid-stream ({channels} -> {len(planes)})",
                         )
-                    into = buffer.claim(count)
+                    into = sink.claim(count)
                     if into is None:
                         raise _too_long(path, max_duration_s)
                     # Plane buffers are padded past `samples`: read exactly `count` floats.
@@ -289,36 +360,35 @@ def _decode_pyav(
         except (av.error.FFmpegError, ValueError) as exc:
             # ValueError: a frame whose format or layout changed mid-stream (chained Ogg).
             raise AudioDecodeError(path, DecodeFailure.CORRUPT, str(exc)) from exc
-    samples = buffer.result()
-    if channels > 1:
-        samples *= np.float32(1.0 / channels)
-    return found, samples
+    return found, sink
 
 
-def _decode_soundfile(path: Path, found: AudioProbe, max_duration_s: float) -> np.ndarray:
-    """libsndfile in blocks, averaging channels per block into one preallocated array."""
-    limit = _max_source_samples(found.sample_rate, max_duration_s)
+def _decode_soundfile(
+    path: Path, found: AudioProbe, sample_rate: int | None, max_duration_s: float
+) -> _MonoSink:
+    """libsndfile in blocks into a reused buffer, channels summed straight into the sink."""
+    rate = found.sample_rate
     try:
         with soundfile.SoundFile(str(path)) as handle:
-            if handle.frames > limit:
+            if handle.samplerate != rate or handle.channels != found.channels:
+                raise AudioDecodeError(path, DecodeFailure.CORRUPT, "headers disagree")
+            sink = _MonoSink(
+                rate, output_rate(found, sample_rate), handle.frames / rate, max_duration_s
+            )
+            if handle.frames > sink.limit:
                 raise _too_long(path, max_duration_s)
-            out = np.empty(handle.frames, dtype=np.float32)
             block = np.empty((SOUNDFILE_BLOCK_FRAMES, handle.channels), dtype=np.float32)
-            position = 0
-            while position < handle.frames:
-                wanted = min(SOUNDFILE_BLOCK_FRAMES, handle.frames - position)
+            while sink.taken < handle.frames:
+                wanted = min(SOUNDFILE_BLOCK_FRAMES, handle.frames - sink.taken)
                 got = handle.read(wanted, dtype="float32", always_2d=True, out=block[:wanted])
                 count = got.shape[0]
-                if count == 0:
+                into = sink.claim(count) if count else None
+                if into is None:
                     break
-                channels = [got[:, index] for index in range(got.shape[1])]
-                _sum_into(channels, out[position : position + count])
-                position += count
-            if handle.channels > 1:
-                out *= np.float32(1.0 / handle.channels)
+                _sum_into([got[:, index] for index in range(got.shape[1])], into)
     except soundfile.LibsndfileError as exc:
         raise AudioDecodeError(path, DecodeFailure.CORRUPT, str(exc)) from exc
-    return out[:position]
+    return sink
 
 
 def _wav_shortfall(path: Path, size: int) -> str | None:
@@ -394,21 +464,20 @@ def decode(
     """
     found = checked if checked is not None else probe(path)
     backend = "soundfile" if (found.container, found.codec) in SOUNDFILE_PAIRS else "pyav"
-    samples: np.ndarray | None = None
+    sink: _MonoSink | None = None
     if backend == "soundfile":
         try:
-            samples = _decode_soundfile(path, found, max_duration_s)
+            sink = _decode_soundfile(path, found, sample_rate, max_duration_s)
         except AudioDecodeError as exc:
             if exc.reason is not DecodeFailure.CORRUPT:
                 raise
             backend = "pyav"  # libsndfile is stricter about headers than FFmpeg; try it
-    if samples is None:
-        found, samples = _decode_pyav(path, found.container, max_duration_s)
-    _check_complete(path, found, samples.shape[0] / found.sample_rate)
-    rate = output_rate(found, sample_rate)
+    if sink is None:
+        found, sink = _decode_pyav(path, found.container, sample_rate, max_duration_s)
+    _check_complete(path, found, sink.taken_s)
     return Decoded(
-        samples=resample(samples, found.sample_rate, rate),
-        sample_rate=rate,
+        samples=sink.result(found.channels),
+        sample_rate=output_rate(found, sample_rate),
         probe=found,
         backend=backend,
     )

@@ -253,3 +253,14 @@ def test_unknown_magic_bytes_are_unsupported(tmp_path: Path) -> None:
     with pytest.raises(AudioDecodeError) as caught:
         sniff_container(path)
     assert caught.value.reason is DecodeFailure.UNSUPPORTED
+
+
+@pytest.mark.parametrize("name", ["wav", "mp3", "opus"])
+def test_streaming_resample_equals_resampling_the_whole_signal(
+    name: str, encoded: dict[str, Path], limits: DecodeLimits
+) -> None:
+    # Decoding at 22.05 kHz resamples block by block as frames arrive; decoding natively and
+    # resampling afterwards does it in one go. soxr's streaming mode makes them identical.
+    native = decode_file(encoded[name], limits=limits, sandbox=False)
+    direct = decode_file(encoded[name], sample_rate=TARGET_RATE_HZ, limits=limits, sandbox=False)
+    np.testing.assert_allclose(direct.samples, native.resampled(TARGET_RATE_HZ), atol=1e-6)
