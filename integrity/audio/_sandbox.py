@@ -359,7 +359,7 @@ class SandboxDecoder:
             raise ValueError(f"child answered {rate} Hz for a {sample_rate} Hz request")
         if not 0 < rate <= MAX_OUTPUT_RATE_HZ:
             raise ValueError(f"child answered an impossible rate {rate}")
-        cap = math.ceil((limits.max_duration_s + DURATION_CAP_SLACK_S) * rate)
+        cap = math.ceil((limits.max_duration_s + 2 * DURATION_CAP_SLACK_S) * rate)  # + soxr edge
         if not 0 <= count <= cap:
             raise ValueError(f"child announced {count} samples, cap {cap}")
         return count
