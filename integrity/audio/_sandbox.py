@@ -66,11 +66,11 @@ logger = logging.getLogger(__name__)
 
 _READY = b'{"ready": true}\n'
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", LINUX_F_SETPIPE_SZ)
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent.parent
 _CHILD_ENV = {  # keep numerical libraries from spawning thread pools inside the child
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
-    "PYTHONDONTWRITEBYTECODE": "1",
 }
 
 
@@ -379,6 +379,8 @@ class SandboxDecoder:
         proc = subprocess.Popen(
             [
                 sys.executable,
+                "-E",  # no PYTHON* variables (PYTHONPATH, PYTHONSTARTUP) steer the child
+                "-s",  # nor the user's site-packages
                 "-m",
                 "integrity.audio._sandbox",
                 str(self.memory_limit_bytes),
@@ -388,6 +390,10 @@ class SandboxDecoder:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
+            # `-m` puts the working directory first on sys.path: run from the directory that
+            # holds this package, never from wherever the service happens to be (a delivery
+            # folder could contain an `integrity/` of its own).
+            cwd=_PACKAGE_PARENT,
             close_fds=True,
             start_new_session=True,
         )

@@ -295,3 +295,19 @@ def test_threads_share_one_child_safely(encoded: dict[str, Path], limits: Decode
         "aac",
         "opus",
     }
+
+
+@pytest.mark.slow  # spawns an extra decoder child
+def test_the_child_ignores_a_decoy_package_in_the_working_directory(
+    tmp_path: Path,
+    encoded: dict[str, Path],
+    limits: DecodeLimits,
+    sandbox: SandboxDecoder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoy = tmp_path / "integrity"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise SystemExit('decoy imported')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    assert sandbox.probe(encoded["flac"].resolve(), limits).codec == "flac"
