@@ -2,8 +2,27 @@
 
 Decode once per file, at the highest rate any consumer needs, and hand the same
 `DecodedAudio` to everyone: `audio.resampled(11025)` for fingerprints, `audio.resampled(22050)`
-for features, `audio.samples` for full band. `measure` is loaded on first use so the sandbox
-child, which imports this package, never pays for scipy.
+for features, `audio.samples` for full band. Samples are mono (the mean of the source
+channels), float32, C-contiguous and read-only.
+
+    limits = DecodeLimits.from_settings(settings)
+    sha = sha256_file(path)                    # streamed, before anything parses the file
+    audio = decode_file(path, limits=limits)   # native rate, capped at 48 kHz; sandboxed
+    stats = measure(audio)                     # LUFS, peak, silence, clipping
+
+Every bad file raises AudioDecodeError (`.path`, `.reason`: a DecodeFailure such as
+"corrupt", "too_long", "timeout"); nothing else escapes for a file's sake.
+
+Safety model (see `_sandbox`): size checked before opening; container recognised from magic
+bytes and only that FFmpeg demuxer allowed, with the `file` protocol only; headers probed and
+odd or over-long files refused before decoding; decoding stops at the duration cap; all
+parsing happens in a warm child process under RLIMIT_AS/CPU/FSIZE=0/NOFILE/CORE=0 that is
+killed on a wall-clock timeout and replaced after any failure. Not covered: the child can still
+read files and open sockets as the service user (no seccomp or namespaces); run the service
+with least privilege.
+
+`measure` is loaded on first use so the sandbox child, which imports this package, never pays
+for scipy.
 """
 
 from __future__ import annotations
