@@ -17,8 +17,9 @@ Safety model (see `_sandbox`): size checked before opening; container recognised
 bytes and only that FFmpeg demuxer allowed, with the `file` protocol only; headers probed and
 odd or over-long files refused before decoding; decoding stops at the duration cap; all
 parsing happens in a warm child process under RLIMIT_AS/CPU/FSIZE=0/NOFILE/CORE=0 that is
-killed on a wall-clock timeout and replaced after any failure. Not covered: the child can still
-read files and open sockets as the service user (no seccomp or namespaces); run the service
+killed on a wall-clock timeout and replaced after any failure, and, where the host allows
+unprivileged user namespaces, in its own empty network namespace. Not covered: the child can
+still read what the service user can read (no seccomp or mount namespace); run the service
 with least privilege.
 
 `measure` is loaded on first use so the sandbox child, which imports this package, never pays

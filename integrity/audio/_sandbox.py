@@ -8,7 +8,8 @@ request and is replaced only when it dies, misbehaves or has used up its CPU bud
 
 Child limits (set after its imports, before it reads any request): RLIMIT_AS from the memory
 limit, a lifetime RLIMIT_CPU, RLIMIT_FSIZE 0 (it can write no file), a small RLIMIT_NOFILE,
-RLIMIT_CORE 0, and death with its parent (PR_SET_PDEATHSIG). The parent enforces a wall-clock
+RLIMIT_CORE 0, death with its parent (PR_SET_PDEATHSIG), and best effort, new user and
+network namespaces so that it has no network. The parent enforces a wall-clock
 timeout per request and kills the child (SIGKILL) when it passes.
 
 Wire protocol, one request at a time:
@@ -46,6 +47,8 @@ import numpy as np
 
 from integrity.audio.constants import (
     DURATION_CAP_SLACK_S,
+    LINUX_CLONE_NEWNET,
+    LINUX_CLONE_NEWUSER,
     LINUX_F_SETPIPE_SZ,
     LINUX_PR_SET_PDEATHSIG,
     MAX_OUTPUT_RATE_HZ,
@@ -64,7 +67,6 @@ from integrity.audio.records import AudioProbe, DecodeLimits
 
 logger = logging.getLogger(__name__)
 
-_READY = b'{"ready": true}\n'
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", LINUX_F_SETPIPE_SZ)
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent.parent
 _CHILD_ENV = {  # keep numerical libraries from spawning thread pools inside the child
@@ -77,6 +79,21 @@ _CHILD_ENV = {  # keep numerical libraries from spawning thread pools inside the
 # --------------------------------------------------------------------------------------------
 # Child side
 # --------------------------------------------------------------------------------------------
+
+
+def _isolate_network() -> bool:
+    """Best effort: move into fresh user and network namespaces, leaving no network at all.
+
+    Unprivileged user namespaces are allowed on most Linux hosts; where they are not, the
+    child runs without this layer and says so (the parent logs it).
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.unshare(LINUX_CLONE_NEWUSER | LINUX_CLONE_NEWNET) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def _limit_child(memory_limit_bytes: int, cpu_limit_s: int) -> None:
@@ -176,8 +193,9 @@ def serve(memory_limit_bytes: int, cpu_limit_s: int) -> None:
     protocol_fd = os.dup(1)
     os.dup2(2, 1)  # stray prints and C library chatter go to stderr, never into the protocol
     out = os.fdopen(protocol_fd, "wb")
+    isolated = _isolate_network()
     _limit_child(memory_limit_bytes, cpu_limit_s)
-    out.write(_READY)
+    out.write(json.dumps({"ready": True, "network_isolated": isolated}).encode() + b"\n")
     out.flush()
     for line in sys.stdin.buffer:
         try:
@@ -207,6 +225,7 @@ class SandboxDecoder:
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=SANDBOX_STDERR_LINES)
         self._drainer: threading.Thread | None = None
+        self.network_isolated = False  # whether the current child has no network namespace
         self._requests = 0
         self._cpu_used_s = 0.0
         _instances.add(self)
@@ -409,22 +428,25 @@ class SandboxDecoder:
         self._requests = 0
         self._cpu_used_s = 0.0
         try:
-            ready = _DeadlineReader(
-                proc.stdout.fileno(), time.monotonic() + SANDBOX_START_TIMEOUT_S
-            ).line(len(_READY))
-        except (_DeadlineError, _ChildGoneError) as exc:
+            ready = json.loads(
+                _DeadlineReader(
+                    proc.stdout.fileno(), time.monotonic() + SANDBOX_START_TIMEOUT_S
+                ).line(SANDBOX_MAX_HEADER_BYTES)
+            )
+            if not isinstance(ready, dict) or ready.get("ready") is not True:
+                raise ValueError(f"sent {ready!r} instead of ready")
+        except (_DeadlineError, _ChildGoneError, ValueError) as exc:
             detail = self._death_detail(proc)
             self._stop(graceful=False)
-            raise RuntimeError(f"audio sandbox failed to start: {detail}") from exc
-        if ready != _READY.strip():
-            self._stop(graceful=False)
-            raise RuntimeError(f"audio sandbox sent {ready!r} instead of ready")
+            raise RuntimeError(f"audio sandbox failed to start: {exc!r}; {detail}") from exc
+        self.network_isolated = bool(ready.get("network_isolated"))
         logger.info(
             "audio sandbox started",
             extra={
                 "pid": proc.pid,
                 "memory_limit_bytes": self.memory_limit_bytes,
                 "cpu_limit_s": self.cpu_limit_s,
+                "network_isolated": self.network_isolated,
                 "startup_s": round(time.monotonic() - started, 3),
             },
         )

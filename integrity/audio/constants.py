@@ -89,6 +89,10 @@ SANDBOX_READ_CHUNK_BYTES: Final[int] = 1 << 20
 """Largest single read from the child's pipe (bytes)."""
 LINUX_PR_SET_PDEATHSIG: Final[int] = 1
 """prctl option: signal this process when its parent dies (linux/prctl.h)."""
+LINUX_CLONE_NEWUSER: Final[int] = 0x1000_0000
+"""unshare flag: a new user namespace (linux/sched.h), needed to unshare unprivileged."""
+LINUX_CLONE_NEWNET: Final[int] = 0x4000_0000
+"""unshare flag: a new network namespace with no usable interface (linux/sched.h)."""
 LINUX_F_SETPIPE_SZ: Final[int] = 1031
 """fcntl command to resize a pipe (linux/fcntl.h), when the fcntl module lacks the name."""
 

@@ -311,3 +311,14 @@ def test_the_child_ignores_a_decoy_package_in_the_working_directory(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     assert sandbox.probe(encoded["flac"].resolve(), limits).codec == "flac"
+
+
+def test_the_child_has_no_network_where_namespaces_allow(
+    encoded: dict[str, Path], limits: DecodeLimits
+) -> None:
+    decode_file(encoded["wav"], limits=limits)
+    shared = sandbox_for(limits)
+    assert shared.pid is not None
+    if not shared.network_isolated:
+        pytest.skip("unprivileged user namespaces are disabled on this host")
+    assert os.readlink(f"/proc/{shared.pid}/ns/net") != os.readlink("/proc/self/ns/net")
