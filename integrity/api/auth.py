@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -96,7 +97,7 @@ def lookup_principal(session: Session, *, key: str) -> Principal | None:
     )
 
 
-def authenticate(request: Request) -> Principal:
+async def authenticate(request: Request) -> Principal:
     """The caller behind `Authorization: Bearer KEY` (401 otherwise), rate limited (429)."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
@@ -109,8 +110,14 @@ def authenticate(request: Request) -> Principal:
     key_hash = security.hash_api_key(key)
     cached, principal = state.key_cache.get(key_hash)
     if not cached:
-        with state.sessions() as session:
-            principal = lookup_principal(session, key=key)
+
+        def lookup() -> Principal | None:
+            with state.sessions() as session:
+                return lookup_principal(session, key=key)
+
+        # Async with one thread hop only on a cache miss: sync dependencies would cost a
+        # threadpool round trip on every request.
+        principal = await run_in_threadpool(lookup)
         state.key_cache.put(key_hash, principal)
     if principal is None:
         raise HTTPException(401, "authorization: unknown or revoked API key")
@@ -125,7 +132,7 @@ def authenticate(request: Request) -> Principal:
 def require(scope: str) -> Callable[..., Principal]:
     """A dependency that lets through callers whose role grants `scope` (403 otherwise)."""
 
-    def dependency(principal: Principal = Depends(authenticate)) -> Principal:  # noqa: B008
+    async def dependency(principal: Principal = Depends(authenticate)) -> Principal:  # noqa: B008
         if scope not in principal.scopes:
             raise ServiceError(403, "authorization", f"role {principal.role!r} may not {scope}")
         return principal
