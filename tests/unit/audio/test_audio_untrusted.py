@@ -26,7 +26,11 @@ from integrity.audio import (
     shutdown_sandboxes,
 )
 from integrity.audio._sandbox import SandboxDecoder
-from integrity.audio.constants import SANDBOX_MAX_OPEN_FILES
+from integrity.audio.constants import (
+    MAX_SOURCE_CHANNELS,
+    MIN_SOURCE_RATE_HZ,
+    SANDBOX_MAX_OPEN_FILES,
+)
 from integrity.audio.decode import sandbox_for
 
 from .signals import ALL_FORMATS, FIXTURE_SECONDS, MEBIBYTE, tone, write_format
@@ -322,3 +326,20 @@ def test_the_child_has_no_network_where_namespaces_allow(
     if not shared.network_isolated:
         pytest.skip("unprivileged user namespaces are disabled on this host")
     assert os.readlink(f"/proc/{shared.pid}/ns/net") != os.readlink("/proc/self/ns/net")
+
+
+@pytest.mark.parametrize(
+    ("channels", "rate", "detail"),
+    [(MAX_SOURCE_CHANNELS + 1, 44_100, "channels"), (1, MIN_SOURCE_RATE_HZ // 2, "sample rate")],
+)
+def test_odd_channel_counts_and_rates_are_refused_at_probe(
+    channels: int, rate: int, detail: str, tmp_path: Path, limits: DecodeLimits
+) -> None:
+    path = tmp_path / "odd.wav"
+    soundfile.write(path, np.zeros((rate // 10, channels), dtype=np.float32), rate)
+    with pytest.raises(AudioDecodeError) as caught:
+        probe_file(path, limits=limits)
+    assert caught.value.reason is DecodeFailure.UNSUPPORTED
+    assert detail in str(caught.value)
+    error = _assert_refused(path, limits, DecodeFailure.UNSUPPORTED)
+    assert detail in error.detail
