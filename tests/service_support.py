@@ -168,8 +168,8 @@ ERN_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
       <ReleaseReference>R0</ReleaseReference>
       <ReleaseType>Album</ReleaseType>
       <ReleaseId><ICPN>{icpn}</ICPN></ReleaseId>
-      <DisplayTitleText>Test Album {message_id}</DisplayTitleText>
-      <DisplayTitle><TitleText>Test Album {message_id}</TitleText></DisplayTitle>
+      <DisplayTitleText>Lanterns On The Water</DisplayTitleText>
+      <DisplayTitle><TitleText>Lanterns On The Water</TitleText></DisplayTitle>
       <DisplayArtistName>The Testers</DisplayArtistName>
       <DisplayArtist SequenceNumber="1"><ArtistPartyReference>PArtist</ArtistPartyReference>
         <DisplayArtistRole>MainArtist</DisplayArtistRole></DisplayArtist>
@@ -224,7 +224,7 @@ class TrackSpec:
     isrc: str
     title: str
     filename: str
-    duration: str = "PT30S"
+    duration: str = "PT8S"  # AUDIO_SECONDS, what unique_audio() renders
 
 
 def make_ern(message_id: str, tracks: list[TrackSpec], *, control: str = "LiveMessage") -> bytes:

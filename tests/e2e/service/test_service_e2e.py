@@ -117,7 +117,10 @@ def test_delivery_to_review_to_filter_with_a_full_audit_trail(service, worker):
     good, corrupt = _isrc("GD"), _isrc("CR")
     delivery_id = _deliver(
         service,
-        [TrackSpec(good, "Robin", "robin.wav"), TrackSpec(corrupt, "Noise", "noise.ogg")],
+        [
+            TrackSpec(good, "Morning Over The Harbour", "robin.wav"),
+            TrackSpec(corrupt, "Noise", "noise.ogg"),
+        ],
         {"robin.wav": unique_audio(), "noise.ogg": secrets.token_bytes(50_000)},
     )
     view = _wait_finished(service, delivery_id)

@@ -61,7 +61,10 @@ def processed(service):
     isrc_missing = f"QZM{secrets.randbelow(100):02d}26{secrets.randbelow(10**5):05d}"
     view = _deliver_and_process(
         service,
-        [TrackSpec(isrc_ok, "Robin", "robin.wav"), TrackSpec(isrc_missing, "Gone", "gone.ogg")],
+        [
+            TrackSpec(isrc_ok, "Morning Over The Harbour", "robin.wav"),
+            TrackSpec(isrc_missing, "Gone", "gone.ogg"),
+        ],
         {"robin.wav": unique_audio()},
     )
     by_isrc = {track["isrc"]: track for track in view["tracks"]}

@@ -179,3 +179,55 @@ def test_a_message_redelivered_too_often_is_quarantined(service, worker):
     assert letter.attempts == 6
     attempt = next(a for a in _rows(service, select(TaskAttempt)) if a.task_id == task_id)
     assert attempt.state == "quarantined"
+
+
+def test_a_delivery_whose_ingest_task_was_never_sent_is_recovered_by_the_sweep(service, worker):
+    """The commit happened but the task send did not (Redis down at that moment)."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from integrity import pipeline
+    from integrity.api.app import TaskSender
+    from integrity.db.models import Delivery, utc_now
+    from workers.tasks import STALL_AFTER_S
+
+    isrc = f"QZS{secrets.randbelow(100):02d}26{secrets.randbelow(10**5):05d}"
+    message = make_ern(f"MSG-{secrets.token_hex(6)}", [TrackSpec(isrc, "Quiet Harbour", "a.wav")])
+    directory = service.settings.storage_dir / uuid.uuid4().hex
+    directory.mkdir(parents=True)
+    (directory / "message.xml").write_bytes(message)
+    (directory / "a.wav").write_bytes(unique_audio())
+    engine = create_db_engine(service.settings.database_url)
+    with session_scope(session_factory(engine)) as session:
+        delivery, _ = pipeline.register_delivery(
+            session, storage_path=directory, message_filename="message.xml", source="test"
+        )
+        delivery_id = delivery.id
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id)
+            .values(received_at=utc_now() - timedelta(seconds=STALL_AFTER_S + 1))
+        )
+    engine.dispose()
+    TaskSender(service.settings).send("workers.tasks.sweep", stage="ingest")
+
+    def completed():
+        rows = _rows(service, select(Delivery.status).where(Delivery.id == delivery_id))
+        return rows and rows[0] == "completed"
+
+    wait_for(completed, timeout_s=PROCESSING_TIMEOUT_S, what="the swept delivery to complete")
+
+
+def test_a_rescan_runs_on_the_rescan_queue_and_reports_progress(service, worker):
+    admin = service.auth(service.admin_key)
+    created = service.client.post("/v1/rescans", json={"scope": {"kind": "all"}}, headers=admin)
+    assert created.status_code == 202, created.text
+    rescan_id = created.json()["id"]
+
+    def finished():
+        progress = service.client.get(f"/v1/rescans/{rescan_id}", headers=admin).json()
+        return progress if progress["status"] == "completed" else None
+
+    progress = wait_for(finished, timeout_s=PROCESSING_TIMEOUT_S, what="the rescan to finish")
+    assert progress["done"] == progress["total"]
