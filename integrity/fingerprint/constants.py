@@ -97,8 +97,8 @@ RATIO_UNITS: Final[int] = 256
 # --- Matching -----------------------------------------------------------------------------------
 MAX_POSTINGS_PER_KEY: Final[int] = 20_000
 """Keys with more postings than this are skipped at query time (count): stop words."""
-CANDIDATE_TRACKS: Final[int] = 25
-"""Tracks examined for alignment per query, by votes in (track, scale, pitch) cells (count)."""
+CANDIDATE_CELLS: Final[int] = 30
+"""(track, scale, pitch) cells examined for alignment per query, most votes first (count)."""
 MIN_CANDIDATE_VOTES: Final[int] = 4
 """A track needs at least this many hash hits in one cell to be aligned (count)."""
 LOG_SCALE_BIN: Final[float] = 0.04
@@ -129,18 +129,22 @@ MIN_INLIERS: Final[int] = 6
 # fitted on the best evidence that non-member queries reach against an index of
 # CALIBRATION_TRACKS tracks; the last term scales it to an index of N tracks (chance alignments
 # are per track, so their rate adds up over tracks). Capped to [CALIBRATION_FLOOR, 1].
-CALIBRATION_TRACKS: Final[int] = 132
+CALIBRATION_TRACKS: Final[int] = 20
 """Tracks in the index the calibration was fitted on (count)."""
-EXCERPT_CALIBRATION_INTERCEPT: Final[float] = 1.0
+EXCERPT_CALIBRATION_INTERCEPT: Final[float] = -0.110
 """log10 false-match rate at zero evidence, excerpt queries (fitted; dimensionless)."""
-EXCERPT_CALIBRATION_SLOPE: Final[float] = 1.0 / 3.0
+EXCERPT_CALIBRATION_SLOPE: Final[float] = 0.3089
 """Decrease of log10 false-match rate per unit of evidence, excerpt queries (fitted)."""
-WHOLE_CALIBRATION_INTERCEPT: Final[float] = 1.0
+WHOLE_CALIBRATION_INTERCEPT: Final[float] = -0.437
 """log10 false-match rate at zero evidence, whole-track checks (fitted; dimensionless)."""
-WHOLE_CALIBRATION_SLOPE: Final[float] = 2.0 / 15.0
+WHOLE_CALIBRATION_SLOPE: Final[float] = 0.2618
 """Decrease of log10 false-match rate per unit of evidence, whole-track checks (fitted)."""
 CALIBRATION_FLOOR: Final[float] = 1e-9
 """Smallest false-match rate ever reported (probability): beyond the data of the fit."""
+MIN_WHOLE_TRACK_EVIDENCE: Final[float] = 25.0
+"""Least evidence for a whole-track duplicate, whatever the calibrated rate (evidence units):
+chance is not the only way to look alike; different songs over one loop reach ~14 in the tests,
+while a whole-track copy, even distorted, scores in the hundreds."""
 MAX_FALSE_MATCH_RATE: Final[float] = 1e-3
 """Matches whose false-match rate exceeds this are not reported (probability per query)."""
 

@@ -116,27 +116,30 @@ def align(query: np.ndarray, hits: Hits, *, exclude: set[int] | None = None) -> 
     n_p = int(2 * np.ceil(_MAX_PITCH_UNITS / fc.PITCH_BIN_UNITS) + 1)
     cell = (track * n_s + (s_cell + n_s // 2)) * n_p + (p_cell + n_p // 2)
     cells, counts = np.unique(cell, return_counts=True)
-    cell_track = cells // (n_s * n_p)
-    # Best cell count per track, then the strongest tracks.
-    order = np.lexsort((-counts, cell_track))
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = cell_track[order][1:] != cell_track[order][:-1]
-    best_tracks = cell_track[order][first]
-    best_counts = counts[order][first]
-    strong = best_counts >= fc.MIN_CANDIDATE_VOTES
-    best_tracks, best_counts = best_tracks[strong], best_counts[strong]
-    top = np.argsort(-best_counts, kind="stable")[: fc.CANDIDATE_TRACKS]
+    strong = counts >= fc.MIN_CANDIDATE_VOTES
+    cells, counts = cells[strong], counts[strong]
+    top = cells[np.argsort(-counts, kind="stable")[: fc.CANDIDATE_CELLS]]
     idx_ok = np.flatnonzero(ok)
-    results = []
-    for tr in best_tracks[top]:
-        sel = idx_ok[track == tr]
-        found = _align_track(
-            int(tr), q_t[sel], q_span[sel], hits.query_index[sel], log_s[sel], dp[sel], hits.t[sel]
+    best: dict[int, Alignment] = {}
+    for c in top:
+        tr, rest = divmod(int(c), n_s * n_p)
+        cs, cp = divmod(rest, n_p)
+        # The cell and its neighbours: estimates scatter across cell borders.
+        sel = (
+            (track == tr)
+            & (np.abs(s_cell - (cs - n_s // 2)) <= 1)
+            & (np.abs(p_cell - (cp - n_p // 2)) <= 1)
         )
-        if found is not None:
-            results.append(found)
-    results.sort(key=lambda a: -a.evidence)
-    return results
+        centre = sel & (s_cell == cs - n_s // 2) & (p_cell == cp - n_p // 2)
+        s0 = float(np.median(log_s[idx_ok[centre]]))
+        p0 = float(np.median(dp[idx_ok[centre]]))
+        h = idx_ok[sel]
+        found = _align_track(
+            tr, s0, p0, q_t[h], q_span[h], hits.query_index[h], log_s[h], dp[h], hits.t[h]
+        )
+        if found is not None and (tr not in best or found.evidence > best[tr].evidence):
+            best[tr] = found
+    return sorted(best.values(), key=lambda a: -a.evidence)
 
 
 def _mode_window(values: np.ndarray, width: float) -> float:
@@ -153,6 +156,8 @@ def _mode_window(values: np.ndarray, width: float) -> float:
 
 def _align_track(
     track: int,
+    s0: float,
+    p0: float,
     q_t: np.ndarray,
     q_span: np.ndarray,
     q_index: np.ndarray,
@@ -160,9 +165,7 @@ def _align_track(
     dp: np.ndarray,
     r_t: np.ndarray,
 ) -> Alignment | None:
-    s0 = _mode_window(log_s, 2 * fc.LOG_SCALE_BIN)
-    p0 = _mode_window(dp, fc.PITCH_BIN_UNITS)
-    near = (np.abs(log_s - s0) <= 2 * fc.LOG_SCALE_BIN) & (
+    near = (np.abs(log_s - s0) <= 1.5 * fc.LOG_SCALE_BIN) & (
         np.abs(dp - p0) <= fc.PITCH_TOLERANCE_UNITS
     )
     if near.sum() < fc.MIN_INLIERS:
@@ -184,19 +187,27 @@ def _align_track(
         inl = (np.abs(resid) <= fc.ALIGN_TOLERANCE_S) & (
             np.abs(dp - pitch) <= fc.PITCH_TOLERANCE_UNITS
         )
-    inlier_q = np.unique(q_index[inl])
+    inl_idx = np.flatnonzero(inl)
+    inlier_q, first = np.unique(q_index[inl_idx], return_index=True)
     if inlier_q.size < fc.MIN_INLIERS:
         return None
     # Weight each aligned query hash by 1 / (its hits in this track at this scale and pitch):
     # a hash of a loop that repeats k times in the reference proves only 1/k of an alignment.
     hit_q, hit_count = np.unique(q_index[near | inl], return_counts=True)
     weights = 1.0 / hit_count[np.searchsorted(hit_q, inlier_q)]
+    # Hashes sharing an anchor share peaks, so they are not independent evidence: each anchor
+    # counts once (its best weight). A burst of look-alike peaks is one piece of evidence.
+    anchor = q_t[inl_idx][first]
+    order = np.argsort(anchor, kind="stable")
+    anchor, weights = anchor[order], weights[order]
+    starts = np.flatnonzero(np.r_[True, anchor[1:] != anchor[:-1]])
+    evidence = float(np.maximum.reduceat(weights, starts).sum())
     start = float(qs[inl].min())
     end = float((qs[inl] + q_span[inl] * _T_UNIT_S).max())
     return Alignment(
         track=track,
         inliers=int(inlier_q.size),
-        evidence=float(weights.sum()),
+        evidence=evidence,
         a=a,
         b_s=b,
         pitch_semitones=-pitch * _SEMITONES_PER_F_UNIT,
@@ -242,4 +253,6 @@ def to_match(
 def reportable(al: Alignment, *, n_tracks: int, whole_track: bool = False) -> bool:
     """Strong enough to report: enough inliers and a false-match rate under the cap."""
     fmr = false_match_rate(al.evidence, n_tracks=n_tracks, whole_track=whole_track)
+    if whole_track and al.evidence < fc.MIN_WHOLE_TRACK_EVIDENCE:
+        return False
     return al.inliers >= fc.MIN_INLIERS and fmr <= fc.MAX_FALSE_MATCH_RATE

@@ -56,7 +56,7 @@ STRETCHES: dict[str, tuple[Transform, float, float]] = {
     ),
 }
 # (track, reference start in s) pairs queried for every distortion.
-PROBES = ((track_id(INDEXED_MUSIC[5]), 35.0), (track_id(INDEXED_MUSIC[2]), 8.5))
+PROBES = ((track_id(INDEXED_MUSIC[4]), 40.0), (track_id(INDEXED_MUSIC[2]), 8.5))
 
 
 def _check(

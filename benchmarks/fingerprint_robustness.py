@@ -1,0 +1,417 @@
+"""Recall per distortion and false-match rate on real music, ours beside fpcalc (Chromaprint).
+
+    nice .venv/bin/python benchmarks/fingerprint_robustness.py [--quick] [--calibrate]
+
+Corpus: integrity.corpus (Debian game-music packages); tracks of MEMBER_PACKAGES are indexed,
+the other packages' tracks give the non-member queries. Every distorted query is built once
+with ffmpeg / sox / rubberband and cached under ~/.cache/integrity/bench. A query counts as found
+when the best match is the right track AND the reference time of the query's first sample is
+within 0.5 s. fpcalc: -raw -ignore-errors codes, best full-overlap sliding alignment over all
+references by bit error rate (as AcoustID compares), with its threshold set on the same
+non-member queries to the same false-match budget (0.1%). --calibrate fits the score's
+false-match model on the non-member queries and prints the constants for constants.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _fp_common import (
+    BENCH_CACHE,
+    ChromaprintReference,
+    Track,
+    corpus_tracks,
+    decode,
+    fpcalc_codes,
+    machine,
+    print_table,
+)
+
+from integrity.fingerprint import FINGERPRINT_SAMPLE_RATE, extract, open_index
+from integrity.fingerprint import constants as fc
+from integrity.fingerprint.embedded import EmbeddedIndex
+
+SOURCE_RATE = 22_050  # distortions are applied at this rate, as a re-upload would be
+QUERY_S = 10.0
+SOURCE_S = 14.0  # cut before stretching so that a 10-s query remains at tempo/speed down to 0.7
+TRIM_HEAD_S = 12.0
+TRIM_TAIL_S = 8.0
+OFFSET_TOLERANCE_S = 0.5
+TARGET_FMR = 1e-3
+NON_MEMBER_STEP_S = 10.0
+
+
+@dataclass(frozen=True)
+class Distortion:
+    name: str
+    group: str  # the goal-table row it belongs to
+    goal: float
+    pitch: float = 0.0  # semitones (rubberband, tempo kept)
+    tempo: float = 1.0  # rubberband tempo factor (pitch kept)
+    speed: float = 1.0  # sox speed factor (pitch and tempo together)
+    snr_db: float | None = None
+    codec: tuple[str, ...] = field(default_factory=tuple)  # ffmpeg output args
+    ext: str = "flac"
+    whole: bool = False  # trimmed whole track, checked with check_duplicates
+
+    @property
+    def time_scale(self) -> float:
+        return self.tempo * self.speed
+
+
+MP3_32 = ("-c:a", "libmp3lame", "-b:a", "32k")
+DISTORTIONS = (
+    Distortion("mp3_32k", "re-encode", 0.995, codec=MP3_32, ext="mp3"),
+    Distortion("aac_96k", "re-encode", 0.995, codec=("-c:a", "aac", "-b:a", "96k"), ext="m4a"),
+    Distortion(
+        "opus_64k", "re-encode", 0.995, codec=("-c:a", "libopus", "-b:a", "64k"), ext="opus"
+    ),
+    Distortion("excerpt_10s", "excerpt/trim", 0.99),
+    Distortion("trimmed_track", "excerpt/trim", 0.99, whole=True),
+    Distortion("noise_+10dB", "noise +10 dB", 0.97, snr_db=10.0),
+    Distortion("noise_0dB", "noise 0 dB", 0.80, snr_db=0.0),
+    Distortion("pitch_+1st", "pitch ±1 st", 0.95, pitch=1.0),
+    Distortion("pitch_-1st", "pitch ±1 st", 0.95, pitch=-1.0),
+    Distortion("pitch_+2st", "pitch ±2 st", 0.90, pitch=2.0),
+    Distortion("pitch_-2st", "pitch ±2 st", 0.90, pitch=-2.0),
+    Distortion("tempo_+5%", "tempo ±5%", 0.95, tempo=1.05),
+    Distortion("tempo_-5%", "tempo ±5%", 0.95, tempo=0.95),
+    Distortion("tempo_+10%", "tempo ±10%", 0.90, tempo=1.10),
+    Distortion("tempo_-10%", "tempo ±10%", 0.90, tempo=0.90),
+    Distortion("speed_+3%", "speed ±3%", 0.95, speed=1.03),
+    Distortion("speed_-3%", "speed ±3%", 0.95, speed=0.97),
+    Distortion("speed_+10%", "speed ±10%", 0.90, speed=1.10),
+    Distortion("speed_-10%", "speed ±10%", 0.90, speed=0.90),
+    Distortion(
+        "chain",
+        "chain +1st,×1.05,+10dB,MP3 64k",
+        0.85,
+        pitch=1.0,
+        tempo=1.05,
+        snr_db=10.0,
+        codec=("-c:a", "libmp3lame", "-b:a", "64k"),
+        ext="mp3",
+    ),
+)
+
+
+def _seed(*parts: str) -> int:
+    return int.from_bytes(hashlib.sha256("/".join(parts).encode()).digest()[:8], "little")
+
+
+def _run(cmd: list[str]) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+def _apply(d: Distortion, source: np.ndarray, out: Path, seed: int, tmp: Path) -> None:
+    """source (SOURCE_RATE) -> distorted query file `out`."""
+    y = source
+    if d.pitch or d.tempo != 1.0:
+        src, dst = tmp / "in.wav", tmp / "rb.wav"
+        sf.write(src, y, SOURCE_RATE, subtype="FLOAT")
+        _run(["rubberband", "-q", "-T", str(d.tempo), "-p", str(d.pitch), str(src), str(dst)])
+        y, _ = sf.read(dst, dtype="float32")
+    if d.speed != 1.0:
+        src, dst = tmp / "in.wav", tmp / "speed.wav"
+        sf.write(src, y, SOURCE_RATE, subtype="FLOAT")
+        _run(["sox", str(src), str(dst), "speed", str(d.speed)])
+        y, _ = sf.read(dst, dtype="float32")
+    y = y if y.ndim == 1 else y.mean(axis=1)
+    if not d.whole:
+        y = y[: int(QUERY_S * SOURCE_RATE)]
+    if d.snr_db is not None:
+        noise = np.random.default_rng(seed).standard_normal(y.size).astype(np.float32)
+        y = y + noise * np.sqrt(np.mean(y**2) / np.mean(noise**2) / 10 ** (d.snr_db / 10))
+    y = np.clip(y, -1.0, 1.0).astype(np.float32)
+    if d.codec:
+        src = tmp / "pre.wav"
+        sf.write(src, y, SOURCE_RATE, subtype="FLOAT")
+        _run(["ffmpeg", "-v", "error", "-y", "-i", str(src), *d.codec, str(out)])
+    else:
+        sf.write(out, y, SOURCE_RATE, format="FLAC")
+
+
+def build_queries(members: list[Track], others: list[Track]) -> dict[str, list[dict]]:
+    """Build (or reuse) every query file; returns per distortion the query records."""
+    plans: dict[str, list[dict]] = {}
+    root = BENCH_CACHE / "queries"
+    todo: dict[Path, list[tuple[Distortion, dict]]] = {}
+    for d in DISTORTIONS:
+        plans[d.name] = []
+        for t in members:
+            rng = np.random.default_rng(_seed(t.track_id, "start"))
+            start = TRIM_HEAD_S if d.whole else float(rng.uniform(2.0, t.duration_s - SOURCE_S - 2))
+            name = t.track_id.replace("/", "__")
+            rec = {
+                "path": str(root / d.name / f"{name}.{d.ext}"),
+                "truth": t.track_id,
+                "start_s": round(start, 3),
+            }
+            plans[d.name].append(rec)
+            if not Path(rec["path"]).exists():
+                todo.setdefault(t.path, []).append((d, rec))
+    nonmember = []
+    for t in others:
+        name = t.track_id.replace("/", "__")
+        for k, start in enumerate(np.arange(0.0, t.duration_s - QUERY_S, NON_MEMBER_STEP_S)):
+            rec = {
+                "path": str(root / "non_member" / f"{name}__{k:03d}.flac"),
+                "truth": None,
+                "start_s": float(start),
+                "source": str(t.path),
+            }
+            nonmember.append(rec)
+            if not Path(rec["path"]).exists():
+                todo.setdefault(t.path, []).append((None, rec))  # type: ignore[arg-type]
+    plans["non_member"] = nonmember
+    if todo:
+        print(f"building queries from {len(todo)} files (cached afterwards) ...", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmpname:
+        tmp = Path(tmpname)
+        for i, (path, jobs) in enumerate(todo.items()):
+            audio = decode(path, SOURCE_RATE)
+            for d, rec in jobs:
+                out = Path(rec["path"])
+                out.parent.mkdir(parents=True, exist_ok=True)
+                a = int(rec["start_s"] * SOURCE_RATE)
+                if d is None:
+                    sf.write(
+                        out, audio[a : a + int(QUERY_S * SOURCE_RATE)], SOURCE_RATE, format="FLAC"
+                    )
+                    continue
+                if d.whole:
+                    source = audio[a : audio.size - int(TRIM_TAIL_S * SOURCE_RATE)]
+                else:
+                    source = audio[a : a + int(SOURCE_S * SOURCE_RATE)]
+                _apply(d, source, out, _seed(rec["path"]), tmp)
+            if (i + 1) % 20 == 0:
+                print(f"  {i + 1}/{len(todo)}", file=sys.stderr)
+    return plans
+
+
+def _constants_digest() -> str:
+    return hashlib.sha256(Path(fc.__file__).read_bytes()).hexdigest()[:12]
+
+
+def build_index(members: list[Track], quick: bool) -> tuple[EmbeddedIndex, float, float]:
+    """Our index of the members (cached per constants version); returns it, hours, MB/hour."""
+    path = BENCH_CACHE / f"index-{'quick' if quick else 'full'}-{_constants_digest()}.fpi"
+    hours = sum(t.duration_s for t in members) / 3600
+    if not path.exists():
+        tmp = path.with_suffix(".building")
+        tmp.unlink(missing_ok=True)
+        index = open_index(tmp)
+        for t in members:
+            index.add(
+                t.track_id,
+                extract(decode(t.path, FINGERPRINT_SAMPLE_RATE), FINGERPRINT_SAMPLE_RATE),
+            )
+        index.close()
+        tmp.replace(path)
+        tmp.with_name(tmp.name + ".lock").unlink(missing_ok=True)
+    index = open_index(path, readonly=True)
+    assert isinstance(index, EmbeddedIndex)
+    return index, hours, index.size_bytes / hours / 1e6
+
+
+def fpcalc_cached(path: Path, *, whole: bool) -> np.ndarray:
+    cache = (
+        BENCH_CACHE / "fpcalc" / (hashlib.sha256(f"{path}|{whole}".encode()).hexdigest() + ".npy")
+    )
+    if cache.exists():
+        return np.load(cache)
+    codes = fpcalc_codes(path, whole=whole)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, codes)
+    return codes
+
+
+def fit_calibration(evidence: np.ndarray) -> tuple[float, float]:
+    """log10 P(best evidence >= e) ~ a - b e over the tail of the non-member distribution."""
+    n = evidence.size
+    values = np.sort(evidence)
+    grid = np.unique(values[values > 0])
+    surv = np.array([(values >= e).sum() / n for e in grid])
+    keep = (surv <= 0.5) & (surv * n >= 3)  # the tail, where at least 3 queries remain
+    if keep.sum() < 3:
+        keep = surv * n >= 1
+    b, a = np.polyfit(grid[keep], np.log10(surv[keep]), 1)
+    return float(a), float(-b)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="20 members, 200 non-member queries")
+    parser.add_argument("--calibrate", action="store_true", help="fit and print the score model")
+    parser.add_argument("--no-fpcalc", action="store_true", help="skip the Chromaprint column")
+    parser.add_argument("--build-only", action="store_true", help="only build the query cache")
+    args = parser.parse_args()
+    for tool in ("ffmpeg", "sox", "rubberband", "fpcalc"):
+        if shutil.which(tool) is None:
+            sys.exit(
+                f"{tool} not found (apt-get install ffmpeg sox rubberband-cli libchromaprint-tools)"
+            )
+    members, others = corpus_tracks()
+    if args.quick:
+        members = members[:: max(1, len(members) // 20)][:20]
+        others = others[:: max(1, len(others) // 20)][:20]
+    plans = build_queries(members, others)
+    if args.build_only:
+        for t in members:
+            fpcalc_cached(t.path, whole=True)
+        for recs in plans.values():
+            for rec in recs:
+                fpcalc_cached(Path(rec["path"]), whole=False)
+        print(f"{sum(len(r) for r in plans.values())} queries cached under {BENCH_CACHE}")
+        return
+    if args.quick:
+        plans["non_member"] = plans["non_member"][:200]
+    index, hours, mb_per_hour = build_index(members, args.quick)
+    n_tracks = len(index)
+
+    use_fpcalc = not args.no_fpcalc
+    if use_fpcalc:
+        ref = ChromaprintReference({t.track_id: fpcalc_cached(t.path, whole=True) for t in members})
+
+    # Non-member queries first: our evidence distribution and fpcalc's threshold.
+    nm_evidence, nm_false, nm_ber = [], 0, []
+    t0 = time.perf_counter()
+    for rec in plans["non_member"]:
+        fp = extract(decode(Path(rec["path"]), FINGERPRINT_SAMPLE_RATE), FINGERPRINT_SAMPLE_RATE)
+        found = index.alignments(fp)
+        nm_evidence.append(found[0].evidence if found else 0.0)
+        nm_false += bool(index.query(fp))
+        if use_fpcalc:
+            nm_ber.append(ref.best(fpcalc_cached(Path(rec["path"]), whole=False))[1])
+    nm_time = time.perf_counter() - t0
+    n_nm = len(plans["non_member"])
+    ber_threshold = float(np.quantile(nm_ber, TARGET_FMR)) if nm_ber else 0.0
+
+    rows = []
+    per_group: dict[str, list[tuple[int, int, int]]] = {}
+    for d in DISTORTIONS:
+        ok = ok_fp = ok_track = 0
+        scale_err, pitch_err = [], []
+        for rec in plans[d.name]:
+            samples = decode(Path(rec["path"]), FINGERPRINT_SAMPLE_RATE)
+            fp = extract(samples, FINGERPRINT_SAMPLE_RATE)
+            matches = index.check_duplicates(fp) if d.whole else index.query(fp, limit=1)
+            if matches and matches[0].track_id == rec["truth"]:
+                ok_track += 1
+                m = matches[0]
+                ref_start = m.ref_offset_s - m.time_scale * m.query_offset_s
+                if abs(ref_start - rec["start_s"]) <= OFFSET_TOLERANCE_S:
+                    ok += 1
+                    scale_err.append(abs(m.time_scale / d.time_scale - 1))
+                    pitch_err.append(abs(m.pitch_semitones - (d.pitch + 12 * np.log2(d.speed))))
+            if use_fpcalc:
+                tid, ber, off = ref.best(fpcalc_cached(Path(rec["path"]), whole=False))
+                if tid == rec["truth"] and ber < ber_threshold and abs(off - rec["start_s"]) <= 0.5:
+                    ok_fp += 1
+        n = len(plans[d.name])
+        per_group.setdefault(d.group, []).append((ok, ok_fp, n))
+        rows.append(
+            [
+                d.name,
+                str(n),
+                f"{100 * ok / n:.1f}%",
+                f"{100 * ok_track / n:.1f}%",
+                f"{100 * ok_fp / n:.1f}%" if use_fpcalc else "-",
+                f"{100 * np.median(scale_err):.2f}%" if scale_err else "-",
+                f"{np.median(pitch_err):.2f}" if pitch_err else "-",
+            ]
+        )
+    print(f"machine: {machine()}")
+    print(
+        f"index: {n_tracks} tracks, {hours:.2f} h, {mb_per_hour:.3f} MB per hour "
+        f"(fingerprint v{fc.FINGERPRINT_VERSION})"
+    )
+    print()
+    print_table(
+        [
+            "distortion",
+            "queries",
+            "ours",
+            "ours, track only",
+            "fpcalc",
+            "median |scale err|",
+            "median |pitch err| st",
+        ],
+        rows,
+    )
+    print()
+    goal_rows = []
+    for group, parts in per_group.items():
+        ok = sum(p[0] for p in parts)
+        okf = sum(p[1] for p in parts)
+        n = sum(p[2] for p in parts)
+        goal = next(d.goal for d in DISTORTIONS if d.group == group)
+        goal_rows.append(
+            [
+                group,
+                str(n),
+                f"{100 * ok / n:.1f}%",
+                f"{100 * okf / n:.1f}%" if use_fpcalc else "-",
+                f"≥ {100 * goal:g}%",
+                "yes" if ok / n >= goal else "NO",
+            ]
+        )
+    goal_rows.append(
+        [
+            "false matches, non-member 10-s queries",
+            str(n_nm),
+            f"{100 * nm_false / n_nm:.2f}%",
+            f"{100 * np.mean(np.asarray(nm_ber) < ber_threshold):.2f}%" if nm_ber else "-",
+            "≤ 0.1%",
+            "yes" if nm_false / n_nm <= TARGET_FMR else "NO",
+        ]
+    )
+    print_table(["goal row", "queries", "ours", "fpcalc", "goal", "met"], goal_rows)
+    print()
+    print(
+        f"fpcalc threshold (BER at {100 * TARGET_FMR:g}% of non-members): {ber_threshold:.3f}; "
+        f"non-member queries took {1000 * nm_time / max(n_nm, 1):.0f} ms each (decode, "
+        f"extract, query, fpcalc)"
+    )
+    if args.calibrate:
+        ev = np.asarray(nm_evidence)
+        a, b = fit_calibration(ev)
+        whole_ev = []
+        for t in others:
+            fp = extract(decode(t.path, FINGERPRINT_SAMPLE_RATE), FINGERPRINT_SAMPLE_RATE)
+            found = index.alignments(fp, whole_track=True)
+            whole_ev.append(found[0].evidence if found else 0.0)
+        wa, wb = fit_calibration(np.asarray(whole_ev))
+        print()
+        print(
+            f"calibration on {ev.size} non-member excerpts and {len(whole_ev)} whole tracks, "
+            f"index of {n_tracks} tracks:"
+        )
+        print(
+            f"  excerpt evidence quantiles 50/90/99/max: "
+            f"{np.quantile(ev, [0.5, 0.9, 0.99]).round(2).tolist()} / {ev.max():.2f}"
+        )
+        print(f"  whole-track evidence max: {max(whole_ev):.2f}")
+        print(f"CALIBRATION_TRACKS = {n_tracks}")
+        print(f"EXCERPT_CALIBRATION_INTERCEPT = {a:.3f}")
+        print(f"EXCERPT_CALIBRATION_SLOPE = {b:.4f}")
+        print(f"WHOLE_CALIBRATION_INTERCEPT = {wa:.3f}")
+        print(f"WHOLE_CALIBRATION_SLOPE = {wb:.4f}")
+    index.close()
+
+
+if __name__ == "__main__":
+    main()
