@@ -58,17 +58,15 @@ def begin_attempt(
         attempt.deliveries += 1
         if attempt.deliveries > max_deliveries:
             attempt.state = STATE_QUARANTINED
-            session.add(
-                DeadLetter(
-                    task_name=task_name,
-                    task_id=task_id,
-                    queue=queue,
-                    args=list(args),
-                    kwargs=dict(kwargs),
-                    reason=REASON_QUARANTINED,
-                    error=f"delivered {attempt.deliveries} times without finishing",
-                    attempts=attempt.deliveries,
-                )
+            record_dead_letter(
+                session,
+                task_id=task_id,
+                task_name=task_name,
+                queue=queue,
+                args=args,
+                kwargs=kwargs,
+                error=f"delivered {attempt.deliveries} times without finishing",
+                reason=REASON_QUARANTINED,
             )
             return SKIP_QUARANTINED
     attempt.state = STATE_RUNNING
@@ -97,8 +95,9 @@ def record_dead_letter(
     args: list[Any],
     kwargs: dict[str, Any],
     error: str,
+    reason: str = REASON_FAILED,
 ) -> DeadLetter:
-    """A task that gave up for good, kept with its arguments for replay."""
+    """A task that gave up for good (or was quarantined), kept with its arguments for replay."""
     attempt = session.get(TaskAttempt, task_id)
     letter = DeadLetter(
         task_name=task_name,
@@ -106,7 +105,7 @@ def record_dead_letter(
         queue=queue,
         args=list(args),
         kwargs=dict(kwargs),
-        reason=REASON_FAILED,
+        reason=reason,
         error=error[:MAX_ERROR_CHARS],
         attempts=attempt.deliveries if attempt is not None else 1,
     )

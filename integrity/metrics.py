@@ -8,6 +8,7 @@ at scrape time by one collector, so it is right however many API and worker proc
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 
 import redis
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 REQUEST_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 REDIS_TIMEOUT_S = 0.5
+HEARTBEAT_KEY = "integrity:worker-heartbeat"  # set by the periodic sweep when a worker runs it
 
 
 class ServiceMetrics:
@@ -65,6 +67,10 @@ class StateCollector(Collector):
         depth = GaugeMetricFamily(
             "integrity_queue_depth", "Messages waiting in each Celery queue.", labels=["queue"]
         )
+        heartbeat = GaugeMetricFamily(
+            "integrity_worker_heartbeat_age_seconds",
+            "Seconds since a worker last ran the periodic sweep (alert when it keeps growing).",
+        )
         try:
             client = redis.Redis.from_url(
                 self._redis_url,
@@ -73,9 +79,13 @@ class StateCollector(Collector):
             )
             for queue in self._queues:
                 depth.add_metric([queue], float(client.llen(queue)))
+            last = client.get(HEARTBEAT_KEY)
+            if last is not None:
+                heartbeat.add_metric([], max(0.0, time.time() - float(last)))
         except redis.RedisError as exc:
             logger.warning("queue depth unavailable", extra={"error": str(exc)})
         yield depth
+        yield heartbeat
 
         tasks = CounterMetricFamily(
             "integrity_tasks", "Celery messages by task and final state.", labels=["task", "state"]

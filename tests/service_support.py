@@ -32,6 +32,7 @@ from integrity import accounts, security
 from integrity.api import create_app
 from integrity.config import Settings
 from integrity.db.session import create_db_engine, session_factory, session_scope, upgrade_schema
+from workers.app import STAGES
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "INTEGRITY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -296,7 +297,6 @@ WORKER_READY_TIMEOUT_S = 60.0
 WORKER_STOP_TIMEOUT_S = 20.0
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CELERY_BIN = Path(sys.executable).parent / "celery"
-STAGES = ("ingest", "analyze", "index", "score", "rescan")
 
 
 def service_environment(

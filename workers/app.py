@@ -19,7 +19,9 @@ from kombu import Queue
 
 from integrity.config import Settings, get_settings
 
-STAGES = ("ingest", "analyze", "index", "score", "rescan")
+# No separate index queue: analysis decodes each file once and fingerprints, matches and indexes
+# it in the same step (a separate stage would decode again or ship fingerprints through Redis).
+STAGES = ("ingest", "analyze", "score", "rescan")
 SWEEP_INTERVAL = timedelta(minutes=1)
 
 

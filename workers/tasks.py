@@ -13,11 +13,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from celery import Task
 from celery.exceptions import Retry
+from celery.signals import worker_process_shutdown
 from sqlalchemy.orm import Session, sessionmaker
 
-from integrity import deadletters, deliveries, pipeline, rescans
+from integrity import deadletters, deliveries, metrics, pipeline, rescans
 from integrity.config import Settings, get_settings
 from integrity.db.session import create_db_engine, session_factory, session_scope
 from integrity.service_errors import ServiceError
@@ -29,6 +31,7 @@ STALL_AFTER_S = (
     600  # a delivery still 'received' (or a rescan without progress) this long is re-sent
 )
 PERMANENT_ERRORS = (ServiceError, pipeline.PipelineError)
+HEARTBEAT_TIMEOUT_S = 2.0
 
 
 class _ProcessState:
@@ -58,6 +61,21 @@ def resources() -> pipeline.AnalysisResources:
     if _ProcessState.resources is None:
         _ProcessState.resources = pipeline.AnalysisResources.from_settings(settings())
     return _ProcessState.resources
+
+
+@worker_process_shutdown.connect
+def _close_resources(**_: Any) -> None:
+    """Persist and close the fingerprint index when a pool process exits."""
+    if _ProcessState.resources is not None and _ProcessState.pid == os.getpid():
+        _ProcessState.resources.close()
+        _ProcessState.resources = None
+
+
+def beat_heartbeat(redis_url: str) -> None:
+    """Record that a worker consumed the periodic sweep (workers that silently stopped
+    consuming after a Redis reconnect show up as an ageing heartbeat in /metrics)."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=HEARTBEAT_TIMEOUT_S)
+    client.set(metrics.HEARTBEAT_KEY, f"{time.time():.3f}")
 
 
 class IntegrityTask(Task):
@@ -239,6 +257,7 @@ def sweep(self: IntegrityTask) -> None:
     with session_scope(sessions()) as session:
         stalled = deliveries.stalled_deliveries(session, older_than_s=STALL_AFTER_S)
         stuck = rescans.stalled_rescans(session, older_than_s=STALL_AFTER_S)
+    beat_heartbeat(settings().redis_url)
     for delivery_id in stalled:
         send(ingest_delivery, delivery_id, stage="ingest")
     for rescan_id in stuck:

@@ -68,7 +68,7 @@ def serve(
 
 def worker(
     queues: str = typer.Option(
-        "", help="Comma-separated stages; default all (ingest,analyze,index,score,rescan)."
+        "", help="Comma-separated stages; default all (ingest,analyze,score,rescan)."
     ),
     concurrency: int = typer.Option(DEFAULT_WORKER_CONCURRENCY, min=1, help="Pool processes."),
     beat: bool = typer.Option(False, help="Also run the beat scheduler (one process only)."),

@@ -217,6 +217,9 @@ def test_a_delivery_whose_ingest_task_was_never_sent_is_recovered_by_the_sweep(s
         return rows and rows[0] == "completed"
 
     wait_for(completed, timeout_s=PROCESSING_TIMEOUT_S, what="the swept delivery to complete")
+    # The sweep also left a worker heartbeat, exposed for alerting.
+    scrape = service.client.get("/metrics").text
+    assert "integrity_worker_heartbeat_age_seconds " in scrape
 
 
 def test_a_rescan_runs_on_the_rescan_queue_and_reports_progress(service, worker):
