@@ -31,6 +31,8 @@ DURATION_TOLERANCE_RATIO = 0.02
 """...or by this fraction of the declared duration, whichever is larger."""
 MOSTLY_SILENT_RATIO = 0.9
 """Fraction of silent frames above which a file is reported as (nearly) silent."""
+DUPLICATES_KEPT = 10
+"""Earlier copies recorded per asset (a moderator needs the evidence, not every copy)."""
 SPEED_REPORT_MIN_RATIO = 0.005
 """Time-scale changes below 0.5 % are measurement noise, not an edit worth naming."""
 PITCH_REPORT_MIN_SEMITONES = 0.2
@@ -147,7 +149,13 @@ def analyse_asset(
     fingerprint = extract_fingerprint(
         audio.resampled(FINGERPRINT_SAMPLE_RATE), FINGERPRINT_SAMPLE_RATE
     )
-    matches = tools.index.check_duplicates(fingerprint, exclude=[asset.sha256])
+    # The new upload is the query: earlier tracks that contain (a distorted copy of) any long
+    # enough part of it are reported, which covers edited whole tracks and cut-down excerpts.
+    matches = [
+        m
+        for m in tools.index.query(fingerprint, limit=DUPLICATES_KEPT)
+        if m.track_id != asset.sha256
+    ]
     tools.index.add(asset.sha256, fingerprint, meta=meta)
     analysis.details = {
         **(analysis.details or {}),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,9 +28,11 @@ from integrity.assets import ANALYSIS_VERSION, AssetTools, CatalogCopy, locate_a
 from integrity.audio import DecodeLimits
 from integrity.config import Settings
 from integrity.db.models import Analysis, AudioAsset, Delivery, Finding, Track, utc_now
+from integrity.detection.catalog_context import build_catalog_context
+from integrity.detection.metadata import ProtectedArtists, load_protected_artists, metadata_findings
 from integrity.findings import FindingSpec, record_findings
 from integrity.fingerprint import FingerprintIndex, open_index
-from integrity.policy import Policy, load_policy
+from integrity.policy import FindingFacts, Policy, load_policy
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,10 @@ TRACK_PENDING, TRACK_ANALYZED, TRACK_SCORED, TRACK_FAILED = (
 )
 
 
+PARSED_MESSAGES_KEPT = 16
+"""Parsed ERN messages a process keeps for scoring their tracks (deliveries, not bytes)."""
+
+
 class PipelineError(RuntimeError):
     """A pipeline step was asked to work on something that does not exist."""
 
@@ -72,17 +79,41 @@ class AnalysisResources:
     persists what the index holds in memory."""
 
     decode_limits: DecodeLimits
+    read_limits: ddex.ReadLimits
     policy: Policy
+    protected_artists: ProtectedArtists
     index_location: str
     _index: FingerprintIndex | None = field(default=None, repr=False)
+    _messages: OrderedDict[tuple[int, str], ddex.Message | None] = field(
+        default_factory=OrderedDict, repr=False
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnalysisResources:
         return cls(
             decode_limits=DecodeLimits.from_settings(settings),
+            read_limits=ddex.ReadLimits(
+                max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth
+            ),
             policy=load_policy(settings.policy_file),
+            protected_artists=load_protected_artists(settings.protected_artists_file),
             index_location=fingerprint_index_location(settings),
         )
+
+    def message_for(self, delivery: Delivery) -> ddex.Message | None:
+        """The delivery's parsed ERN, read once per process for all its tracks; None when the
+        stored message is gone or unreadable (ingest already recorded why)."""
+        key = (delivery.id, delivery.message_sha256)
+        if key not in self._messages:
+            path = Path(delivery.storage_path) / delivery.message_filename
+            try:
+                self._messages[key] = ddex.read_file(path, limits=self.read_limits)
+            except (ddex.ErnReadError, OSError) as exc:
+                logger.warning("message unavailable", extra={"path": str(path), "error": str(exc)})
+                self._messages[key] = None
+            while len(self._messages) > PARSED_MESSAGES_KEPT:
+                self._messages.popitem(last=False)
+        return self._messages[key]
 
     @property
     def index(self) -> FingerprintIndex:
@@ -343,11 +374,39 @@ def score_track(
     settings: Settings,
     resources: AnalysisResources | None = None,
 ) -> None:
-    """Turn the track's findings (and scores, when models are present) into a decision."""
-    policy = resources.policy if resources is not None else load_policy(settings.policy_file)
+    """Add the metadata signals, then turn findings (and scores) into a decision with reasons."""
+    with _resources_for_call(settings, resources) as resources:
+        _score_track(session, track_id=track_id, settings=settings, resources=resources)
+
+
+def _score_track(
+    session: Session, *, track_id: int, settings: Settings, resources: AnalysisResources
+) -> None:
     track = _get(session, Track, track_id)
+    delivery = _get(session, Delivery, track.delivery_id)
+    scores: dict[str, float] = {}
+    message = resources.message_for(delivery)
+    recording = message.sound_recording(track.reference or "") if message else None
+    if message is not None and recording is not None:
+        context = build_catalog_context(
+            session,
+            track=track,
+            delivery=delivery,
+            settings=settings,
+            protected=resources.protected_artists,
+        )
+        specs = metadata_findings(
+            recording,
+            message,
+            context,
+            synthetic_score=scores.get("synthetic"),
+            track_id=track.id,
+        )
+        record_findings(session, delivery_id=delivery.id, specs=specs)
     findings = session.scalars(select(Finding).where(Finding.track_id == track.id)).all()
-    decision = policy.decide(findings=[(f.code, f.severity) for f in findings], scores={})
+    decision = resources.policy.decide(
+        findings=[FindingFacts(f.code, f.severity, f.message) for f in findings], scores=scores
+    )
     ingest.assign_changed(
         track, {"decision": decision.action, "decision_reasons": list(decision.reasons)}
     )

@@ -55,6 +55,15 @@ class ScoreRule:
 
 
 @dataclass(frozen=True)
+class FindingFacts:
+    """What the policy reads of a finding."""
+
+    code: str
+    severity: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Decision:
     action: Action
     reasons: tuple[str, ...] = ()
@@ -69,6 +78,9 @@ DEFAULT_FINDING_RULES: tuple[FindingRule, ...] = (
     FindingRule(
         "duplicate_*", "review", "the same recording is in the catalog under other metadata"
     ),
+    FindingRule(
+        "ai_declared_generated", "filter", "declared fully AI-generated: kept, not recommended"
+    ),
     FindingRule("ai_*", "review", "the AI disclosure in the message is inconsistent", "warning"),
     FindingRule("spam_*", "review", "metadata looks like catalog spam", "warning"),
 )
@@ -81,17 +93,20 @@ class Policy:
     score_rules: tuple[ScoreRule, ...] = DEFAULT_SCORE_RULES
     source: str = "defaults"
 
-    def decide(
-        self, *, findings: Iterable[tuple[str, str]], scores: Mapping[str, float]
-    ) -> Decision:
-        """The strongest action among matching rules, with every matching rule's reason."""
+    def decide(self, *, findings: Iterable[FindingFacts], scores: Mapping[str, float]) -> Decision:
+        """The strongest action among matching rules, with every matching rule's reason.
+
+        A finding's first matching rule applies (so specific rules go before globs); its reason
+        reads "rule reason: what the finding says" so a moderator sees the concrete fact.
+        """
         action: Action = "clear"
         reasons: list[str] = []
-        for code, severity in findings:
+        for finding in findings:
             for rule in self.finding_rules:
-                if rule.matches(code, severity):
+                if rule.matches(finding.code, finding.severity):
                     action = _stronger(action, rule.action)
-                    _add_reason(reasons, f"{rule.reason} ({code})")
+                    _add_reason(reasons, f"{rule.reason}: {finding.message}")
+                    break
         for rule in self.score_rules:
             if rule.matches(scores):
                 action = _stronger(action, rule.action)

@@ -23,7 +23,7 @@ from typing import Any
 
 import ddex
 from ddex.identifiers import check_isrc
-from ddex.model import AI_NONE
+from ddex.model import AI_ALL, AI_NONE
 from integrity.detection import metadata_constants as c
 from integrity.findings import FindingSpec
 
@@ -1175,8 +1175,9 @@ def undeclared_synthetic_finding(
     return _spec(
         "warning",
         "ai_undeclared_synthetic",
-        f"the message {said}, but the synthetic-audio model scores it "
-        f"{synthetic_score:.2f} (threshold {threshold:.2f})",
+        # The score itself goes to the evidence: the message (and so the finding's identity)
+        # must not change when a rescan moves the score a little.
+        f"the message {said}, but the synthetic-audio model scores it above {threshold:.2f}",
         location,
         declared_contains_ai=declared,
         synthetic_score=synthetic_score,
@@ -1191,16 +1192,32 @@ def ai_disclosure_findings(
     *,
     threshold: float = c.AI_UNDECLARED_SYNTHETIC_THRESHOLD,
 ) -> list[FindingSpec]:
-    """The AI-disclosure mismatch for one track, given the synthetic model's score (if any)."""
+    """What the track declares about AI, and the mismatch with the synthetic model's score.
+
+    A track declared fully AI-generated is noted (info) so the policy can keep it out of
+    recommendations, as platforms do with honest AI disclosures.
+    """
+    declared = declared_contains_ai(recording, release)
+    specs = []
+    if declared == AI_ALL:
+        specs.append(
+            _spec(
+                "info",
+                "ai_declared_generated",
+                "the message declares the recording fully AI-generated (ContainsAI=All)",
+                _loc(recording),
+                declared_contains_ai=declared,
+            )
+        )
     if synthetic_score is None:
-        return []
+        return specs
     spec = undeclared_synthetic_finding(
-        declared_contains_ai(recording, release),
+        declared,
         synthetic_score,
         threshold=threshold,
         location=_loc(recording),
     )
-    return [spec] if spec else []
+    return [*specs, spec] if spec else specs
 
 
 # ---------------------------------------------------------------------------------------------

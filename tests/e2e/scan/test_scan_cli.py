@@ -66,6 +66,16 @@ def test_scan_of_the_examples_reports_and_a_rerun_changes_nothing(tmp_path):
         assert track["decision"] in {"clear", "review", "filter", "block"}
         assert abs(track["duration_s"] - track["declared_duration_s"]) < 1.0
     assert single["tracks"][0]["duration_s"] == pytest.approx(31.0, abs=0.1)
+    # The decisions the examples were built to provoke, each with readable reasons.
+    decisions = {t["title"]: t["decision"] for t in album["tracks"] + single["tracks"]}
+    assert decisions["Harbour Lights"] == decisions["Cold Iron"] == "clear"
+    assert decisions["Night Ferry"] == "review"  # the sped-up re-upload of Harbour Lights
+    assert decisions["Paper Moons"] == "filter"  # declared fully AI-generated
+    [spam] = single["tracks"]
+    assert spam["decision"] == "review"
+    spam_codes = {f["code"] for f in spam["findings"]}
+    assert {"spam_title_url", "spam_duration_near_30s", "spam_upc_placeholder"} <= spam_codes
+    assert all(": " in reason for reason in spam["reasons"])
     assert "icpn_bad_check_digit" in {f["code"] for f in single["findings"]}
 
     before = table_contents(database)

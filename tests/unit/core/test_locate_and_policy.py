@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from integrity.assets import locate_audio_file
-from integrity.policy import Policy, PolicyError, load_policy
+from integrity.policy import FindingFacts, Policy, PolicyError, load_policy
 from integrity.scan import ScanInputError, discover_deliveries
 
 
@@ -69,16 +69,22 @@ def test_default_policy_takes_the_strongest_action_and_keeps_every_reason():
     assert policy.decide(findings=[], scores={}).action == "clear"
     decision = policy.decide(
         findings=[
-            ("audio_file_missing", "error"),
-            ("ai_contains_ai_none_but_contributor", "error"),
+            FindingFacts("audio_file_missing", "error", "file 'a.mp3' not found"),
+            FindingFacts("ai_none_with_ai_contribution", "error", "ContainsAI=None but ..."),
         ],
         scores={},
     )
     assert decision.action == "review"
-    assert len(decision.reasons) == 2
-    assert all("(" in reason for reason in decision.reasons)
-    # Informational AI notes do not send a track to review.
-    assert policy.decide(findings=[("ai_note", "info")], scores={}).action == "clear"
+    assert decision.reasons == (
+        "the audio file named in the message is missing: file 'a.mp3' not found",
+        "the AI disclosure in the message is inconsistent: ContainsAI=None but ...",
+    )
+    # Informational AI notes do not send a track to review...
+    note = FindingFacts("ai_note", "info", "x")
+    assert policy.decide(findings=[note], scores={}).action == "clear"
+    # ...but an honest "fully AI-generated" declaration keeps the track out of recommendations.
+    declared = FindingFacts("ai_declared_generated", "info", "declared ContainsAI=All")
+    assert policy.decide(findings=[declared], scores={}).action == "filter"
 
 
 def test_policy_file_overrides_defaults(tmp_path):
@@ -88,9 +94,10 @@ def test_policy_file_overrides_defaults(tmp_path):
         '[[score]]\nscore = "synthetic"\nat_least = 0.9\naction = "filter"\nreason = "AI"\n'
     )
     policy = load_policy(path)
-    decision = policy.decide(findings=[("duplicate_audio", "warning")], scores={"synthetic": 0.95})
+    duplicate = FindingFacts("duplicate_audio", "warning", "same recording as track 1")
+    decision = policy.decide(findings=[duplicate], scores={"synthetic": 0.95})
     assert decision.action == "block"
-    assert decision.reasons == ("re-upload (duplicate_audio)", "AI (synthetic 0.95)")
+    assert decision.reasons == ("re-upload: same recording as track 1", "AI (synthetic 0.95)")
     assert policy.decide(findings=[], scores={"synthetic": 0.5}).action == "clear"
 
 

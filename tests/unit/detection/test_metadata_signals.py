@@ -27,7 +27,7 @@ from integrity.detection.metadata import (
     undeclared_synthetic_finding,
     velocity_findings,
 )
-from integrity.policy import Policy
+from integrity.policy import FindingFacts, Policy
 from tests.conftest import DDEX_SAMPLES_DIR, REPO_ROOT
 from tests.unit.detection.metadata_ern import NS_432, SENDER_DPID, message
 
@@ -82,7 +82,9 @@ def test_rain_sounds_single_is_spam_on_metadata_alone() -> None:
     assert "placeholder" in upc.message
     hashtags = next(s for s in specs if s.code == "spam_title_hashtag")
     assert hashtags.evidence["hashtags"] == ["#sleep", "#rain", "#relax"]
-    decision = Policy().decide(findings=[(s.code, s.severity) for s in specs], scores={})
+    decision = Policy().decide(
+        findings=[FindingFacts(s.code, s.severity, s.message) for s in specs], scores={}
+    )
     assert decision.action == "review"
 
 
@@ -90,8 +92,10 @@ def test_night_ferry_album_has_no_spam_warning() -> None:
     msg = ddex.read_file(EXAMPLES / "night-ferry-album" / "NewReleaseMessage.xml")
     specs = [s for t in msg.tracks for s in metadata_findings(t, msg)]
     assert [s for s in specs if s.severity != "info"] == []
-    # Its 35-s closing track is an interlude on a four-track album: noted, not escalated.
-    assert {s.code for s in specs} <= {"spam_duration_near_30s"}
+    # Its 35-s closing track is an interlude on a four-track album: noted, not escalated; its
+    # honest ContainsAI=All declaration on "Paper Moons" is noted too.
+    assert {s.code for s in specs} <= {"spam_duration_near_30s", "ai_declared_generated"}
+    assert [s.track_id for s in specs if s.code == "ai_declared_generated"] == [None]
 
 
 # --- impersonation ----------------------------------------------------------------------------
@@ -497,7 +501,10 @@ def test_ai_disclosure_on_crafted_432_messages() -> None:
     assert ai_disclosure_findings(partly.tracks[0], None, 0.99) == []
     codes = _one_track(none_declared, synthetic_score=0.99)
     assert codes == {"ai_undeclared_synthetic": "warning"}
-    decision = Policy().decide(findings=list(codes.items()), scores={})
+    decision = Policy().decide(
+        findings=[FindingFacts(code, severity, code) for code, severity in codes.items()],
+        scores={},
+    )
     assert decision.action == "review"
 
 
