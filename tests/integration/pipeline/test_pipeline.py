@@ -103,7 +103,7 @@ def test_damaged_audio_becomes_findings_not_failures(album_copy, pipeline_settin
         assert "audio_hash_mismatch" in _codes(session, track_id=tracks["GBLNT2600001"].id)
         # The untouched track went through as usual.
         assert tracks["GBLNT2600004"].state == "scored"
-        assert tracks["GBLNT2600004"].decision == "clear"
+        assert tracks["GBLNT2600004"].decision == "filter"  # declared fully AI-generated
 
 
 def test_duration_mismatch_is_reported(album_copy, pipeline_settings, factory):
