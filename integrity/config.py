@@ -46,7 +46,7 @@ class Settings(BaseSettings):
 
     # Untrusted XML.
     xml_max_bytes: int = 16 * MEBIBYTE
-    xml_max_depth: int = 200
+    xml_max_depth: int = 256  # libxml2 refuses deeper trees for free; lower caps cost a check
 
     # Untrusted audio: decoded in a sandboxed child process with these caps.
     audio_max_bytes: int = 512 * MEBIBYTE
