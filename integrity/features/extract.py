@@ -212,8 +212,14 @@ def _aggregate(descriptors: np.ndarray, voiced: np.ndarray) -> np.ndarray:
         dh = d[:, has]
         out[has, 0] = np.nanmean(dh, axis=0)
         out[has, 1] = np.nanstd(dh, axis=0)
+        # np.nanpercentile loops over columns in Python; only NaN-holding columns need it.
+        gaps = np.any(np.isnan(dh), axis=0)
         for i, p in enumerate(c.AGGREGATE_PERCENTILES):
-            out[has, 2 + i] = np.nanpercentile(dh, p, axis=0)
+            col = np.empty(dh.shape[1])
+            col[~gaps] = np.percentile(dh[:, ~gaps], p, axis=0)
+            if np.any(gaps):
+                col[gaps] = np.nanpercentile(dh[:, gaps], p, axis=0)
+            out[has, 2 + i] = col
     return out.reshape(-1)
 
 

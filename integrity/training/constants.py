@@ -14,9 +14,9 @@ SOURCE_SKIP_S = 5.0  # music clips start after this many seconds (skip intros)
 QUICK_MUSIC_SOURCES = 30
 QUICK_SPEECH_SOURCES = 12
 QUICK_SPAM_ITEMS = 24
-FULL_MUSIC_SOURCES = 120
-FULL_SPEECH_SOURCES = 48
-FULL_SPAM_ITEMS = 96
+FULL_MUSIC_SOURCES = 90
+FULL_SPEECH_SOURCES = 36
+FULL_SPAM_ITEMS = 72
 MAX_FILES_PER_PACKAGE_SHARE = 0.35  # no package supplies more than this share of music sources
 
 # --- folds: by source, so a real clip and its synthetic twins always share a fold ---

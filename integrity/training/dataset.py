@@ -20,7 +20,7 @@ import os
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -291,7 +291,7 @@ def run_job(job: Job, cache: Path, clips_dir: Path) -> list[tuple[dict[str, Any]
     try:
         made = _make_clips(job, cache)
     except Exception as exc:
-        logger.warning("job failed", extra={"job": job.index, "error": repr(exc)})
+        logger.warning("job %d (%s) failed: %r", job.index, job.kind, exc)
         return results
     for i, (family, audio, params) in enumerate(made):
         if audio.size < t.WORK_RATE_HZ:
@@ -301,7 +301,7 @@ def run_job(job: Job, cache: Path, clips_dir: Path) -> list[tuple[dict[str, Any]
         try:
             degraded, rate = apply_chain(audio, t.WORK_RATE_HZ, chain)
         except Exception as exc:
-            logger.warning("chain failed", extra={"job": job.index, "error": repr(exc)})
+            logger.warning("chain failed on job %d: %r", job.index, exc)
             continue
         clip_id = f"{job.index:05d}-{i}-{family}"
         label = _label(job.task, family)
@@ -396,18 +396,41 @@ def build_dataset(
     return result
 
 
+def run_job_cached(
+    job: Job, cache: Path, clips_dir: Path
+) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """run_job, remembered in clips_dir/../jobs so an interrupted build resumes where it was.
+
+    The cache key includes the job itself (seed, sources, fold), so a changed plan recomputes.
+    """
+    done_dir = clips_dir.parent / "jobs"
+    done_dir.mkdir(exist_ok=True)
+    key = hashlib.sha256(json.dumps(asdict(job), sort_keys=True).encode()).hexdigest()[:16]
+    path = done_dir / f"{job.index:05d}-{key}.npz"
+    if path.is_file():
+        stored = np.load(path, allow_pickle=False)
+        records = json.loads(str(stored["records"]))
+        return list(zip(records, list(stored["features"]), strict=True))
+    produced = run_job(job, cache, clips_dir)
+    features = np.stack([f for _, f in produced]) if produced else np.zeros((0, len(FEATURE_NAMES)))
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, records=np.array(json.dumps([r for r, _ in produced])), features=features)
+    tmp.replace(path)
+    return produced
+
+
 def _run_all(
     jobs: list[Job], cache: Path, clips_dir: Path, workers: int
 ) -> Iterator[tuple[int, list[tuple[dict[str, Any], np.ndarray]]]]:
     if workers <= 1:
         _init_worker()
         for job in jobs:
-            yield job.index, run_job(job, cache, clips_dir)
+            yield job.index, run_job_cached(job, cache, clips_dir)
         return
     with ProcessPoolExecutor(
         workers, mp_context=get_context("fork"), initializer=_init_worker
     ) as pool:
-        futures = {pool.submit(run_job, job, cache, clips_dir): job.index for job in jobs}
+        futures = {pool.submit(run_job_cached, job, cache, clips_dir): job.index for job in jobs}
         for future in as_completed(futures):
             yield futures[future], future.result()
 

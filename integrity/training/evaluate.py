@@ -173,18 +173,14 @@ def evaluate_synthetic(
         raise ValueError("the corpus's features differ from the model's: rebuild or refit")
     test = split.fold("test")
     probs = model.score_matrix(test.x)
-    groups = test.groups()
+    groups = np.array(test.groups())
     seen = _subset(test, lambda r: r["family"] not in EVALUATION_ONLY_FAMILIES)
-    result: dict[str, Any] = {
-        "seen": _summary(test.y[seen], probs[seen], list(np.array(groups)[seen]))
-    }
+    result: dict[str, Any] = {"seen": _summary(test.y[seen], probs[seen], list(groups[seen]))}
     families = sorted({r["family"] for r in test.records} - {"real"})
     result["per_family"] = {}
     for fam in families:
         mask = _subset(test, lambda r, f=fam: r["family"] in ("real", f))
-        result["per_family"][fam] = _summary(
-            test.y[mask], probs[mask], list(np.array(groups)[mask])
-        )
+        result["per_family"][fam] = _summary(test.y[mask], probs[mask], list(groups[mask]))
     real_music = _subset(test, lambda r: r["family"] == "real" and r["kind"] == "music")
     k = int(np.sum(probs[real_music] >= model.operating_points.filter))
     n = int(real_music.sum())
@@ -293,6 +289,14 @@ def evaluate_spam(data_dir: Path, model: LoadedModel) -> dict[str, Any]:
     return result
 
 
+def _fpr_met(fpr: dict[str, Any]) -> bool | None:
+    """False if the measured rate misses the target; None if it meets it only because too few
+    real clips were tested for the interval to reach the target (not demonstrated)."""
+    if not fpr["n"] or fpr["rate"] > t.TARGET_FPR:
+        return False if fpr["n"] else None
+    return True if fpr["ci"][1] <= t.TARGET_FPR else None
+
+
 def goal_rows(syn: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue 4's goal table, measured."""
     rows: list[dict[str, Any]] = []
@@ -367,7 +371,7 @@ def goal_rows(syn: dict[str, Any]) -> list[dict[str, Any]]:
             "goal": "<= 0.3%",
             "measured": f"{fpr['k']}/{fpr['n']} = {fpr['rate']:.2%} (95% CI "
             f"{fpr['ci'][0]:.2%}-{fpr['ci'][1]:.2%})",
-            "met": bool(fpr["rate"] <= 0.003) if fpr["n"] else None,
+            "met": _fpr_met(fpr),
         }
     )
     speed = syn.get("speed")

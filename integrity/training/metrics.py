@@ -40,10 +40,10 @@ def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, target: float = 0.01) -> 
 
 
 def threshold_at_fpr(negative_scores: np.ndarray, target: float) -> float:
-    """Smallest threshold t with (share of negatives scoring > t) <= target."""
+    """Smallest threshold t such that flagging scores >= t flags at most `target` negatives."""
     s = np.sort(negative_scores)
     allowed = int(np.floor(target * s.size))
-    return float(s[s.size - allowed - 1])
+    return float(np.nextafter(s[s.size - allowed - 1], np.inf))
 
 
 def bootstrap_ci(

@@ -1,0 +1,76 @@
+"""`integrity train build-data --quick`, `fit` and `evaluate` end to end (slow: minutes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from integrity.cli import train_cmds
+from integrity.detection.registry import load_model
+
+pytest.importorskip("torch", reason="the transposed-conv generators need the torch extra")
+pytest.importorskip("matplotlib", reason="evaluation plots need matplotlib (the train extra)")
+
+
+def _cli() -> typer.Typer:
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    train_cmds.register(app)
+    return app
+
+
+@pytest.mark.slow
+def test_quick_build_fit_evaluate(tmp_path: Path) -> None:
+    data, models = tmp_path / "data", tmp_path / "models"
+    runner = CliRunner()
+    built = runner.invoke(_cli(), ["train", "build-data", "--quick", "--out", str(data), "--json"])
+    assert built.exit_code == 0, built.output
+    summary = json.loads(built.stdout)
+    assert summary["by_family"].get("synthetic:real", 0) > 0
+    assert summary["by_family"].get("synthetic:tconv", 0) > 0
+    records = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines()]
+    assert all({"sources", "licence", "family", "seed", "chain", "fold"} <= set(r) for r in records)
+    fitted = runner.invoke(
+        _cli(),
+        [
+            "train",
+            "fit",
+            "--data",
+            str(data),
+            "--models-dir",
+            str(models),
+            "--version",
+            "0.0.1",
+            "--json",
+        ],
+    )
+    assert fitted.exit_code == 0, fitted.output
+    for name in ("synthetic", "spam"):
+        folder = models / name / "0.0.1"
+        for file in ("model.txt", "model.json", "calibration.json", "metrics.json", "card.md"):
+            assert (folder / file).is_file(), file
+        assert load_model(name, "0.0.1", root=models).name == name
+    evaluated = runner.invoke(
+        _cli(),
+        [
+            "train",
+            "evaluate",
+            "--data",
+            str(data),
+            "--models-dir",
+            str(models),
+            "--version",
+            "0.0.1",
+            "--no-robustness",
+            "--json",
+        ],
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    goals = json.loads(evaluated.stdout)
+    assert any(g["measure"].startswith("seen generator families") for g in goals)
+    assert (models / "synthetic" / "0.0.1" / "evaluation.md").is_file()
+    assert (models / "synthetic" / "0.0.1" / "roc.png").is_file()
