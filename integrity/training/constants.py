@@ -40,7 +40,7 @@ CHAIN_CODECS = (
     ("opus", "libopus", 160, 0.08),
     ("vorbis", "libvorbis", 160, 0.12),
 )
-FFMPEG_TIMEOUT_S = 60.0
+FFMPEG_TIMEOUT_S = 300.0  # generous: long tracks on a loaded machine
 
 # --- generator families ---
 TCONV_GENERATOR_RATES_HZ = (22_050, 24_000, 44_100, 48_000)

@@ -197,7 +197,7 @@ def plan_jobs(*, quick: bool, seed: int, cache_dir: Path | None = None) -> list[
     return jobs
 
 
-def _load(rel_paths: tuple[str, ...], cache: Path) -> np.ndarray:
+def load_sources(rel_paths: tuple[str, ...], cache: Path) -> np.ndarray:
     """Decode (trusted Debian files, in-process) and join at WORK_RATE_HZ."""
     from integrity.audio import decode_file
 
@@ -216,7 +216,7 @@ def _native_rate(rel_paths: tuple[str, ...], cache: Path) -> int:
         return t.WORK_RATE_HZ
 
 
-def _to_work_rate(x: np.ndarray, rate: int, limit_rate: int | None = None) -> np.ndarray:
+def to_work_rate(x: np.ndarray, rate: int, limit_rate: int | None = None) -> np.ndarray:
     """To WORK_RATE_HZ; with limit_rate, through that rate first (matching a paired source)."""
     y = x.astype(np.float32)
     if limit_rate is not None and limit_rate < rate:
@@ -247,7 +247,7 @@ def _make_clips(job: Job, cache: Path) -> list[tuple[str, np.ndarray, dict[str, 
     rng = np.random.default_rng(job.seed)
     out: list[tuple[str, np.ndarray, dict[str, Any]]] = []
     if job.kind == "music":
-        x = _load(job.paths, cache)
+        x = load_sources(job.paths, cache)
         n = int(t.CLIP_S * t.WORK_RATE_HZ)
         lo = min(int(t.SOURCE_SKIP_S * t.WORK_RATE_HZ), max(0, x.size - n))
         start = int(rng.integers(lo, max(lo + 1, x.size - n)))
@@ -255,32 +255,32 @@ def _make_clips(job: Job, cache: Path) -> list[tuple[str, np.ndarray, dict[str, 
         out.append(("real", clip, {"offset_s": round(start / t.WORK_RATE_HZ, 3)}))
         for family, fn in gen.CONTENT_FAMILIES.items():
             g = fn(clip, t.WORK_RATE_HZ, rng)
-            out.append((family, _to_work_rate(g.samples, g.sample_rate), g.params))
+            out.append((family, to_work_rate(g.samples, g.sample_rate), g.params))
     elif job.kind == "speech":
         native = _native_rate(job.paths, cache)
-        clip = _load(job.paths, cache)[: int(t.SPEECH_CLIP_MAX_S * t.WORK_RATE_HZ)]
+        clip = load_sources(job.paths, cache)[: int(t.SPEECH_CLIP_MAX_S * t.WORK_RATE_HZ)]
         out.append(("real", clip, {"native_rate_hz": native}))
         for family in ("tconv", "vocoder"):
             g = gen.CONTENT_FAMILIES[family](clip, t.WORK_RATE_HZ, rng)
-            out.append((family, _to_work_rate(g.samples, g.sample_rate), g.params))
+            out.append((family, to_work_rate(g.samples, g.sample_rate), g.params))
         if gen.piper_available():
             text = " ".join(rng.choice(SENTENCES, size=2, replace=False))
             g = gen.piper_tts(str(text), rng)
             # Same channel as its paired real clip: band-limited to the source's native rate.
             params = {**g.params, "matched_rate_hz": native}
-            out.append(("piper", _to_work_rate(g.samples, g.sample_rate, native), params))
+            out.append(("piper", to_work_rate(g.samples, g.sample_rate, native), params))
     elif job.kind == "festival":
         g = gen.festival_singing(_festival_song(rng), rng)
-        out.append(("festival", _to_work_rate(g.samples, g.sample_rate), g.params))
+        out.append(("festival", to_work_rate(g.samples, g.sample_rate), g.params))
     elif job.kind == "noise_bed":
         y, params = spam.noise_bed(t.WORK_RATE_HZ, rng)
         out.append(("noise_bed", y, params))
     elif job.kind in ("looped", "padded", "cut31"):
-        x = _load(job.paths, cache)
+        x = load_sources(job.paths, cache)
         y, params = getattr(spam, job.kind)(x, t.WORK_RATE_HZ, rng)
         out.append((job.kind, y, params))
     elif job.kind in ("real_full", "real_speech"):
-        x = _load(job.paths, cache)[: int(t.SPAM_NEGATIVE_MAX_S * t.WORK_RATE_HZ)]
+        x = load_sources(job.paths, cache)[: int(t.SPAM_NEGATIVE_MAX_S * t.WORK_RATE_HZ)]
         out.append((job.kind, x, {}))
     return out
 
@@ -412,7 +412,9 @@ def run_job_cached(
         records = json.loads(str(stored["records"]))
         return list(zip(records, list(stored["features"]), strict=True))
     produced = run_job(job, cache, clips_dir)
-    features = np.stack([f for _, f in produced]) if produced else np.zeros((0, len(FEATURE_NAMES)))
+    if not produced:  # a failure is not remembered: a fixed source or generator retries
+        return produced
+    features = np.stack([f for _, f in produced])
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, records=np.array(json.dumps([r for r, _ in produced])), features=features)
     tmp.replace(path)

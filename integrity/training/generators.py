@@ -47,6 +47,8 @@ def _strides(rng: np.random.Generator) -> list[int]:
     strides: list[int] = []
     for _ in range(depth):
         options = [s for s in t.TCONV_STRIDES if np.prod([*strides, s]) <= t.TCONV_MAX_PRODUCT]
+        if not options:  # the product cap is reached: a shallower decoder
+            break
         strides.append(int(rng.choice(options)))
     return strides
 
