@@ -4,13 +4,22 @@ measure it, and turn what was learnt into findings. Called by `pipeline.analyze_
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import numpy as np
+
 from integrity.audio import AudioDecodeError, DecodedAudio, DecodeLimits, decode_file, measure
 from integrity.db.models import Analysis, AudioAsset, Track
+from integrity.features import (
+    FEATURE_NAMES,
+    FEATURE_SCHEMA_VERSION,
+    FeatureVector,
+    extract_features,
+)
 from integrity.findings import FindingSpec
 from integrity.fingerprint import (
     FINGERPRINT_SAMPLE_RATE,
@@ -21,7 +30,7 @@ from integrity.fingerprint import (
 from integrity.fingerprint import extract as extract_fingerprint
 
 PENDING = "pending"
-ANALYSIS_VERSION = f"audio-1+fp{FINGERPRINT_VERSION}"
+ANALYSIS_VERSION = f"audio-1+fp{FINGERPRINT_VERSION}+feat{FEATURE_SCHEMA_VERSION}"
 """What `analyse_asset` stores; a new value re-analyses every asset on its next pass."""
 
 HASH_READ_CHUNK_BYTES = 1024 * 1024
@@ -157,12 +166,29 @@ def analyse_asset(
         if m.track_id != asset.sha256
     ]
     tools.index.add(asset.sha256, fingerprint, meta=meta)
+    vector = extract_features(audio.samples, audio.sample_rate)
     analysis.details = {
         **(analysis.details or {}),
         "fingerprint_version": FINGERPRINT_VERSION,
         "fingerprint_hashes": int(fingerprint.hashes.shape[0]),
         "duplicates": duplicate_evidence(matches),
+        # Stored so a rescan with a new model re-scores without decoding the audio again.
+        "features": {
+            "schema_version": vector.schema_version,
+            "values": [float(v) if math.isfinite(v) else None for v in vector.values],
+        },
     }
+
+
+def stored_features(analysis: Analysis) -> FeatureVector | None:
+    """The feature vector an analysis stored, if it was computed under the current schema."""
+    stored = (analysis.details or {}).get("features")
+    if not stored or stored.get("schema_version") != FEATURE_SCHEMA_VERSION:
+        return None
+    values = np.array([math.nan if v is None else v for v in stored["values"]], dtype=np.float32)
+    if values.shape[0] != len(FEATURE_NAMES):
+        return None
+    return FeatureVector(FEATURE_NAMES, values, FEATURE_SCHEMA_VERSION)
 
 
 def _finite_or_none(value: float | None) -> float | None:

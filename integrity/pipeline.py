@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ddex
-from ddex.model import PURGE_RELEASE_MESSAGE
-from integrity import assets, ingest
+from ddex.model import AI_ALL, AI_PARTLY, PURGE_RELEASE_MESSAGE
+from integrity import assets, ingest, scoring
 from integrity.assets import ANALYSIS_VERSION, AssetTools, CatalogCopy, locate_audio_file
 from integrity.audio import DecodeLimits
 from integrity.config import Settings
@@ -32,7 +32,8 @@ from integrity.detection.catalog_context import build_catalog_context
 from integrity.detection.metadata import ProtectedArtists, load_protected_artists, metadata_findings
 from integrity.findings import FindingSpec, record_findings
 from integrity.fingerprint import FingerprintIndex, open_index
-from integrity.policy import FindingFacts, Policy, load_policy
+from integrity.policy import FindingFacts, Policy, load_policy, with_model_defaults
+from integrity.scoring import ModelScores
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class AnalysisResources:
     policy: Policy
     protected_artists: ProtectedArtists
     index_location: str
+    models_dir: Path
     _index: FingerprintIndex | None = field(default=None, repr=False)
     _messages: OrderedDict[tuple[int, str], ddex.Message | None] = field(
         default_factory=OrderedDict, repr=False
@@ -98,6 +100,7 @@ class AnalysisResources:
             policy=load_policy(settings.policy_file),
             protected_artists=load_protected_artists(settings.protected_artists_file),
             index_location=fingerprint_index_location(settings),
+            models_dir=settings.models_dir,
         )
 
     def message_for(self, delivery: Delivery) -> ddex.Message | None:
@@ -384,7 +387,8 @@ def _score_track(
 ) -> None:
     track = _get(session, Track, track_id)
     delivery = _get(session, Delivery, track.delivery_id)
-    scores: dict[str, float] = {}
+    model_scores = _model_scores(session, track, resources)
+    scores = model_scores.scores
     message = resources.message_for(delivery)
     recording = message.sound_recording(track.reference or "") if message else None
     if message is not None and recording is not None:
@@ -404,14 +408,46 @@ def _score_track(
         )
         record_findings(session, delivery_id=delivery.id, specs=specs)
     findings = session.scalars(select(Finding).where(Finding.track_id == track.id)).all()
-    decision = resources.policy.decide(
-        findings=[FindingFacts(f.code, f.severity, f.message) for f in findings], scores=scores
+    policy = with_model_defaults(resources.policy, model_scores.thresholds)
+    # AI content its sender declared is handled by the disclosure rules (kept, not recommended);
+    # the synthetic score then confirms the declaration and must not escalate it to a block.
+    declared_ai = track.contains_ai in (AI_ALL, AI_PARTLY)
+    policy_scores = {k: v for k, v in scores.items() if not (declared_ai and k == "synthetic")}
+    decision = policy.decide(
+        findings=[FindingFacts(f.code, f.severity, f.message) for f in findings],
+        scores=policy_scores,
     )
+    reasons = list(decision.reasons)
+    for name in decision.models:
+        reasons.extend(f"{name} model: {why}" for why in model_scores.explanations.get(name, []))
     ingest.assign_changed(
-        track, {"decision": decision.action, "decision_reasons": list(decision.reasons)}
+        track,
+        {
+            "decision": decision.action,
+            "decision_reasons": reasons,
+            "scores": {k: round(v, 6) for k, v in scores.items()},
+            "model_versions": model_scores.versions,
+        },
     )
     if track.state == TRACK_ANALYZED:
         track.state = TRACK_SCORED
+
+
+def _model_scores(session: Session, track: Track, resources: AnalysisResources) -> ModelScores:
+    """The detectors' scores on the features the track's analysis stored (none: no scores)."""
+    if track.asset_sha256 is None:
+        return ModelScores()
+    analysis = session.scalars(
+        select(Analysis).where(
+            Analysis.asset_sha256 == track.asset_sha256,
+            Analysis.analysis_version == ANALYSIS_VERSION,
+        )
+    ).first()
+    vector = assets.stored_features(analysis) if analysis is not None else None
+    if vector is None:
+        return ModelScores()
+    detectors = scoring.active_detectors(session, models_dir=resources.models_dir)
+    return scoring.score_features(detectors, vector)
 
 
 def finish_delivery(session: Session, *, delivery_id: int) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,6 +67,8 @@ class FindingFacts:
 class Decision:
     action: Action
     reasons: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    """The models whose score rules fired (their explanations belong with the reasons)."""
 
 
 DEFAULT_FINDING_RULES: tuple[FindingRule, ...] = (
@@ -107,11 +109,64 @@ class Policy:
                     action = _stronger(action, rule.action)
                     _add_reason(reasons, f"{rule.reason}: {finding.message}")
                     break
+        strongest: dict[str, ScoreRule] = {}  # a model's strongest matching rule speaks for it
         for rule in self.score_rules:
             if rule.matches(scores):
-                action = _stronger(action, rule.action)
-                _add_reason(reasons, f"{rule.reason} ({rule.score} {scores[rule.score]:.2f})")
-        return Decision(action=action, reasons=tuple(reasons))
+                held = strongest.get(rule.score)
+                if held is None or ACTION_RANK[rule.action] > ACTION_RANK[held.action]:
+                    strongest[rule.score] = rule
+        for rule in strongest.values():
+            action = _stronger(action, rule.action)
+            _add_reason(reasons, f"{rule.reason} ({rule.score} {scores[rule.score]:.2f})")
+        return Decision(action=action, reasons=tuple(reasons), models=tuple(strongest))
+
+
+MODEL_LABELS = {"synthetic": "likely AI-generated audio", "spam": "spam-like audio"}
+
+
+@dataclass(frozen=True)
+class ModelThresholds:
+    """A model's calibrated operating points and the false-positive rates they were chosen for."""
+
+    review: float
+    filter: float
+    block: float
+    review_fpr: float
+    filter_fpr: float
+
+
+def model_score_rules(name: str, points: ModelThresholds) -> tuple[ScoreRule, ...]:
+    """Default score rules from a shipped model's own operating points (strongest first)."""
+    label = MODEL_LABELS.get(name, f"{name} model")
+    return (
+        ScoreRule(name, points.block, "block", f"{label}, above the block threshold"),
+        ScoreRule(
+            name,
+            points.filter,
+            "filter",
+            f"{label}, above the operating point set for {points.filter_fpr:.1%} false positives",
+        ),
+        ScoreRule(
+            name,
+            points.review,
+            "review",
+            f"{label}, above the review threshold set for {points.review_fpr:.1%} false positives",
+        ),
+    )
+
+
+def with_model_defaults(policy: Policy, thresholds: Mapping[str, ModelThresholds]) -> Policy:
+    """The policy, plus default score rules for every model the policy file says nothing about."""
+    covered = {rule.score for rule in policy.score_rules}
+    extra = tuple(
+        rule
+        for name, points in sorted(thresholds.items())
+        if name not in covered
+        for rule in model_score_rules(name, points)
+    )
+    if not extra:
+        return policy
+    return replace(policy, score_rules=policy.score_rules + extra)
 
 
 def _stronger(current: Action, candidate: Action) -> Action:

@@ -105,6 +105,8 @@ def _track_row(
         "state": track.state,
         "decision": track.decision,
         "reasons": list(track.decision_reasons),
+        "scores": dict(track.scores),
+        "model_versions": dict(track.model_versions),
         "findings": [_finding_row(f) for f in _sorted(findings)],
     }
 

@@ -156,6 +156,9 @@ class Track(Base):
     state: Mapped[str] = mapped_column(String(32), index=True)
     decision: Mapped[str | None] = mapped_column(String(32), index=True)
     decision_reasons: Mapped[list[Any]] = mapped_column(default=list)
+    # Calibrated model probabilities and the model versions that produced them (latest scoring).
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    model_versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
 

@@ -148,6 +148,8 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=32), nullable=False),
         sa.Column("decision", sa.String(length=32), nullable=True),
         sa.Column("decision_reasons", sa.JSON(), nullable=False),
+        sa.Column("scores", sa.JSON(), nullable=False),
+        sa.Column("model_versions", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
