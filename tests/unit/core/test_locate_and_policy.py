@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from integrity.assets import locate_audio_file
-from integrity.policy import FindingFacts, Policy, PolicyError, load_policy
+from integrity.policy import (
+    FindingFacts,
+    ModelThresholds,
+    Policy,
+    PolicyError,
+    load_policy,
+    with_model_defaults,
+)
 from integrity.scan import ScanInputError, discover_deliveries
 
 
@@ -116,3 +123,27 @@ def test_bad_policy_files_name_the_file_and_rule(tmp_path, text, message):
     with pytest.raises(PolicyError, match=message) as info:
         load_policy(path)
     assert str(path) in str(info.value)
+
+
+def test_model_operating_points_become_default_score_rules():
+    points = ModelThresholds(review=0.5, filter=0.8, block=0.99, review_fpr=0.02, filter_fpr=0.003)
+    policy = with_model_defaults(Policy(), {"synthetic": points})
+    assert policy.decide(findings=[], scores={"synthetic": 0.4}).action == "clear"
+    review = policy.decide(findings=[], scores={"synthetic": 0.6})
+    assert (review.action, review.models) == ("review", ("synthetic",))
+    filtered = policy.decide(findings=[], scores={"synthetic": 0.85})
+    assert filtered.action == "filter"
+    assert len(filtered.reasons) == 1  # only the strongest rule of a model speaks
+    assert "0.3% false positives" in filtered.reasons[0]
+    assert policy.decide(findings=[], scores={"synthetic": 0.995}).action == "block"
+
+
+def test_a_policy_file_rule_for_a_model_replaces_its_defaults(tmp_path):
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        '[[score]]\nscore = "synthetic"\nat_least = 0.7\naction = "review"\nreason = "AI?"\n'
+    )
+    points = ModelThresholds(review=0.1, filter=0.2, block=0.3, review_fpr=0.1, filter_fpr=0.05)
+    policy = with_model_defaults(load_policy(path), {"synthetic": points, "spam": points})
+    assert policy.decide(findings=[], scores={"synthetic": 0.95}).action == "review"
+    assert policy.decide(findings=[], scores={"spam": 0.95}).action == "block"
