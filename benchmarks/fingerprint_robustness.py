@@ -144,8 +144,16 @@ def _apply(d: Distortion, source: np.ndarray, out: Path, seed: int, tmp: Path) -
         sf.write(out, y, SOURCE_RATE, format="FLAC")
 
 
-def build_queries(members: list[Track], others: list[Track]) -> dict[str, list[dict]]:
-    """Build (or reuse) every query file; returns per distortion the query records."""
+def build_queries(
+    members: list[Track], others: list[Track], query_tracks: int | None = None
+) -> dict[str, list[dict]]:
+    """Build (or reuse) every query file; returns per distortion the query records.
+
+    Distorted queries come from `query_tracks` members spread evenly (all when None); every
+    member is indexed regardless.
+    """
+    if query_tracks is not None and query_tracks < len(members):
+        members = members[:: max(1, len(members) // query_tracks)][:query_tracks]
     plans: dict[str, list[dict]] = {}
     root = BENCH_CACHE / "queries"
     todo: dict[Path, list[tuple[Distortion, dict]]] = {}
@@ -258,6 +266,12 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true", help="fit and print the score model")
     parser.add_argument("--no-fpcalc", action="store_true", help="skip the Chromaprint column")
     parser.add_argument("--build-only", action="store_true", help="only build the query cache")
+    parser.add_argument(
+        "--query-tracks",
+        type=int,
+        default=66,
+        help="members that get distorted queries (evenly spread; all are indexed)",
+    )
     args = parser.parse_args()
     for tool in ("ffmpeg", "sox", "rubberband", "fpcalc"):
         if shutil.which(tool) is None:
@@ -268,7 +282,7 @@ def main() -> None:
     if args.quick:
         members = members[:: max(1, len(members) // 20)][:20]
         others = others[:: max(1, len(others) // 20)][:20]
-    plans = build_queries(members, others)
+    plans = build_queries(members, others, None if args.quick else args.query_tracks)
     if args.build_only:
         for t in members:
             fpcalc_cached(t.path, whole=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-FINGERPRINT_VERSION: Final[int] = 1
+FINGERPRINT_VERSION: Final[int] = 2
 """Bumped whenever a change below alters the hashes (stored in every fingerprint and index)."""
 
 # --- Analysis grid ------------------------------------------------------------------------------
@@ -51,8 +51,8 @@ TRIPLET_MIN_DT_FRAMES: Final[float] = 2.0
 """Smallest gap between consecutive peaks of a triplet (frames)."""
 TRIPLET_MAX_SPAN_FRAMES: Final[float] = 100.0
 """Largest time span first-to-last peak of a triplet (frames; 1.6 s)."""
-TRIPLET_MAX_DF_BINS: Final[float] = 30.0
-"""Largest |log-frequency difference| between the first peak and another (bins; 15 semitones)."""
+TRIPLET_MAX_DF_BINS: Final[float] = 24.0
+"""Largest |log-frequency difference| between the first peak and another (bins; an octave)."""
 TRIPLET_LOOKAHEAD: Final[int] = 12
 """Peaks after the anchor (in time order) examined as partners (count)."""
 INDEX_PARTNERS: Final[int] = 3
@@ -78,12 +78,16 @@ BAND_BINS: Final[int] = 24
 """Coarse absolute band of the anchor peak (bins; one octave)."""
 BANDS: Final[int] = 4
 """Bands (count; the highest absorbs the remainder)."""
-BOUNDARY_MARGIN: Final[float] = 0.25
+BOUNDARY_MARGIN: Final[float] = 0.3
 """A query also probes the neighbouring level of a coarse component when it lies within this
 fraction of a step from the boundary (fraction of a step)."""
 BAND_MARGIN_BINS: Final[float] = 5.0
 """...and the neighbouring band when the anchor lies within this many bins of a band edge
 (bins; covers pitch shifts of +-2.5 semitones)."""
+
+ORDER_CLOSE_NATS: Final[float] = 0.3
+"""Two peaks whose levels differ by less than this (natural log; ~2.6 dB) may swap loudness
+order under distortion, so a query probes both orders (natural log units)."""
 
 TIME_UNITS_PER_FRAME: Final[int] = 2
 """Stored spans are in half frames (units per frame)."""
@@ -96,7 +100,10 @@ RATIO_UNITS: Final[int] = 256
 
 # --- Matching -----------------------------------------------------------------------------------
 MAX_POSTINGS_PER_KEY: Final[int] = 20_000
-"""Keys with more postings than this are skipped at query time (count): stop words."""
+"""Key ranges with more postings than this are skipped at query time (count): stop words."""
+QUERY_HIT_BUDGET: Final[int] = 250_000
+"""Most postings read per query (count; embedded index): the rarest key ranges are read first.
+Bounds latency and memory whatever the index size."""
 CANDIDATE_CELLS: Final[int] = 30
 """(track, scale, pitch) cells examined for alignment per query, most votes first (count)."""
 MIN_CANDIDATE_VOTES: Final[int] = 4
@@ -149,7 +156,7 @@ MAX_FALSE_MATCH_RATE: Final[float] = 1e-3
 """Matches whose false-match rate exceeds this are not reported (probability per query)."""
 
 # --- Embedded index -----------------------------------------------------------------------------
-INDEX_DIRECTORY_BITS: Final[int] = 6
+INDEX_DIRECTORY_BITS: Final[int] = 9
 """Top key bits addressed by each segment's directory (bits); the low 16 are stored per posting."""
 INDEX_MAX_SEGMENTS: Final[int] = 8
 """Segments in a file before they are merged into one (count): bounds the lookups per query."""

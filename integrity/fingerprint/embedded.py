@@ -16,6 +16,7 @@ than INDEX_MAX_SEGMENTS exist). One writer at a time (an exclusive lock while op
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import struct
@@ -77,21 +78,28 @@ class _Segment:
             time_freq=time_freq[order].astype(_WORD_DTYPE),
         )
 
-    def lookup(self, qidx: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Hits:
-        """Postings in the key ranges (a range never crosses a directory bucket)."""
+    def ranges(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posting positions [start, end) of each key range (never crosses a directory bucket)."""
         bucket = (lo >> _LOW_BITS).astype(np.int64)
         low_lo = (lo & _LOW_MASK).astype(_LOW_DTYPE)
         low_hi = (hi & _LOW_MASK).astype(_LOW_DTYPE)
         start = np.empty(lo.shape[0], dtype=np.int64)
         end = np.empty(lo.shape[0], dtype=np.int64)
-        for b in np.unique(bucket):
-            sel = bucket == b
+        order = np.argsort(bucket, kind="stable")
+        sorted_buckets = bucket[order]
+        edges = np.flatnonzero(np.r_[True, sorted_buckets[1:] != sorted_buckets[:-1], True])
+        for i, j in itertools.pairwise(edges):
+            sel = order[i:j]
+            b = int(sorted_buckets[i])
             s, e = int(self.directory[b]), int(self.directory[b + 1])
             region = self.low[s:e]
             start[sel] = s + np.searchsorted(region, low_lo[sel], side="left")
             end[sel] = s + np.searchsorted(region, low_hi[sel], side="right")
+        return start, end
+
+    def gather(self, qidx: np.ndarray, start: np.ndarray, end: np.ndarray) -> Hits:
+        """The postings of the given position ranges, tagged with their query hash."""
         n = end - start
-        n[n > fc.MAX_POSTINGS_PER_KEY] = 0  # stop words: too common to tell anything
         total = int(n.sum())
         if total == 0:
             return Hits.empty()
@@ -139,6 +147,23 @@ def _pad_to_alignment(fh: IO[bytes]) -> int:
     if pad:
         fh.write(b"\0" * pad)
     return pos + pad
+
+
+def rarest_within_budget(counts: np.ndarray) -> np.ndarray:
+    """Which key ranges to read: the rarest first, until QUERY_HIT_BUDGET postings.
+
+    Why: a rare key says much about which track a query is from and a common one little (the
+    IDF argument), while reading and aligning costs per posting. Bounding the postings per query
+    bounds latency and memory at any catalog size; what it costs in recall shows at scale.
+    """
+    keep = counts <= fc.MAX_POSTINGS_PER_KEY
+    if int(counts[keep].sum()) <= fc.QUERY_HIT_BUDGET:
+        return keep
+    order = np.argsort(np.where(keep, counts, np.iinfo(np.int64).max), kind="stable")
+    within = np.cumsum(counts[order]) <= fc.QUERY_HIT_BUDGET
+    chosen = np.zeros(counts.shape[0], dtype=bool)
+    chosen[order[within]] = True
+    return chosen & keep
 
 
 def postings_for(ordinal: int, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -411,7 +436,13 @@ class EmbeddedIndex(BaseIndex):
         segments = list(self._segments)
         if self._pending:
             segments.append(self._pending_as_segment())
-        parts = [seg.lookup(qidx, lo, hi) for seg in segments]
+        spans = [seg.ranges(lo, hi) for seg in segments]
+        counts = sum((e - s for s, e in spans), np.zeros(lo.shape[0], dtype=np.int64))
+        keep = rarest_within_budget(counts)
+        parts = [
+            seg.gather(qidx[keep], s[keep], e[keep])
+            for seg, (s, e) in zip(segments, spans, strict=True)
+        ]
         hits = Hits.concat(parts)
         if hits.track.size == 0:
             return hits

@@ -30,9 +30,10 @@ HASH_DTYPE = np.dtype(
         ("d12", "i1"),  # log-frequency difference peak 2 - peak 1 (quarter bins)
         ("d13", "i1"),  # log-frequency difference peak 3 - peak 1 (quarter bins)
         ("core", "u1"),  # 1: made from the anchor's first INDEX_PARTNERS partners (indexed)
+        ("order", "u1"),  # bits 0-2: l1>l2, l1>l3, l2>l3; bits 3-5: that comparison is close
     ]
 )
-"""One hash as stored in a fingerprint: 10 bytes, no padding."""
+"""One hash as stored in a fingerprint: 11 bytes, no padding."""
 
 _MAGIC = b"IFP1"
 _HEADER = struct.Struct("<4sHHfI")  # magic, version, reserved, duration (s), hash count
@@ -248,7 +249,7 @@ def extract(samples: np.ndarray, sample_rate: int) -> Fingerprint:
     """
     x = resample_for_fingerprint(samples, sample_rate)
     duration = x.size / fc.FINGERPRINT_SAMPLE_RATE
-    t, f, _ = find_peaks(log_spectrogram(x))
+    t, f, level = find_peaks(log_spectrogram(x))
     i1, i2, i3, core = triplets(t, f, fc.QUERY_PARTNERS)
     hashes = np.empty(i1.size, dtype=HASH_DTYPE)
     span = t[i3] - t[i1]
@@ -263,4 +264,11 @@ def extract(samples: np.ndarray, sample_rate: int) -> Fingerprint:
         diff = (f[other] - f[i1]) * fc.DF_UNITS_PER_BIN
         hashes[name] = np.clip(np.round(diff), -127, 127).astype(np.int8)
     hashes["core"] = core
+    order = np.zeros(i1.size, dtype=np.uint8)
+    for bit, (a, b) in enumerate(((i1, i2), (i1, i3), (i2, i3))):
+        diff = level[a] - level[b]
+        order |= ((diff > 0).astype(np.uint8) << bit) | (
+            (np.abs(diff) < fc.ORDER_CLOSE_NATS).astype(np.uint8) << (bit + 3)
+        )
+    hashes["order"] = order
     return Fingerprint(hashes=hashes, duration_s=float(duration))

@@ -17,7 +17,8 @@ RATIO_BITS = int(fc.RATIO_LEVELS - 1).bit_length()
 DF_BITS = int(fc.DF_LEVELS - 1).bit_length()
 SPAN_BITS = int(fc.SPAN_CLASSES - 1).bit_length()
 BAND_BITS = int(fc.BANDS - 1).bit_length()
-KEY_BITS = RATIO_BITS + 2 * DF_BITS + SPAN_BITS + BAND_BITS
+ORDER_BITS = 3
+KEY_BITS = RATIO_BITS + 2 * DF_BITS + SPAN_BITS + BAND_BITS + ORDER_BITS
 """Bits used by a key (the key space is 2**KEY_BITS)."""
 
 
@@ -33,7 +34,15 @@ def _levels(value: np.ndarray, n_levels: int, margin: float) -> tuple[np.ndarray
 
 
 def _components(hashes: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, int]]:
-    """(level, alt level, shift) for band, span class, d13 and d12, in key order."""
+    """(level, alt level, shift) for the loudness order bits, band, span class, d13 and d12,
+    in key order. An order bit is also probed flipped when its two peaks are nearly as loud."""
+    order = hashes["order"].astype(np.int64)
+    top = RATIO_BITS + 2 * DF_BITS + SPAN_BITS + BAND_BITS
+    out = []
+    for bit in range(ORDER_BITS):
+        value = (order >> bit) & 1
+        close = ((order >> (bit + ORDER_BITS)) & 1) == 1
+        out.append((value, np.where(close, 1 - value, -1), top + bit))
     f_bins = hashes["f"].astype(np.float64) / fc.FREQ_UNITS_PER_BIN
     band = np.minimum(np.floor(f_bins / fc.BAND_BINS), fc.BANDS - 1).astype(np.int64)
     # Neighbouring band when the anchor lies within BAND_MARGIN_BINS of an inner band edge.
@@ -46,7 +55,7 @@ def _components(hashes: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, int]]:
     span_frames = np.maximum(hashes["span"].astype(np.float64), 1.0) / fc.TIME_UNITS_PER_FRAME
     span_pos = (np.log2(span_frames) - fc.SPAN_CLASS_LOG2_BASE) / fc.SPAN_CLASS_LOG2_STEP
     span_lvl, span_alt = _levels(span_pos, fc.SPAN_CLASSES, fc.BOUNDARY_MARGIN)
-    out = [(band, band_alt, RATIO_BITS + 2 * DF_BITS + SPAN_BITS)]
+    out.append((band, band_alt, RATIO_BITS + 2 * DF_BITS + SPAN_BITS))
     out.append((span_lvl, span_alt, RATIO_BITS + 2 * DF_BITS))
     for name, shift in (("d13", RATIO_BITS + DF_BITS), ("d12", RATIO_BITS)):
         steps = hashes[name].astype(np.float64) / (fc.DF_UNITS_PER_BIN * fc.DF_STEP_BINS)

@@ -1,0 +1,359 @@
+"""A 100,000-track synthetic index: query latency, whole-track check latency, size, RAM.
+
+    nice .venv/bin/python benchmarks/fingerprint_scale.py [--tracks 100000] [--compare-backends]
+
+No audio is generated: each synthetic track draws its hash records (time ratio, frequency
+differences, span, anchor band: the key statistics, hot keys included) from a pool of real core
+hashes extracted from the corpus, at the measured rate of core hashes per second, with random
+anchor times over a duration drawn around 3.6 min (100k tracks ≈ 6,000 h). The real pool tracks
+are indexed as well, and the queries are real: 10-s excerpts of them (clean and distorted, from
+the robustness cache when present) and their whole fingerprints for the duplicate check.
+
+--compare-backends builds the same smaller index (default 2,000 tracks) as the segment file,
+as LMDB (one value per key holding that key's postings) and as SQLite (a row per posting,
+indexed by key), and times the raw key-range lookups of the same queries on each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import itertools
+
+from _fp_common import BENCH_CACHE, corpus_tracks, decode, machine, print_table
+
+from integrity.fingerprint import FINGERPRINT_SAMPLE_RATE, Fingerprint, extract
+from integrity.fingerprint import constants as fc
+from integrity.fingerprint.embedded import EmbeddedIndex, postings_for
+from integrity.fingerprint.keys import query_ranges
+
+POOL_TRACKS = 20
+MEAN_TRACK_S = 216.0  # 6,000 h / 100,000 tracks
+TRACK_S_SIGMA = 0.35  # lognormal spread of durations
+BATCH_TRACKS = 5_000
+JITTER_DF_UNITS = 6  # quarter bins
+JITTER_RATIO_UNITS = 12  # 1/256
+JITTER_F_UNITS = 8  # half bins
+JITTER_LOG_SPAN = 0.25  # natural log
+QUERY_S = 10.0
+GOALS = {"query_p50": 50.0, "query_p99": 250.0, "whole_p50": 300.0}  # ms
+
+
+def rss_mb() -> dict[str, float]:
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def real_pool() -> tuple[list[tuple[str, np.ndarray, Fingerprint]], np.ndarray, float]:
+    """Real tracks (id, samples, fingerprint), their pooled core hashes, core hashes per s."""
+    members, _ = corpus_tracks()
+    chosen = members[:: max(1, len(members) // POOL_TRACKS)][:POOL_TRACKS]
+    real = []
+    for t in chosen:
+        x = decode(t.path, FINGERPRINT_SAMPLE_RATE)
+        real.append((t.track_id, x, extract(x, FINGERPRINT_SAMPLE_RATE)))
+    pool = np.concatenate([fp.core() for _, _, fp in real])
+    seconds = sum(x.size for _, x, _ in real) / FINGERPRINT_SAMPLE_RATE
+    return real, pool, pool.shape[0] / seconds
+
+
+def synthetic_postings(
+    rng: np.random.Generator, pool: np.ndarray, rate: float, ordinal: int
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], float]:
+    duration = float(MEAN_TRACK_S * rng.lognormal(-(TRACK_S_SIGMA**2) / 2, TRACK_S_SIGMA))
+    n = int(rate * duration)
+    hashes = pool[rng.integers(0, pool.shape[0], n)].copy()
+    # Jitter every component a little: a catalog is far more varied than the pool's 20 tracks,
+    # and copying pool records exactly would pile all postings onto the pool's few keys.
+    for name, lo, hi, width in (
+        ("d12", -127, 127, JITTER_DF_UNITS),
+        ("d13", -127, 127, JITTER_DF_UNITS),
+        ("ratio", 0, 255, JITTER_RATIO_UNITS),
+        ("f", 0, 199, JITTER_F_UNITS),
+    ):
+        moved = hashes[name].astype(np.int64) + rng.integers(-width, width + 1, n)
+        hashes[name] = np.clip(moved, lo, hi)
+    span = hashes["span"] * np.exp(rng.uniform(-JITTER_LOG_SPAN, JITTER_LOG_SPAN, n))
+    hashes["span"] = np.clip(np.round(span), 1, 255)
+    units = fc.TIME_UNITS_PER_FRAME / fc.FRAME_S
+    hashes["t"] = np.sort(rng.integers(0, int(duration * units), n)).astype(np.uint32)
+    return postings_for(ordinal, hashes), duration
+
+
+def build_scale_index(
+    path: Path, n_tracks: int, real: list, pool: np.ndarray, rate: float
+) -> tuple[float, float]:
+    """Build once (cached); returns (hours, build seconds)."""
+    stamp = path.with_suffix(".hours")
+    if path.exists() and stamp.exists():
+        return float(stamp.read_text()), 0.0
+    path.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(20261124)
+    index = EmbeddedIndex(path)
+    seconds = 0.0
+    for tid, x, fp in real:
+        index.add(tid, fp)
+        seconds += x.size / FINGERPRINT_SAMPLE_RATE
+    for i in range(n_tracks - len(real)):
+        postings, duration = synthetic_postings(rng, pool, rate, 0)
+        index.add_postings(f"synthetic-{i:06d}", duration, postings)
+        seconds += duration
+        if (i + 1) % BATCH_TRACKS == 0:
+            index.flush()
+            print(f"  {i + 1 + len(real)}/{n_tracks} tracks", file=sys.stderr)
+    index.compact()
+    index.close()
+    path.with_name(path.name + ".lock").unlink(missing_ok=True)
+    stamp.write_text(str(seconds / 3600))
+    return seconds / 3600, time.perf_counter() - t0
+
+
+def make_queries(real: list) -> list[Fingerprint]:
+    """10-s excerpts of the real tracks at several offsets, plus cached distorted queries."""
+    rng = np.random.default_rng(7)
+    out = []
+    for _, x, _ in real:
+        dur = x.size / FINGERPRINT_SAMPLE_RATE
+        for start in rng.uniform(0, max(0.0, dur - QUERY_S), 5):
+            a = int(start * FINGERPRINT_SAMPLE_RATE)
+            out.append(extract(x[a : a + int(QUERY_S * FINGERPRINT_SAMPLE_RATE)], 8000))
+    distorted = sorted((BENCH_CACHE / "queries").glob("*/*.*"))
+    distorted = [p for p in distorted if "non_member" not in p.parts and "trimmed" not in str(p)]
+    for p in distorted[:: max(1, len(distorted) // 100)][:100]:
+        out.append(extract(decode(p, FINGERPRINT_SAMPLE_RATE), FINGERPRINT_SAMPLE_RATE))
+    return out
+
+
+def timed(fn: Callable[[], object], runs: list[float]) -> object:
+    t0 = time.perf_counter()
+    result = fn()
+    runs.append(1000 * (time.perf_counter() - t0))
+    return result
+
+
+def scale_run(n_tracks: int) -> None:
+    real, pool, rate = real_pool()
+    path = BENCH_CACHE / f"scale-{n_tracks}-{_digest()}.fpi"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"building {n_tracks} tracks at {rate:.1f} core hashes/s ...", file=sys.stderr)
+    hours, build_s = build_scale_index(path, n_tracks, real, pool, rate)
+    queries = make_queries(real)
+    before = rss_mb()
+    t0 = time.perf_counter()
+    index = EmbeddedIndex(path, readonly=True)
+    open_ms = 1000 * (time.perf_counter() - t0)
+    first, warm, whole = [], [], []
+    found = 0
+    for q in queries:
+        timed(lambda q=q: index.query(q), first)
+    for q in queries:
+        found += bool(timed(lambda q=q: index.query(q), warm))
+    whole_ok = 0
+    for tid, _, fp in real:
+        m = timed(lambda fp=fp, tid=tid: index.check_duplicates(fp, exclude=[]), whole)
+        whole_ok += bool(m) and m[0].track_id == tid  # type: ignore[index]
+    after = rss_mb()
+    size = index.size_bytes
+    rows = [
+        ["tracks", f"{len(index):,}"],
+        ["hours indexed", f"{hours:,.0f}"],
+        ["index file", f"{size / 1e9:.2f} GB ({size / hours / 1e6:.3f} MB per hour)"],
+        ["build time", f"{build_s / 60:.1f} min" if build_s else "cached"],
+        ["open", f"{open_ms:.0f} ms"],
+        [
+            "10-s query p50 / p99 (first pass)",
+            f"{np.median(first):.0f} / {np.percentile(first, 99):.0f} ms",
+        ],
+        [
+            "10-s query p50 / p99 (warm)",
+            f"{np.median(warm):.0f} / {np.percentile(warm, 99):.0f} ms",
+        ],
+        ["10-s queries matched", f"{found}/{len(queries)}"],
+        [
+            "whole-track check p50 / p99",
+            f"{np.median(whole):.0f} / "
+            f"{np.percentile(whole, 99):.0f} ms ({whole_ok}/{len(real)} found)",
+        ],
+        [
+            "RSS after queries (anon + file-backed)",
+            f"{after['VmRSS']:.0f} MB "
+            f"({after['RssAnon']:.0f} + {after['RssFile']:.0f}); before open {before['VmRSS']:.0f}",
+        ],
+    ]
+    print(f"machine: {machine()}")
+    print_table(["measure", "value"], rows)
+    print()
+    verdict = {
+        "query_p50": np.median(warm),
+        "query_p99": np.percentile(warm, 99),
+        "whole_p50": np.median(whole),
+    }
+    for k, goal in GOALS.items():
+        print(
+            f"goal {k} ≤ {goal:.0f} ms: {'met' if verdict[k] <= goal else 'NOT met'} "
+            f"({verdict[k]:.0f} ms)"
+        )
+    index.close()
+
+
+def _digest() -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(fc.__file__).read_bytes()).hexdigest()[:8]
+
+
+# --- backend comparison --------------------------------------------------------------------
+
+
+def compare_backends(n_tracks: int) -> None:
+    import lmdb
+
+    real, pool, rate = real_pool()
+    rng = np.random.default_rng(5)
+    batches = [postings_for(i, fp.core()) for i, (_, _, fp) in enumerate(real)]
+    seconds = sum(x.size for _, x, _ in real) / FINGERPRINT_SAMPLE_RATE
+    for i in range(len(real), n_tracks):
+        postings, duration = synthetic_postings(rng, pool, rate, i)
+        batches.append(postings)
+        seconds += duration
+    keys = np.concatenate([b[0] for b in batches])
+    ts = np.concatenate([b[1] for b in batches])
+    tf = np.concatenate([b[2] for b in batches])
+    hours = seconds / 3600
+    queries = make_queries(real)[:100]
+    probes = [query_ranges(q.hashes) for q in queries]
+    root = BENCH_CACHE / "backends"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    rows = []
+
+    # Segment file (ours).
+    t0 = time.perf_counter()
+    seg_path = root / "segment.fpi"
+    index = EmbeddedIndex(seg_path)
+    for i, b in enumerate(batches):
+        index.add_postings(f"t{i}", 0.0, (b[0], b[1] & np.uint32(0xFF000000), b[2]))
+    index.close()
+    build = time.perf_counter() - t0
+    index = EmbeddedIndex(seg_path, readonly=True)
+    lat: list[float] = []
+    for qidx, lo, hi in probes:
+        timed(lambda q=qidx, a=lo, b=hi: index._lookup(q, a, b), lat)
+    rows.append(_row("segment file (mmap, sorted)", seg_path.stat().st_size, hours, build, lat))
+    index.close()
+
+    # LMDB: one value per key = that key's packed postings.
+    t0 = time.perf_counter()
+    env = lmdb.open(str(root / "lmdb"), map_size=1 << 36, subdir=True, writemap=True)
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    payload = np.empty(sk.size, dtype=[("ts", "<u4"), ("tf", "<u4")])
+    payload["ts"], payload["tf"] = ts[order], tf[order]
+    bounds = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1], True])
+    with env.begin(write=True) as txn:
+        for a, b in itertools.pairwise(bounds):
+            txn.put(int(sk[a]).to_bytes(4, "big"), payload[a:b].tobytes())
+    env.sync()
+    build = time.perf_counter() - t0
+    lat = []
+    for _, lo, hi in probes:
+
+        def lookup(lo: np.ndarray = lo, hi: np.ndarray = hi) -> int:
+            ks = np.unique(
+                np.concatenate([np.arange(a, b + 1) for a, b in zip(lo, hi, strict=True)])
+            )
+            with env.begin() as txn:
+                cur = txn.cursor()
+                got = cur.getmulti([int(k).to_bytes(4, "big") for k in ks])
+            return sum(len(v) for _, v in got)
+
+        timed(lookup, lat)
+    lmdb_size = sum(p.stat().st_size for p in (root / "lmdb").iterdir())
+    env_stat = env.info()
+    rows.append(
+        _row(
+            "LMDB (value per key)", min(lmdb_size, env_stat["last_pgno"] * 4096), hours, build, lat
+        )
+    )
+    env.close()
+
+    # SQLite: a row per posting, B-tree index on key.
+    t0 = time.perf_counter()
+    db = sqlite3.connect(root / "postings.sqlite")
+    db.execute("PRAGMA journal_mode=OFF")
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("CREATE TABLE p (key INTEGER NOT NULL, ts INTEGER NOT NULL, tf INTEGER NOT NULL)")
+    db.executemany(
+        "INSERT INTO p VALUES (?, ?, ?)", zip(keys.tolist(), ts.tolist(), tf.tolist(), strict=True)
+    )
+    db.execute("CREATE INDEX p_key ON p (key, ts, tf)")
+    db.commit()
+    build = time.perf_counter() - t0
+    lat = []
+    for _, lo, hi in probes:
+
+        def lookup_sql(lo: np.ndarray = lo, hi: np.ndarray = hi) -> int:
+            ks = np.unique(
+                np.concatenate([np.arange(a, b + 1) for a, b in zip(lo, hi, strict=True)])
+            )
+            total = 0
+            for chunk in np.array_split(ks, max(1, ks.size // 30000 + 1)):
+                sql = f"SELECT key, ts, tf FROM p WHERE key IN ({','.join('?' * chunk.size)})"
+                total += len(db.execute(sql, chunk.tolist()).fetchall())
+            return total
+
+        timed(lookup_sql, lat)
+    db.close()
+    rows.append(
+        _row(
+            "SQLite (row per posting)", (root / "postings.sqlite").stat().st_size, hours, build, lat
+        )
+    )
+    print(f"machine: {machine()}")
+    print(
+        f"{n_tracks} tracks, {hours:.0f} h, {keys.size:,} postings; 100 real 10-s queries, "
+        "raw key-range lookup only (alignment is the same for all)"
+    )
+    print_table(["backend", "size", "MB per hour", "build", "lookup p50 / p99"], rows)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _row(name: str, size: int, hours: float, build: float, lat: list[float]) -> list[str]:
+    return [
+        name,
+        f"{size / 1e6:.0f} MB",
+        f"{size / hours / 1e6:.3f}",
+        f"{build:.0f} s",
+        f"{np.median(lat):.1f} / {np.percentile(lat, 99):.1f} ms",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tracks", type=int, default=100_000)
+    parser.add_argument("--compare-backends", action="store_true")
+    parser.add_argument("--compare-tracks", type=int, default=2_000)
+    args = parser.parse_args()
+    if args.compare_backends:
+        compare_backends(args.compare_tracks)
+    else:
+        scale_run(args.tracks)
+
+
+if __name__ == "__main__":
+    main()
