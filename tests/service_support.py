@@ -339,27 +339,31 @@ class WorkerProcess:
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
-    def start(self) -> None:
+    def command(self) -> list[str]:
         prefix = self.env["INTEGRITY_QUEUE_PREFIX"]
+        return [
+            str(CELERY_BIN),
+            "-A",
+            "workers.app",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            str(self.concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test{self.starts}-{secrets.token_hex(3)}@%h",
+            "-Q",
+            ",".join(prefix + stage for stage in STAGES),
+        ]
+
+    def start(self) -> None:
         self.starts += 1
+        readies_before = self._readies()
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                str(CELERY_BIN),
-                "-A",
-                "workers.app",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                str(self.concurrency),
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"test{self.starts}-{secrets.token_hex(3)}@%h",
-                "-Q",
-                ",".join(prefix + stage for stage in STAGES),
-            ],
+            self.command(),
             cwd=REPO_ROOT,
             env=self.env,
             stdout=log,
@@ -368,15 +372,17 @@ class WorkerProcess:
         )
         log.close()
         deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
-        marker = f"test{self.starts}-".encode()
         while time.monotonic() < deadline:
-            text = self.log_path.read_bytes()
-            if marker in text and b"ready." in text.split(marker)[-1]:
+            if self._readies() > readies_before:
                 return
             if self.process.poll() is not None:
                 break
             time.sleep(POLL_INTERVAL_S * 4)
         pytest.fail(f"worker did not start:\n{self.log_path.read_text()[-4000:]}")
+
+    def _readies(self) -> int:
+        """How many times a worker logged that it is ready (one per start)."""
+        return self.log_path.read_bytes().count(b" ready.") if self.log_path.exists() else 0
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool children (its own process group)."""

@@ -9,6 +9,7 @@ import pytest
 
 from integrity import deliveries
 from integrity.db.session import create_db_engine, session_factory, session_scope
+from integrity.filtering import SURFACES_ALLOWED
 from tests.service_support import (
     TrackSpec,
     make_ern,
@@ -139,12 +140,14 @@ def test_flagged_track_is_queued_claimed_decided_and_audited(service, processed)
 def test_filter_answers_per_surface_and_names_unknown_tracks(service, processed):
     _, ok, missing = processed
     headers = service.auth(service.service_key)
-    for surface, expected in (("recommendation", [True, False]), ("search", [True, True])):
+    allowed = SURFACES_ALLOWED[ok["decision"]]  # the models' call on the good track
+    for surface, flagged_kept in (("recommendation", False), ("search", True)):
         results = service.client.post(
             "/v1/filter",
             json={"tracks": [ok["id"], missing["id"]], "surface": surface},
             headers=headers,
         ).json()["results"]
+        expected = [surface in allowed, flagged_kept]
         assert [r["keep"] for r in results] == expected, (surface, results)
     unknown = service.client.post(
         "/v1/filter",
