@@ -321,6 +321,8 @@ def service_environment(
             "INTEGRITY_TASK_RETRY_BACKOFF_MAX_S": "2",
             "INTEGRITY_TASK_MAX_RETRIES": "2",
             "INTEGRITY_BROKER_VISIBILITY_TIMEOUT_S": "75",
+            # Small rescan batches: each must finish well within the soft time limit here.
+            "INTEGRITY_RESCAN_BATCH_SIZE": "25",
             "INTEGRITY_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
         }
