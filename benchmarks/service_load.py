@@ -314,10 +314,12 @@ def run(
 def in_process_filter(
     database_url: str, ids: list[int], isrcs: list[str], args: argparse.Namespace
 ) -> dict[str, list[float]]:
-    """The filter's own share: the service function on a connection, no HTTP, same data."""
+    """The filter's own share: the service function on the API's read engine, no HTTP."""
     from integrity import filtering
+    from integrity.api.app import read_only_engine
 
-    engine = create_db_engine(database_url)
+    main_engine = create_db_engine(database_url)
+    engine = read_only_engine(main_engine)
     p50s, p99s = [], []
     try:
         for run_index in range(args.runs):
@@ -337,6 +339,7 @@ def in_process_filter(
             p99s.append(percentile(latencies, 99))
     finally:
         engine.dispose()
+        main_engine.dispose()
     return {"service_p50": p50s, "service_p99": p99s}
 
 

@@ -489,7 +489,6 @@ def service(
             service_key=made["service"],
             sender=sender,
         )
-    app.state.engine.dispose()
 
 
 AUDIO_RATE_HZ = 22_050

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from celery import Celery
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, create_engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from integrity import __version__
@@ -75,15 +78,41 @@ class TimingMiddleware:
             )
 
 
+READ_POOL_RECYCLE_S = 300  # replace pooled read connections this often (no pre-ping on them)
+
+
+def read_only_engine(engine: Engine) -> Engine:
+    """For hot read paths on PostgreSQL: autocommit (no BEGIN/ROLLBACK round trips) and no
+    pre-ping (callers retry once on a dropped connection); SQLite uses the main engine."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return create_engine(
+        engine.url,
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=False,
+        pool_recycle=READ_POOL_RECYCLE_S,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for `settings` (tests pass their own; `integrity serve` uses the environment)."""
     settings = settings or get_settings()
     engine = create_db_engine(settings.database_url)
     factory = session_factory(engine)
-    app = FastAPI(title="integrity", version=__version__, description=DESCRIPTION)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.read_engine.dispose()
+        engine.dispose()
+
+    app = FastAPI(
+        title="integrity", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
     state = app.state
     state.settings = settings
     state.engine = engine
+    state.read_engine = read_only_engine(engine)
     state.sessions = factory
     state.tasks = TaskSender(settings)
     state.key_cache = KeyCache()

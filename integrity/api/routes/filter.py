@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 
 from integrity import filtering, security
 from integrity.api.auth import Principal, require
@@ -31,6 +32,13 @@ def post_filter(
     tracks, surface = filtering.parse_request(body.tracks, body.surface)
     # Read-only and on hot paths: a plain connection (no ORM session), answered without
     # FastAPI's generic encoder (the results are already JSON types).
-    with request.app.state.engine.connect() as connection:
-        results = filtering.filter_tracks(connection, tracks=tracks, surface=surface)
+    engine = request.app.state.read_engine
+    try:
+        with engine.connect() as connection:
+            results = filtering.filter_tracks(connection, tracks=tracks, surface=surface)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        with engine.connect() as connection:  # the pooled connection had died: once more
+            results = filtering.filter_tracks(connection, tracks=tracks, surface=surface)
     return JSONResponse({"surface": surface, "results": results})
