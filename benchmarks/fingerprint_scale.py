@@ -71,11 +71,14 @@ def real_pool() -> tuple[list[tuple[str, np.ndarray, Fingerprint]], np.ndarray, 
     return real, pool, pool.shape[0] / seconds
 
 
-def synthetic_postings(
-    rng: np.random.Generator, pool: np.ndarray, rate: float, ordinal: int
-) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], float]:
-    duration = float(MEAN_TRACK_S * rng.lognormal(-(TRACK_S_SIGMA**2) / 2, TRACK_S_SIGMA))
-    n = int(rate * duration)
+def synthetic_batch(
+    rng: np.random.Generator, pool: np.ndarray, rate: float, n_tracks: int
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """Postings of n_tracks synthetic tracks (track field 0..n_tracks-1) and their durations."""
+    durations = MEAN_TRACK_S * rng.lognormal(-(TRACK_S_SIGMA**2) / 2, TRACK_S_SIGMA, n_tracks)
+    counts = (rate * durations).astype(np.int64)
+    owner = np.repeat(np.arange(n_tracks), counts)
+    n = owner.size
     hashes = pool[rng.integers(0, pool.shape[0], n)].copy()
     # Jitter every component a little: a catalog is far more varied than the pool's 20 tracks,
     # and copying pool records exactly would pile all postings onto the pool's few keys.
@@ -90,8 +93,9 @@ def synthetic_postings(
     span = hashes["span"] * np.exp(rng.uniform(-JITTER_LOG_SPAN, JITTER_LOG_SPAN, n))
     hashes["span"] = np.clip(np.round(span), 1, 255)
     units = fc.TIME_UNITS_PER_FRAME / fc.FRAME_S
-    hashes["t"] = np.sort(rng.integers(0, int(duration * units), n)).astype(np.uint32)
-    return postings_for(ordinal, hashes), duration
+    hashes["t"] = (rng.random(n) * durations[owner] * units).astype(np.uint32)
+    keys, track_span, time_freq = postings_for(0, hashes)
+    return (keys, track_span | owner.astype(np.uint32), time_freq), durations
 
 
 def build_scale_index(
@@ -109,13 +113,17 @@ def build_scale_index(
     for tid, x, fp in real:
         index.add(tid, fp)
         seconds += x.size / FINGERPRINT_SAMPLE_RATE
-    for i in range(n_tracks - len(real)):
-        postings, duration = synthetic_postings(rng, pool, rate, 0)
-        index.add_postings(f"synthetic-{i:06d}", duration, postings)
-        seconds += duration
-        if (i + 1) % BATCH_TRACKS == 0:
-            index.flush()
-            print(f"  {i + 1 + len(real)}/{n_tracks} tracks", file=sys.stderr)
+    done = 0
+    while done < n_tracks - len(real):
+        k = min(BATCH_TRACKS, n_tracks - len(real) - done)
+        postings, durations = synthetic_batch(rng, pool, rate, k)
+        index.add_postings(
+            [f"synthetic-{done + i:06d}" for i in range(k)], durations.tolist(), postings
+        )
+        seconds += float(durations.sum())
+        done += k
+        index.flush()
+        print(f"  {done + len(real)}/{n_tracks} tracks", file=sys.stderr)
     index.compact()
     index.close()
     path.with_name(path.name + ".lock").unlink(missing_ok=True)
@@ -227,10 +235,9 @@ def compare_backends(n_tracks: int) -> None:
     rng = np.random.default_rng(5)
     batches = [postings_for(i, fp.core()) for i, (_, _, fp) in enumerate(real)]
     seconds = sum(x.size for _, x, _ in real) / FINGERPRINT_SAMPLE_RATE
-    for i in range(len(real), n_tracks):
-        postings, duration = synthetic_postings(rng, pool, rate, i)
-        batches.append(postings)
-        seconds += duration
+    synth, durations = synthetic_batch(rng, pool, rate, n_tracks - len(real))
+    batches.append((synth[0], synth[1] + np.uint32(len(real)), synth[2]))
+    seconds += float(durations.sum())
     keys = np.concatenate([b[0] for b in batches])
     ts = np.concatenate([b[1] for b in batches])
     tf = np.concatenate([b[2] for b in batches])
@@ -247,7 +254,10 @@ def compare_backends(n_tracks: int) -> None:
     seg_path = root / "segment.fpi"
     index = EmbeddedIndex(seg_path)
     for i, b in enumerate(batches):
-        index.add_postings(f"t{i}", 0.0, (b[0], b[1] & np.uint32(0xFF000000), b[2]))
+        n_in = int((b[1] & np.uint32(0xFFFFFF)).max()) + 1 - (i if i < len(real) else len(real))
+        ids = [f"t{i}-{j}" for j in range(n_in)]
+        local = (b[1] & np.uint32(0xFFFFFF)) - np.uint32(i if i < len(real) else len(real))
+        index.add_postings(ids, [0.0] * n_in, (b[0], (b[1] & np.uint32(0xFF000000)) | local, b[2]))
     index.close()
     build = time.perf_counter() - t0
     index = EmbeddedIndex(seg_path, readonly=True)

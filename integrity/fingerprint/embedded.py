@@ -365,29 +365,30 @@ class EmbeddedIndex(BaseIndex):
 
     def add_postings(
         self,
-        track_id: str,
-        duration_s: float,
+        track_ids: list[str],
+        durations_s: list[float],
         postings: tuple[np.ndarray, np.ndarray, np.ndarray],
-        *,
-        meta: dict[str, Any] | None = None,
-    ) -> int:
-        """Low-level add of ready-made postings (keys, track|span with ordinal 0, time|freq).
+    ) -> None:
+        """Low-level add of ready-made postings for new tracks (keys, track|span, time|freq),
+        where the track field is 0..len(track_ids)-1 within the batch.
 
-        For the scale benchmark, which synthesises postings without audio; returns the ordinal.
+        For the scale benchmark, which synthesises postings without audio.
         """
         self._require_writable()
-        ordinal = len(self._ids)
-        self._ids.append(track_id)
-        self._meta.append(dict(meta or {}))
-        self._durations.append(duration_s)
-        self._alive.append(True)
-        self._by_id[track_id] = ordinal
+        base = len(self._ids)
+        if base + len(track_ids) > fc.INDEX_MAX_TRACKS:
+            raise FingerprintIndexError(f"{self.path} is full ({fc.INDEX_MAX_TRACKS} tracks)")
+        for i, (tid, dur) in enumerate(zip(track_ids, durations_s, strict=True)):
+            self._ids.append(tid)
+            self._meta.append({})
+            self._durations.append(dur)
+            self._alive.append(True)
+            self._by_id[tid] = base + i
         keys, track_span, time_freq = postings
-        self._pending.append((keys, track_span | np.uint32(ordinal), time_freq))
+        self._pending.append((keys, track_span + np.uint32(base), time_freq))
         self._pending_segment = None
         self._alive_array = None
         self._dirty = True
-        return ordinal
 
     def remove(self, track_id: str) -> bool:
         self._require_writable()
