@@ -136,10 +136,14 @@ class ModelThresholds:
 
 
 def model_score_rules(name: str, points: ModelThresholds) -> tuple[ScoreRule, ...]:
-    """Default score rules from a shipped model's own operating points (strongest first)."""
+    """Default score rules from a shipped model's own operating points.
+
+    A model alone never blocks by default: its score can keep a track out of recommendations
+    (filter) or send it to a moderator (review), but removing a track on a statistical score
+    needs a person, or a block rule an operator wrote into the policy file on purpose.
+    """
     label = MODEL_LABELS.get(name, f"{name} model")
     return (
-        ScoreRule(name, points.block, "block", f"{label}, above the block threshold"),
         ScoreRule(
             name,
             points.filter,
