@@ -1,0 +1,76 @@
+"""The models committed under models/ load, score a generated clip and honour the contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import typer
+from typer.testing import CliRunner
+
+from integrity.cli import analyze_cmds
+from integrity.cli.analyze_cmds import analyze_file
+from integrity.detection import DECISIONS, load_model
+from integrity.features import CONTEXT_FEATURES, FEATURE_NAMES, extract_features
+from tests.unit.features.conftest import RATE, chord, with_periodic_pattern
+
+MODEL_NAMES = ("synthetic", "spam")
+
+
+def _cli() -> typer.Typer:
+    """A fresh app holding only `analyze` (the global app is shared by other tests)."""
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    analyze_cmds.register(app)
+    return app
+
+
+@pytest.fixture(scope="module")
+def clip_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(7)
+    path = tmp_path_factory.mktemp("audio") / "decoder-like.wav"
+    sf.write(str(path), with_periodic_pattern(chord(8.0, rng), rng), RATE)
+    return path
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_shipped_model_loads_and_scores(name: str) -> None:
+    model = load_model(name)
+    assert set(model.features) <= set(FEATURE_NAMES)
+    assert (model.path / "card.md").is_file() and (model.path / "metrics.json").is_file()
+    points = model.operating_points
+    assert 0.0 <= points.review <= points.filter <= points.block <= 1.0
+    rng = np.random.default_rng(3)
+    p = model.score_features(extract_features(chord(6.0, rng), RATE))
+    assert 0.0 <= p <= 1.0
+
+
+def test_synthetic_model_never_reads_duration_or_silence() -> None:
+    assert not set(load_model("synthetic").features) & set(CONTEXT_FEATURES)
+
+
+def test_analyze_file_follows_the_json_contract(clip_path: Path) -> None:
+    models = {name: load_model(name) for name in MODEL_NAMES}
+    result = analyze_file(clip_path, models)
+    assert set(result) == {"file", "duration_s", "scores", "decision", "reasons", "model_versions"}
+    assert result["duration_s"] == pytest.approx(8.0, abs=0.01)
+    assert set(result["scores"]) == set(MODEL_NAMES)
+    assert all(0.0 <= p <= 1.0 for p in result["scores"].values())
+    assert result["decision"] in DECISIONS
+    assert result["reasons"] and all(isinstance(r, str) and r for r in result["reasons"])
+    assert result["model_versions"] == {n: models[n].version for n in MODEL_NAMES}
+
+
+def test_analyze_cli_prints_one_object_per_file(clip_path: Path) -> None:
+    out = CliRunner().invoke(_cli(), ["analyze", str(clip_path), str(clip_path), "--json"])
+    assert out.exit_code == 0, out.output
+    document = json.loads(out.stdout)
+    assert [d["file"] for d in document] == [str(clip_path)] * 2
+
+
+def test_analyze_cli_rejects_a_missing_file(tmp_path: Path) -> None:
+    out = CliRunner().invoke(_cli(), ["analyze", str(tmp_path / "nope.wav"), "--json"])
+    assert out.exit_code == 2
