@@ -26,12 +26,29 @@ from workers.app import create_app as create_celery_app
 
 logger = logging.getLogger(__name__)
 
-DESCRIPTION = """Catalog integrity service.
+DESCRIPTION = """Catalog integrity service: the upload webhook, moderator review with an
+append-only audit log, and a fast filter API for playlist, search and editorial surfaces.
 
-Upload webhook (Standard Webhooks HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`,
-header `webhook-signature: v1,<base64>`; several signatures accepted; ±300 s window), moderator
-review with an append-only audit log, and a fast filter API for playlist and search surfaces.
-API keys travel as `Authorization: Bearer KEY`; roles: uploader, moderator, admin, service.
+**Authentication.** API keys travel as `Authorization: Bearer KEY`. Roles are scopes:
+`uploader` (deliveries, own tracks, appeals), `moderator` (review, audit, filter),
+`service` (filter, tracks), `admin` (everything, rescans, model activation). Keys are created
+once with `integrity keys create --role ROLE --json` and stored as SHA-256 hashes. Each key is
+rate limited (429 with Retry-After).
+
+**Upload webhook** `POST /v1/deliveries`: multipart with the ERN message in field `message` and
+the audio files in field `files` (file names as the message references them). Signed per
+Standard Webhooks: `webhook-id`, `webhook-timestamp` (Unix seconds, ±300 s) and
+`webhook-signature: v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{raw body}">`
+with the sender's `whsec_` secret (`integrity senders add NAME --json`); several
+space-separated signatures are accepted during a secret rotation. Answers 202
+`{"delivery_id": N, "duplicate": false}`; a replayed webhook id, or the same ERN MessageId from
+the same sender, answers the first delivery's id with `"duplicate": true`. Errors name the
+field: 401 signature/timestamp, 403 role, 413 body over the cap (checked before reading),
+415/400 multipart, 422 malformed ERN or unsafe file names.
+
+**Filter** `POST /v1/filter` `{"tracks": [ids or ISRCs], "surface": "recommendation"|"search"|
+"editorial"}` → `{"results": [{"track", "keep", "decision", "reasons", "track_ids"}]}`; the
+moderator's decision, when there is one, overrides the automatic one.
 """
 
 

@@ -57,7 +57,30 @@ def _accept(
         return replay
 
 
-@router.post("/v1/deliveries", status_code=202)
+UPLOAD_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["message"],
+                    "properties": {
+                        "message": {"type": "string", "format": "binary"},
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    },
+                }
+            }
+        },
+    },
+    "parameters": [
+        {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+        for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    ],
+}
+
+
+@router.post("/v1/deliveries", status_code=202, openapi_extra=UPLOAD_OPENAPI)
 async def post_delivery(
     request: Request,
     principal: Principal = Depends(require(security.SCOPE_DELIVERIES_WRITE)),  # noqa: B008
