@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     broker_health_check_interval_s: int = 25  # ping an idle broker connection this often
     review_claim_ttl_s: int = 1800
     rescan_batch_size: int = 200
+    # JSON deliveries naming audio by URL: fetched only from these hosts ("host" or "host:port").
+    fetch_allowed_hosts: list[str] = Field(default_factory=list)
+    fetch_allow_http: bool = False  # plain http only for tests and private networks
+    fetch_timeout_s: float = 30.0
 
     @model_validator(mode="after")
     def _fill_derived_paths(self) -> Settings:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import shutil
 import uuid
@@ -27,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import ddex
-from integrity import pipeline, security
+from integrity import fetching, pipeline, security
 from integrity.config import Settings
 from integrity.db.models import Delivery, Finding, Track, utc_now
 from integrity.db.service_models import (
@@ -47,6 +48,7 @@ MAX_PART_HEADER_BYTES = 8 * 1024
 MESSAGE_FIELD = "message"
 FILES_FIELD = "files"
 MULTIPART_TYPE = b"multipart/form-data"
+JSON_TYPE = b"application/json"
 WEBHOOK_SOURCE_PREFIX = "webhook:"
 
 
@@ -159,7 +161,9 @@ def multipart_boundary(content_type: str | None) -> bytes:
         raise DeliveryRejectedError(415, "content-type", "missing; expected multipart/form-data")
     kind, options = parse_options_header(content_type)
     if kind != MULTIPART_TYPE:
-        raise DeliveryRejectedError(415, "content-type", "expected multipart/form-data")
+        raise DeliveryRejectedError(
+            415, "content-type", "expected multipart/form-data or application/json"
+        )
     boundary = options.get(b"boundary")
     if not boundary:
         raise DeliveryRejectedError(400, "content-type", "multipart boundary is missing")
@@ -306,6 +310,50 @@ def _fsync_dir(directory: Path) -> None:
         os.close(descriptor)
 
 
+def store_json(*, spool_path: Path, directory: Path, settings: Settings) -> StoredUpload:
+    """A JSON delivery: the ERN inline, audio fetched from allow-listed URLs into `directory`.
+
+    Body: {"message": "<ERN XML>", "message_name": "message.xml",
+           "files": [{"name": "a.flac", "url": "https://cdn.example/a.flac"}]}
+    """
+    try:
+        document = json.loads(spool_path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DeliveryRejectedError(400, "body", f"not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise DeliveryRejectedError(422, "body", "a JSON object with 'message' and 'files'")
+    message = document.get("message")
+    if not isinstance(message, str) or not message.strip():
+        raise DeliveryRejectedError(422, MESSAGE_FIELD, "the ERN message as a string")
+    files = document.get("files", [])
+    if not isinstance(files, list) or len(files) > MAX_PARTS:
+        raise DeliveryRejectedError(422, FILES_FIELD, f"a list of at most {MAX_PARTS} files")
+    message_name = safe_filename(
+        str(document.get("message_name") or "message.xml"), field_name="message_name"
+    )
+    names: list[str] = []
+    for index, entry in enumerate(files):
+        where = f"{FILES_FIELD}[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+            raise DeliveryRejectedError(422, where, "an object with 'name' and 'url'")
+        name = safe_filename(str(entry.get("name", "")), field_name=f"{where}.name")
+        if name in names or name == message_name:
+            raise DeliveryRejectedError(422, f"{where}.name", f"file name {name!r} is sent twice")
+        fetching.check_url(entry["url"], settings=settings, field=f"{where}.url")
+        names.append(name)
+    directory.mkdir(parents=True, exist_ok=False)
+    with (directory / message_name).open("wb") as handle:
+        handle.write(message.encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+    for index, (name, entry) in enumerate(zip(names, files, strict=True)):
+        fetching.fetch_to_file(
+            entry["url"], directory / name, settings=settings, field=f"{FILES_FIELD}[{index}].url"
+        )
+    _fsync_dir(directory)
+    return StoredUpload(directory=directory, message_filename=message_name, files=names)
+
+
 def read_message_id(path: Path, *, settings: Settings) -> str | None:
     """The ERN MessageId of the stored message (hardened parser, size and depth caps)."""
     limits = ddex.ReadLimits(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
@@ -361,11 +409,15 @@ def accept_delivery(
     replay = find_replay(session, sender=sender, webhook_id=webhook_id)
     if replay is not None:
         return replay
-    boundary = multipart_boundary(content_type)
+    is_json = parse_options_header(content_type or "")[0] == JSON_TYPE
+    boundary = None if is_json else multipart_boundary(content_type)
     assert settings.storage_dir is not None
     directory = settings.storage_dir / uuid.uuid4().hex
     try:
-        stored = store_multipart(spool_path=spool.path, boundary=boundary, directory=directory)
+        if boundary is None:
+            stored = store_json(spool_path=spool.path, directory=directory, settings=settings)
+        else:
+            stored = store_multipart(spool_path=spool.path, boundary=boundary, directory=directory)
         assert stored.message_filename is not None
         message_id = read_message_id(directory / stored.message_filename, settings=settings)
         if message_id is not None:
