@@ -1,10 +1,13 @@
 """The embedded index: one append-only file of sorted posting segments, memory-mapped.
 
-Why this format (measured against LMDB and SQLite by `benchmarks/fingerprint_scale.py
---compare-backends`): a posting is 10 bytes here (16 low key bits, track ordinal + span, anchor
-time + frequency) with a 65-entry directory per segment for the top key bits, against several
-times that per row in SQLite's B-tree and LMDB's duplicate-sorted pages; lookups are binary
-searches on a contiguous memory-mapped array and gathers, all vectorised.
+Why this format (measured by `benchmarks/fingerprint_scale.py --compare-backends`, 2,000 tracks,
+120 h, 10.6 M postings, same 100 queries): the segment file took 0.883 MB per hour, LMDB with one
+value per key 1.038 MB/h (over the 1 MB/h goal) and SQLite with a row per posting 3.9 MB/h. Raw
+lookups were 131 ms p50 here against LMDB's 92 ms (LMDB's time excludes turning bytes into
+arrays; SQLite took 2.1 s), on a loaded 2-core machine. Size decided: a posting is 10 bytes
+(16 low key bits, track ordinal + span, anchor time + frequency) plus a small directory per
+segment over the top key bits; lookups are binary searches on a contiguous memory-mapped array
+and vectorised gathers, and the file is one self-contained artifact.
 
 Layout: a fixed header at offset 0 points to the current footer (JSON: tracks, segments). An
 add batch appends a new segment and a new footer, fsyncs, then rewrites the header, so a crash
