@@ -220,6 +220,11 @@ GROUP_ITEM_TEMPLATE = """
           <ReleaseResourceReference>A{n}</ReleaseResourceReference></ResourceGroupContentItem>"""
 
 
+def random_isrc(registrant: str) -> str:
+    """A fresh ISRC: country QZ, the given 3-character registrant, year 26, a random number."""
+    return f"QZ{registrant}26{secrets.randbelow(10**5):05d}"
+
+
 @dataclass(frozen=True)
 class TrackSpec:
     isrc: str
@@ -402,6 +407,20 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.process = None
+
+
+def worker_for(
+    settings: Settings, log_path: Path, overrides: dict[str, str] | None = None
+) -> WorkerProcess:
+    """A worker process configured like the API under test (same database, Redis, prefix)."""
+    env = service_environment(
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        data_dir=settings.data_dir,
+        queue_prefix=settings.queue_prefix,
+        overrides=overrides,
+    )
+    return WorkerProcess(env=env, log_path=log_path)
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str) -> Any:

@@ -20,6 +20,7 @@ from tests.service_support import (
     free_port,
     make_ern,
     multipart_body,
+    random_isrc,
     service_environment,
     signed_headers,
     unique_audio,
@@ -93,7 +94,7 @@ def test_serve_and_worker_commands_process_a_signed_delivery(
 
         wait_for(ready, timeout_s=SERVER_START_TIMEOUT_S, what="integrity serve to be ready")
         worker.start()
-        isrc = f"QZC{secrets.randbelow(100):02d}26{secrets.randbelow(10**5):05d}"
+        isrc = random_isrc("C01")
         message = make_ern(
             f"MSG-{secrets.token_hex(6)}", [TrackSpec(isrc, "Evening Tide", "tide.wav")]
         )

@@ -18,13 +18,13 @@ from integrity.db.session import create_db_engine, session_factory
 from integrity.filtering import SURFACES_ALLOWED
 from tests.service_support import (
     TrackSpec,
-    WorkerProcess,
     make_ern,
     multipart_body,
-    service_environment,
+    random_isrc,
     signed_headers,
     unique_audio,
     wait_for,
+    worker_for,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
@@ -51,21 +51,14 @@ FAST_RECOVERY = {
 
 @pytest.fixture()
 def worker(service, tmp_path):
-    env = service_environment(
-        database_url=service.settings.database_url,
-        redis_url=service.settings.redis_url,
-        data_dir=service.settings.data_dir,
-        queue_prefix=service.settings.queue_prefix,
-        overrides=FAST_RECOVERY,
-    )
-    process = WorkerProcess(env=env, log_path=tmp_path / "worker.log")
+    process = worker_for(service.settings, tmp_path / "worker.log", overrides=FAST_RECOVERY)
     process.start()
     yield process
     process.stop()
 
 
 def _isrc(tag: str) -> str:
-    return f"QZ{tag}{secrets.randbelow(100):02d}26{secrets.randbelow(10**5):05d}"
+    return random_isrc(f"{tag}0")
 
 
 def _deliver(service, tracks: list[TrackSpec], files: dict[str, bytes]) -> int:

@@ -14,7 +14,13 @@ import pytest
 
 from integrity.db.models import Delivery
 from integrity.db.session import create_db_engine, session_factory
-from tests.service_support import TrackSpec, make_ern, signed_headers, unique_audio
+from tests.service_support import (
+    TrackSpec,
+    make_ern,
+    random_isrc,
+    signed_headers,
+    unique_audio,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -84,7 +90,7 @@ def _post(service, document: dict):
 
 
 def _document(url: str, name: str = "a.wav") -> dict:
-    isrc = f"QZJ{secrets.randbelow(100):02d}26{secrets.randbelow(10**5):05d}"
+    isrc = random_isrc("J01")
     message = make_ern(f"MSG-{secrets.token_hex(6)}", [TrackSpec(isrc, "Open Water", name)])
     return {"message": message.decode(), "files": [{"name": name, "url": url}]}
 

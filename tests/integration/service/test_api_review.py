@@ -14,6 +14,7 @@ from tests.service_support import (
     TrackSpec,
     make_ern,
     multipart_body,
+    random_isrc,
     signed_headers,
     unique_audio,
 )
@@ -58,8 +59,8 @@ def _deliver_and_process(service, tracks: list[TrackSpec], files: dict[str, byte
 @pytest.fixture()
 def processed(service):
     """One delivery: a decodable track and one whose audio file is missing (→ review)."""
-    isrc_ok = f"QZT{secrets.randbelow(100):02d}26{secrets.randbelow(10**5):05d}"
-    isrc_missing = f"QZM{secrets.randbelow(100):02d}26{secrets.randbelow(10**5):05d}"
+    isrc_ok = random_isrc("T01")
+    isrc_missing = random_isrc("M01")
     view = _deliver_and_process(
         service,
         [

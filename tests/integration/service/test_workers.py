@@ -15,13 +15,13 @@ from integrity.db.service_models import DeadLetter, TaskAttempt
 from integrity.db.session import create_db_engine, session_factory, session_scope
 from tests.service_support import (
     TrackSpec,
-    WorkerProcess,
     make_ern,
     multipart_body,
-    service_environment,
+    random_isrc,
     signed_headers,
     unique_audio,
     wait_for,
+    worker_for,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -31,13 +31,7 @@ PROCESSING_TIMEOUT_S = 120.0
 
 @pytest.fixture()
 def worker(service, tmp_path):
-    env = service_environment(
-        database_url=service.settings.database_url,
-        redis_url=service.settings.redis_url,
-        data_dir=service.settings.data_dir,
-        queue_prefix=service.settings.queue_prefix,
-    )
-    process = WorkerProcess(env=env, log_path=tmp_path / "worker.log")
+    process = worker_for(service.settings, tmp_path / "worker.log")
     process.start()
     yield process
     process.stop()
@@ -53,7 +47,7 @@ def _rows(service, query):
 
 
 def test_a_signed_delivery_is_processed_by_the_worker(service, worker):
-    isrc = f"QZW{secrets.randbelow(100):02d}26{secrets.randbelow(10**5):05d}"
+    isrc = random_isrc("W01")
     message = make_ern(f"MSG-{secrets.token_hex(6)}", [TrackSpec(isrc, "Robin", "robin.wav")])
     body, content_type = multipart_body(message, {"robin.wav": unique_audio()})
     headers = signed_headers(
@@ -192,7 +186,7 @@ def test_a_delivery_whose_ingest_task_was_never_sent_is_recovered_by_the_sweep(s
     from integrity.db.models import Delivery, utc_now
     from workers.tasks import STALL_AFTER_S
 
-    isrc = f"QZS{secrets.randbelow(100):02d}26{secrets.randbelow(10**5):05d}"
+    isrc = random_isrc("S01")
     message = make_ern(f"MSG-{secrets.token_hex(6)}", [TrackSpec(isrc, "Quiet Harbour", "a.wav")])
     directory = service.settings.storage_dir / uuid.uuid4().hex
     directory.mkdir(parents=True)
