@@ -264,3 +264,22 @@ def test_per_key_rate_limit_answers_429(service):
         for _ in range(3)
     ]
     assert statuses == [200, 200, 429]
+
+
+def test_admin_lists_the_registry_and_activates_a_version(service):
+    admin = service.auth(service.admin_key)
+    models = service.client.get("/v1/models", headers=admin).json()["models"]
+    assert models, "the repository ships model versions under models/"
+    name, version = models[0]["name"], models[0]["version"]
+    activated = service.client.post(
+        f"/v1/models/{name}/versions/{version}/activate", headers=admin
+    )
+    assert activated.status_code == 200, activated.text
+    listed = service.client.get("/v1/models", headers=admin).json()["models"]
+    assert next(m for m in listed if (m["name"], m["version"]) == (name, version))["active"]
+    missing = service.client.post(
+        f"/v1/models/{name}/versions/0.0.0-none/activate", headers=admin
+    )
+    assert missing.status_code == 404 and missing.json()["field"] == "version"
+    events = service.client.get("/v1/audit?action=model.activated", headers=admin).json()
+    assert events["events"][-1]["after"] == version
