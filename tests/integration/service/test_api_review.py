@@ -271,15 +271,45 @@ def test_admin_lists_the_registry_and_activates_a_version(service):
     models = service.client.get("/v1/models", headers=admin).json()["models"]
     assert models, "the repository ships model versions under models/"
     name, version = models[0]["name"], models[0]["version"]
-    activated = service.client.post(
-        f"/v1/models/{name}/versions/{version}/activate", headers=admin
-    )
+    activated = service.client.post(f"/v1/models/{name}/versions/{version}/activate", headers=admin)
     assert activated.status_code == 200, activated.text
     listed = service.client.get("/v1/models", headers=admin).json()["models"]
     assert next(m for m in listed if (m["name"], m["version"]) == (name, version))["active"]
-    missing = service.client.post(
-        f"/v1/models/{name}/versions/0.0.0-none/activate", headers=admin
-    )
+    missing = service.client.post(f"/v1/models/{name}/versions/0.0.0-none/activate", headers=admin)
     assert missing.status_code == 404 and missing.json()["field"] == "version"
     events = service.client.get("/v1/audit?action=model.activated", headers=admin).json()
     assert events["events"][-1]["after"] == version
+
+
+def test_a_cancelled_rescan_stops_and_a_stalled_one_is_found_for_resumption(service, processed):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from integrity import rescans
+    from integrity.db.models import utc_now
+    from integrity.db.service_models import Rescan
+
+    admin = service.auth(service.admin_key)
+    first = service.client.post("/v1/rescans", json={"scope": {"kind": "all"}}, headers=admin)
+    cancelled = service.client.post(f"/v1/rescans/{first.json()['id']}/cancel", headers=admin)
+    assert cancelled.json()["status"] == "cancelled"
+    second = service.client.post(
+        "/v1/rescans", json={"scope": {"kind": "sender", "value": service.sender}}, headers=admin
+    ).json()
+    engine = create_db_engine(service.settings.database_url)
+    factory = session_factory(engine)
+    with session_scope(factory) as session:
+        assert not rescans.run_batch(
+            session, rescan_id=first.json()["id"], settings=service.settings
+        )
+        session.execute(
+            update(Rescan)
+            .where(Rescan.id == second["id"])
+            .values(updated_at=utc_now() - timedelta(hours=1))
+        )
+    with session_scope(factory) as session:
+        stalled = rescans.stalled_rescans(session, older_than_s=60)
+    engine.dispose()
+    assert second["id"] in stalled and first.json()["id"] not in stalled
+    assert second["total"] == 1  # the sender's scored track; the failed one has nothing to score
