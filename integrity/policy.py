@@ -10,6 +10,7 @@ contributes its reason, so a moderator sees all of them.
 from __future__ import annotations
 
 import fnmatch
+import math
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -133,16 +134,33 @@ class ModelThresholds:
     block: float
     review_fpr: float
     filter_fpr: float
+    negatives: int = 0
+    """Held-out real examples the thresholds were read from."""
+
+    @property
+    def filter_rate_measured(self) -> bool:
+        """Whether enough negatives stood behind the filter threshold to show its FPR at all."""
+        return self.filter_fpr > 0 and self.negatives >= math.ceil(1.0 / self.filter_fpr)
 
 
 def model_score_rules(name: str, points: ModelThresholds) -> tuple[ScoreRule, ...]:
     """Default score rules from a shipped model's own operating points.
 
-    A model alone never blocks by default: its score can keep a track out of recommendations
-    (filter) or send it to a moderator (review), but removing a track on a statistical score
-    needs a person, or a block rule an operator wrote into the policy file on purpose.
+    A model alone never blocks by default: removing a track on a statistical score needs a
+    person, or a block rule an operator wrote into the policy file on purpose. It filters only
+    when its calibration had enough real negatives to measure the stated false-positive rate
+    (e.g. 334 for 0.3 %); otherwise its high scores go to a moderator instead.
     """
     label = MODEL_LABELS.get(name, f"{name} model")
+    review = ScoreRule(
+        name,
+        points.review,
+        "review",
+        f"{label}, above the review threshold (set for {points.review_fpr:.1%} false positives "
+        f"on {points.negatives} held-out real clips)",
+    )
+    if not points.filter_rate_measured:
+        return (review,)
     return (
         ScoreRule(
             name,
@@ -150,12 +168,7 @@ def model_score_rules(name: str, points: ModelThresholds) -> tuple[ScoreRule, ..
             "filter",
             f"{label}, above the operating point set for {points.filter_fpr:.1%} false positives",
         ),
-        ScoreRule(
-            name,
-            points.review,
-            "review",
-            f"{label}, above the review threshold set for {points.review_fpr:.1%} false positives",
-        ),
+        review,
     )
 
 

@@ -66,5 +66,6 @@ def score_features(detectors: dict[str, LoadedModel], vector: FeatureVector) -> 
             block=points.block,
             review_fpr=points.review_fpr,
             filter_fpr=points.filter_fpr,
+            negatives=points.negatives,
         )
     return result

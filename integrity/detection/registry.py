@@ -40,6 +40,8 @@ class OperatingPoints:
     block: float
     review_fpr: float
     filter_fpr: float
+    negatives: int = 0
+    """Held-out real clips the thresholds were read from (what a stated FPR rests on)."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ def _load_cached(name: str, version: str | None, root: str) -> LoadedModel:
             block=float(points["block"]),
             review_fpr=float(points["review_fpr"]),
             filter_fpr=float(points["filter_fpr"]),
+            negatives=int(points.get("negatives", 0)),
         ),
         reference={k: float(v) for k, v in meta.get("reference_medians", {}).items()},
         meta=meta,

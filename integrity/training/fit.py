@@ -69,11 +69,23 @@ SPAM_FEATURE_PREFIXES = (
 )
 
 
+SPAM_EXCLUDED_FEATURES = frozenset({"ctx.duration_s"})
+"""Duration is a shortcut here: the negatives are mostly 10-s excerpts and the spam items 30-60 s,
+so a model that reads it flags every ordinary 36-s song (measured: 0.998 on the examples). The
+30-s royalty gaming is judged where it is a rule, not a learned habit: the metadata signals
+compare declared and measured durations with the threshold."""
+
+
 def model_features(name: str, all_names: tuple[str, ...]) -> tuple[str, ...]:
-    """Columns a model may read: the synthetic model never sees duration or silence."""
+    """Columns a model may read: the synthetic model never sees duration or silence, and the
+    spam model reads spam-defining features but not the track's length."""
     if name == "synthetic":
         return tuple(n for n in all_names if n not in CONTEXT_FEATURES)
-    return tuple(n for n in all_names if n.startswith(SPAM_FEATURE_PREFIXES))
+    return tuple(
+        n
+        for n in all_names
+        if n.startswith(SPAM_FEATURE_PREFIXES) and n not in SPAM_EXCLUDED_FEATURES
+    )
 
 
 def task_split(name: str, data_dir: Path) -> tuple[Split, tuple[str, ...]]:
@@ -242,6 +254,8 @@ def model_card(
             "higher than the test-fold false-positive rate suggests: the real side of the "
             "corpus is game music and telephone prompts, and the operating point was chosen "
             "on a few dozen held-out real clips.",
+            "Too few real negatives stand behind the 0.3% filter threshold to measure that "
+            "rate, so the default policy sends this model's high scores to review only.",
         ]
     else:
         use = (
@@ -256,6 +270,11 @@ def model_card(
             "Game-music sources loop by design, so some real negatives are loop-like.",
             "The spam corpus is small (tens of items per kind); real tracks unlike it (nature "
             "and field recordings, solo or ambient pieces) are often scored as spam.",
+            "The track's length is not a feature: in this corpus it separated 10-s real "
+            "excerpts from 30-60-s spam items and flagged every ordinary 36-s song. The 30-s "
+            "cut is judged by the metadata signals instead.",
+            "Too few real negatives (under 334) stand behind the 0.3% filter threshold to "
+            "measure that rate, so the default policy sends its high scores to review only.",
         ]
     lines = [
         f"# Model card: `{name}` {version}",

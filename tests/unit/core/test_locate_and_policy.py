@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -126,7 +127,9 @@ def test_bad_policy_files_name_the_file_and_rule(tmp_path, text, message):
 
 
 def test_model_operating_points_become_default_score_rules():
-    points = ModelThresholds(review=0.5, filter=0.8, block=0.99, review_fpr=0.02, filter_fpr=0.003)
+    points = ModelThresholds(
+        review=0.5, filter=0.8, block=0.99, review_fpr=0.02, filter_fpr=0.003, negatives=400
+    )
     policy = with_model_defaults(Policy(), {"synthetic": points})
     assert policy.decide(findings=[], scores={"synthetic": 0.4}).action == "clear"
     review = policy.decide(findings=[], scores={"synthetic": 0.6})
@@ -137,6 +140,9 @@ def test_model_operating_points_become_default_score_rules():
     assert "0.3% false positives" in filtered.reasons[0]
     # A model alone never blocks by default, however high its score.
     assert policy.decide(findings=[], scores={"synthetic": 0.995}).action == "filter"
+    # With too few real negatives to measure a 0.3 % false-positive rate, it only asks a person.
+    unmeasured = with_model_defaults(Policy(), {"synthetic": replace(points, negatives=90)})
+    assert unmeasured.decide(findings=[], scores={"synthetic": 0.995}).action == "review"
 
 
 def test_a_policy_file_rule_for_a_model_replaces_its_defaults(tmp_path):
@@ -144,7 +150,9 @@ def test_a_policy_file_rule_for_a_model_replaces_its_defaults(tmp_path):
     path.write_text(
         '[[score]]\nscore = "synthetic"\nat_least = 0.7\naction = "review"\nreason = "AI?"\n'
     )
-    points = ModelThresholds(review=0.1, filter=0.2, block=0.3, review_fpr=0.1, filter_fpr=0.05)
+    points = ModelThresholds(
+        review=0.1, filter=0.2, block=0.3, review_fpr=0.1, filter_fpr=0.05, negatives=20
+    )
     policy = with_model_defaults(load_policy(path), {"synthetic": points, "spam": points})
     assert policy.decide(findings=[], scores={"synthetic": 0.95}).action == "review"
     assert policy.decide(findings=[], scores={"spam": 0.95}).action == "filter"
