@@ -101,9 +101,11 @@ RATIO_UNITS: Final[int] = 256
 # --- Matching -----------------------------------------------------------------------------------
 MAX_POSTINGS_PER_KEY: Final[int] = 20_000
 """Key ranges with more postings than this are skipped at query time (count): stop words."""
-QUERY_HIT_BUDGET: Final[int] = 250_000
+QUERY_HIT_BUDGET: Final[int] = 2_000_000
 """Most postings read per query (count; embedded index): the rarest key ranges are read first.
-Bounds latency and memory whatever the index size."""
+Bounds latency and memory (~80 MB) whatever the index size. Measured at 100k synthetic tracks
+on a loaded 2-core machine (10 clean real 10-s queries): 250k -> 125 ms p50 but 0/10 found;
+2M -> 644 ms, 9/10; 8M -> 2.9 s, 10/10. Recall first: duplicates are the product."""
 CANDIDATE_CELLS: Final[int] = 30
 """(track, scale, pitch) cells examined for alignment per query, most votes first (count)."""
 MIN_CANDIDATE_VOTES: Final[int] = 4
