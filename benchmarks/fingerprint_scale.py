@@ -156,7 +156,8 @@ def timed(fn: Callable[[], object], runs: list[float]) -> object:
 
 def scale_run(n_tracks: int) -> None:
     real, pool, rate = real_pool()
-    path = BENCH_CACHE / f"scale-{n_tracks}-{_digest()}.fpi"
+    # Cached per fingerprint version: it is bumped whenever extraction or keys change.
+    path = BENCH_CACHE / f"scale-{n_tracks}-v{fc.FINGERPRINT_VERSION}.fpi"
     path.parent.mkdir(parents=True, exist_ok=True)
     print(f"building {n_tracks} tracks at {rate:.1f} core hashes/s ...", file=sys.stderr)
     hours, build_s = build_scale_index(path, n_tracks, real, pool, rate)
@@ -217,12 +218,6 @@ def scale_run(n_tracks: int) -> None:
             f"({verdict[k]:.0f} ms)"
         )
     index.close()
-
-
-def _digest() -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(fc.__file__).read_bytes()).hexdigest()[:8]
 
 
 # --- backend comparison --------------------------------------------------------------------
