@@ -2,7 +2,7 @@
 
 Each file is decoded once in the sandbox (untrusted input) at its native rate (full band for
 the decoder-artifact features), described by integrity.features, scored by every shipped
-detector, and given an audio-only decision (integrity.detection.decide_audio_only).
+detector, and decided by the same policy as `integrity scan` (with no metadata findings).
 """
 
 from __future__ import annotations
@@ -15,34 +15,36 @@ from rich.table import Table
 
 from integrity.audio import AudioDecodeError, decode_file
 from integrity.cli.common import JSON_OPTION, emit_json, fail, progress_bar, stdout_console
+from integrity.config import get_settings
+from integrity.policy import Policy, load_policy, with_model_defaults
 
 MODEL_NAMES = ("synthetic", "spam")
 MAX_REASONS_PER_MODEL = 3
 
 
-def analyze_file(path: Path, models: dict[str, Any]) -> dict[str, Any]:
+def analyze_file(path: Path, models: dict[str, Any], policy: Policy) -> dict[str, Any]:
     """The JSON-contract object for one file."""
-    from integrity.detection import decide_audio_only
     from integrity.features import extract_features
+    from integrity.scoring import score_features
 
     audio = decode_file(path)
     vector = extract_features(audio.samples, audio.sample_rate)
-    scores = {name: round(m.score_features(vector), 6) for name, m in models.items()}
-    decision, reasons = decide_audio_only(
-        scores, {name: m.operating_points for name, m in models.items()}
+    scored = score_features(models, vector)
+    decision = with_model_defaults(policy, scored.thresholds).decide(
+        findings=[], scores=scored.scores
     )
-    for name, model in models.items():
-        if scores[name] >= model.operating_points.review:
-            reasons += [f"{name}: {s}" for s in model.explain(vector, MAX_REASONS_PER_MODEL)]
+    reasons = list(decision.reasons)
+    for name in decision.models:
+        reasons += [f"{name}: {s}" for s in scored.explanations[name][:MAX_REASONS_PER_MODEL]]
     if not reasons:
         reasons.append("No detector reached its review threshold.")
     return {
         "file": str(path),
         "duration_s": round(audio.duration_s, 3),
-        "scores": scores,
-        "decision": decision,
+        "scores": {name: round(p, 6) for name, p in scored.scores.items()},
+        "decision": decision.action,
         "reasons": reasons,
-        "model_versions": {name: m.version for name, m in models.items()},
+        "model_versions": scored.versions,
     }
 
 
@@ -60,12 +62,13 @@ def analyze(
     for path in audio:
         if not path.is_file():
             fail(f"{path}: no such file")
+    policy = load_policy(get_settings().policy_file)
     results = []
     with progress_bar() as progress:
         task = progress.add_task("analysing", total=len(audio))
         for path in audio:
             try:
-                results.append(analyze_file(path, models))
+                results.append(analyze_file(path, models, policy))
             except AudioDecodeError as exc:
                 fail(str(exc))
             progress.advance(task)

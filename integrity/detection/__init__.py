@@ -10,8 +10,6 @@ from importlib import import_module
 from typing import Any
 
 _LAZY = {
-    "DECISIONS": "integrity.detection.decision",
-    "decide_audio_only": "integrity.detection.decision",
     "LoadedModel": "integrity.detection.registry",
     "ModelNotFoundError": "integrity.detection.registry",
     "explain": "integrity.detection.registry",

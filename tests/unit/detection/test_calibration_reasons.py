@@ -6,9 +6,7 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
-import pytest
 
-from integrity.detection.decision import DECISIONS, decide_audio_only
 from integrity.detection.reasons import feature_phrase, render_reason
 from integrity.detection.registry import Calibration, LoadedModel, OperatingPoints
 from integrity.features import FEATURE_NAMES, FeatureVector
@@ -74,22 +72,3 @@ def test_explain_names_the_feature_that_drove_the_score() -> None:
     reasons = model.explain(vec)
     assert reasons, "a positive score must come with reasons"
     assert "comb" in reasons[0] and reasons[0].endswith(".")
-
-
-@pytest.mark.parametrize(
-    ("score", "expected"),
-    [(0.1, "clear"), (0.6, "review"), (0.9, "filter"), (0.995, "block")],
-)
-def test_decide_audio_only_levels(score: float, expected: str) -> None:
-    decision, reasons = decide_audio_only({"synthetic": score}, {"synthetic": POINTS})
-    assert decision == expected
-    assert decision in DECISIONS
-    assert bool(reasons) == (expected != "clear")
-
-
-def test_decision_is_the_most_severe_model() -> None:
-    decision, reasons = decide_audio_only(
-        {"synthetic": 0.6, "spam": 0.9}, {"synthetic": POINTS, "spam": POINTS}
-    )
-    assert decision == "filter"
-    assert len(reasons) == 2

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from integrity.cli import analyze_cmds
 from integrity.cli.analyze_cmds import analyze_file
-from integrity.detection import DECISIONS, load_model
+from integrity.detection import load_model
 from integrity.features import CONTEXT_FEATURES, FEATURE_NAMES, extract_features
+from integrity.policy import ACTION_RANK, Policy
 from tests.unit.features.conftest import RATE, chord, with_periodic_pattern
 
 MODEL_NAMES = ("synthetic", "spam")
@@ -54,12 +55,12 @@ def test_synthetic_model_never_reads_duration_or_silence() -> None:
 
 def test_analyze_file_follows_the_json_contract(clip_path: Path) -> None:
     models = {name: load_model(name) for name in MODEL_NAMES}
-    result = analyze_file(clip_path, models)
+    result = analyze_file(clip_path, models, Policy())
     assert set(result) == {"file", "duration_s", "scores", "decision", "reasons", "model_versions"}
     assert result["duration_s"] == pytest.approx(8.0, abs=0.01)
     assert set(result["scores"]) == set(MODEL_NAMES)
     assert all(0.0 <= p <= 1.0 for p in result["scores"].values())
-    assert result["decision"] in DECISIONS
+    assert result["decision"] in ACTION_RANK
     assert result["reasons"] and all(isinstance(r, str) and r for r in result["reasons"])
     assert result["model_versions"] == {n: models[n].version for n in MODEL_NAMES}
 
