@@ -8,7 +8,6 @@ committed and a step that runs twice (at-least-once delivery) finds its work alr
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ import ddex
 from ddex.model import AI_ALL, AI_PARTLY, PURGE_RELEASE_MESSAGE
 from integrity import assets, ingest, scoring
 from integrity.assets import ANALYSIS_VERSION, AssetTools, CatalogCopy, locate_audio_file
-from integrity.audio import DecodeLimits
+from integrity.audio import DecodeLimits, sha256_file
 from integrity.config import Settings
 from integrity.db.models import Analysis, AudioAsset, Delivery, Finding, Track, utc_now
 from integrity.detection.catalog_context import build_catalog_context
@@ -154,9 +153,11 @@ def register_delivery(
     uploader: str | None = None,
     webhook_id: str | None = None,
 ) -> tuple[Delivery, bool]:
-    """Record a received ERN message; idempotent on its SHA-256 and on the webhook id."""
-    message_bytes = (storage_path / message_filename).read_bytes()
-    digest = hashlib.sha256(message_bytes).hexdigest()
+    """Record a received ERN message; idempotent on its SHA-256 and on the webhook id.
+
+    Hashed in chunks: no size cap has been applied yet (ingest applies it), so the file is
+    never read into memory whole here."""
+    digest = sha256_file(storage_path / message_filename)
     condition = Delivery.message_sha256 == digest
     if webhook_id:
         condition = condition | (Delivery.webhook_id == webhook_id)
