@@ -251,17 +251,27 @@ def deadletters_replay(
 
 @rescan_app.command("start")
 def rescan_start(
-    kind: str = typer.Option("all", "--scope", help="all | since | sender | pipeline_version"),
-    value: str | None = typer.Option(None, help="The date, sender or version for the scope."),
+    kind: str = typer.Option(
+        "all", "--scope", help="all | since | sender | pipeline_version | model_version"
+    ),
+    value: str | None = typer.Option(
+        None,
+        help="The date, sender or pipeline version; for model_version a model name "
+        "(synthetic, spam) or * (the default: tracks scored by an older version of any model).",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Start a rescan on the workers."""
+    """Start a rescan on the workers (after activating a model: --scope model_version)."""
     from workers.app import create_app
 
     scope = {"kind": kind} if value is None else {"kind": kind, "value": value}
     with _session() as session:
         rescan = rescans.create_rescan(
-            session, scope=scope, actor=accounts.OPERATOR_ACTOR, role=accounts.OPERATOR_ROLE
+            session,
+            scope=scope,
+            actor=accounts.OPERATOR_ACTOR,
+            role=accounts.OPERATOR_ROLE,
+            models_dir=get_settings().models_dir,
         )
         document = rescans.rescan_as_dict(rescan)
     _send_rescan(create_app(get_settings()), document["id"])
