@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MEBIBYTE = 1024 * 1024
@@ -75,6 +75,22 @@ class Settings(BaseSettings):
     fetch_allow_http: bool = False  # plain http only for tests and private networks
     fetch_timeout_s: float = 30.0
 
+    # Where accepted deliveries are kept. "local": under storage_dir (API and workers share that
+    # volume). "s3": uploaded to an S3-compatible bucket before the 202 (needs the `s3` extra);
+    # workers download each delivery into s3_cache_dir. Credentials: the explicit pair below, or
+    # boto3's standard chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profiles, instance roles).
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str = ""
+    s3_prefix: str = "deliveries/"  # key prefix inside the bucket; each delivery a folder below
+    s3_endpoint_url: str | None = None  # None: AWS; e.g. http://minio:9000 (path-style then)
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_connect_timeout_s: float = 5.0
+    s3_read_timeout_s: float = 60.0
+    s3_max_attempts: int = 3  # per request, botocore's "standard" retry mode (backoff included)
+    s3_cache_dir: Path | None = None  # workers' copies of S3 deliveries; default data_dir/s3-cache
+
     @model_validator(mode="after")
     def _fill_derived_paths(self) -> Settings:
         if not self.database_url:
@@ -83,6 +99,10 @@ class Settings(BaseSettings):
             self.storage_dir = self.data_dir / "deliveries"
         if self.index_path is None:
             self.index_path = self.data_dir / "fingerprints"
+        if self.s3_cache_dir is None:
+            self.s3_cache_dir = self.data_dir / "s3-cache"
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("INTEGRITY_STORAGE_BACKEND=s3 needs INTEGRITY_S3_BUCKET")
         return self
 
     @property
