@@ -57,8 +57,14 @@ class Settings(BaseSettings):
     # Service: the upload webhook, the API and the workers.
     webhook_tolerance_s: int = 300  # accepted clock skew of webhook-timestamp, both ways
     webhook_max_body_bytes: int = 256 * MEBIBYTE  # whole multipart body, checked before reading
-    api_rate_limit_per_minute: int = 600  # default per API key (per API process)
+    api_rate_limit_per_minute: int = 600  # default per API key
     api_rate_burst: int = 120  # requests a key may send at once before the rate applies
+    # Where the per-key token buckets live. "redis": one bucket per key shared by every API
+    # process (at redis_url); "memory": one per process, so N processes allow N times the rate.
+    # "auto": redis in service mode (PostgreSQL), memory for the embedded SQLite default.
+    api_rate_limit_backend: Literal["auto", "memory", "redis"] = "auto"
+    api_rate_limit_redis_timeout_s: float = 0.1  # connect/read cap of the one Redis call
+    api_rate_limit_redis_retry_s: float = 5.0  # after a Redis failure, local buckets this long
     queue_prefix: str = ""  # prepended to every Celery queue name (isolates test runs)
     task_max_retries: int = 5
     task_retry_backoff_max_s: int = 600

@@ -51,6 +51,13 @@ class ServiceMetrics:
             "Tasks that could not be sent after a commit (the sweep re-sends them).",
             registry=self.registry,
         )
+        self.rate_limit_fallbacks = Counter(
+            "integrity_rate_limit_fallbacks",
+            "Requests rate limited by this process's own buckets because Redis failed "
+            "(redis_error) or was failing moments ago (redis_retry_wait).",
+            ["reason"],
+            registry=self.registry,
+        )
 
 
 class StateCollector(Collector):

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from integrity import __version__
-from integrity.api.auth import KeyCache, RateLimiter
+from integrity.api.auth import KeyCache, RedisRateLimiter, build_rate_limiter
 from integrity.api.routes import ROUTERS
 from integrity.config import Settings, get_settings
 from integrity.db.session import create_db_engine, session_factory
@@ -33,7 +33,8 @@ append-only audit log, and a fast filter API for playlist, search and editorial 
 `uploader` (deliveries, own tracks, appeals), `moderator` (review, audit, filter),
 `service` (filter, tracks), `admin` (everything, rescans, model activation). Keys are created
 once with `integrity keys create --role ROLE --json` and stored as SHA-256 hashes. Each key is
-rate limited (429 with Retry-After).
+rate limited (429 with Retry-After): one token bucket per key, in service mode kept in Redis
+and shared by every API process.
 
 **Upload webhook** `POST /v1/deliveries`: multipart with the ERN message in field `message` and
 the audio files in field `files` (file names as the message references them). Signed per
@@ -120,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        if isinstance(limiter, RedisRateLimiter):
+            await limiter.aclose()
         state.read_engine.dispose()
         engine.dispose()
 
@@ -133,10 +136,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.sessions = factory
     state.tasks = TaskSender(settings)
     state.key_cache = KeyCache()
-    state.rate_limiter = RateLimiter(
-        default_per_minute=settings.api_rate_limit_per_minute, burst=settings.api_rate_burst
-    )
     state.metrics = ServiceMetrics()
+    fallbacks = state.metrics.rate_limit_fallbacks
+    limiter = build_rate_limiter(
+        settings, on_fallback=lambda reason: fallbacks.labels(reason).inc()
+    )
+    state.rate_limiter = limiter
     state.metrics.registry.register(
         StateCollector(
             sessions=lambda: factory,

@@ -1,23 +1,43 @@
-"""Authentication (Bearer API keys stored hashed), roles as scopes, per-key rate limits."""
+"""Authentication (Bearer API keys stored hashed), roles as scopes, per-key rate limits.
+
+Rate limits are token buckets per API key. In service mode the buckets live in Redis, so every
+API process draws from the same one (N processes would otherwise allow N times the rate); the
+in-memory buckets serve the embedded default and stand in while Redis is unreachable.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+import redis.asyncio
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integrity import security
+from integrity.config import Settings
 from integrity.db.service_models import ApiKey, Sender
 from integrity.service_errors import ServiceError
 
+logger = logging.getLogger(__name__)
+
 AUTH_CACHE_TTL_S = 30.0  # a revoked key stops working within this long
 SECONDS_PER_MINUTE = 60.0
+MILLISECONDS_PER_SECOND = 1000.0
+BUCKET_TTL_SLACK_MS = 1000  # kept this much longer than a full refill takes
+RATE_LIMIT_KEY = "integrity:ratelimit:"  # + API key id (after the deployment's prefix)
 BEARER = "bearer"
 
 
@@ -74,6 +94,175 @@ class RateLimiter:
             self._buckets[key_id] = (tokens, now)
             return (1.0 - tokens) / rate
 
+    async def check(self, key_id: int, per_minute: int | None) -> float:
+        """`allow` for `authenticate`, which awaits whichever limiter the app holds."""
+        return self.allow(key_id, per_minute)
+
+
+class AsyncRateLimit(Protocol):
+    """What `authenticate` needs: seconds to wait for this key (0.0: go on)."""
+
+    async def check(self, key_id: int, per_minute: int | None) -> float: ...
+
+
+# One atomic step of a token bucket, so concurrent API processes never both spend the last
+# token: refill by the time since the last call, spend one token or say how long to wait.
+# Redis's clock is used unless the caller passes one (tests), so API hosts whose clocks
+# disagree still agree on the refill. The wait is returned as a string: Redis would truncate a
+# Lua number to an integer. The key expires once a full refill has passed (a missing bucket is
+# a full one), so idle keys cost no memory.
+BUCKET_SCRIPT_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[4])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+if now > at then
+  tokens = math.min(burst, tokens + (now - at) * rate)
+  at = now
+end
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
+           'at', string.format('%.17g', at))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return string.format('%.17g', wait)
+"""
+
+
+class RedisRateLimiter:
+    """The token bucket of `RateLimiter`, kept in Redis and shared by every API process.
+
+    One EVALSHA per request (a single round trip on the filter hot path), on an asyncio
+    client so waiting for Redis never blocks the event loop.
+
+    When Redis cannot answer within `timeout_s`, the request is decided by the process-local
+    `fallback` bucket instead, and Redis is left alone for `retry_after_failure_s`: a rate
+    limiter protects capacity, not secrets, so a Redis outage must not turn into an API outage
+    (failing closed would stop the playlist services' filter calls), and the local buckets still
+    bound each key to N times its rate across N processes rather than letting it run unlimited.
+    Each failure is logged as a warning and counted through `on_fallback` (a Prometheus counter
+    in the app); requests decided locally while waiting to retry are counted too.
+    """
+
+    def __init__(
+        self,
+        *,
+        redis_url: str,
+        default_per_minute: int,
+        burst: int,
+        fallback: RateLimiter,
+        timeout_s: float,
+        retry_after_failure_s: float,
+        key_prefix: str = "",
+        on_fallback: Callable[[str], None] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._url = redis_url
+        self._default = default_per_minute
+        self._burst = burst
+        self._fallback = fallback
+        self._timeout_s = timeout_s
+        self._retry_after_failure_s = retry_after_failure_s
+        self._key_prefix = key_prefix + RATE_LIMIT_KEY
+        self._on_fallback = on_fallback or (lambda _reason: None)
+        self._clock = clock
+        self._client: redis.asyncio.Redis | None = None
+        self._script: AsyncScript | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._redis_down_until = 0.0  # time.monotonic() before which Redis is not asked
+
+    async def check(self, key_id: int, per_minute: int | None) -> float:
+        """0.0 when the request may go on, else the seconds to wait (as `RateLimiter`)."""
+        if time.monotonic() < self._redis_down_until:
+            self._on_fallback("redis_retry_wait")
+            return self._fallback.allow(key_id, per_minute)
+        try:
+            return await self._spend(key_id, per_minute or self._default)
+        except (RedisError, OSError) as exc:  # OSError covers refused connects and timeouts
+            now = time.monotonic()
+            if now >= self._redis_down_until:  # the requests in flight fail together: log once
+                logger.warning(
+                    "rate limiter: Redis unreachable, per-process buckets for %.0f s",
+                    self._retry_after_failure_s,
+                    extra={"error": f"{type(exc).__name__}: {exc}"},
+                )
+            self._redis_down_until = now + self._retry_after_failure_s
+            self._on_fallback("redis_error")
+            return self._fallback.allow(key_id, per_minute)
+
+    async def _spend(self, key_id: int, per_minute: int) -> float:
+        rate_per_s = per_minute / SECONDS_PER_MINUTE
+        full_refill_ms = math.ceil(self._burst / rate_per_s * MILLISECONDS_PER_SECOND)
+        args: list[str | int] = [
+            repr(rate_per_s),
+            self._burst,
+            full_refill_ms + BUCKET_TTL_SLACK_MS,
+        ]
+        if self._clock is not None:
+            args.append(repr(self._clock()))
+        wait = await self._script_for_running_loop()(
+            keys=[f"{self._key_prefix}{key_id}"], args=args
+        )
+        return float(wait)
+
+    def _script_for_running_loop(self) -> AsyncScript:
+        """The registered script on a client of the running event loop.
+
+        asyncio connections belong to the loop that opened them; a server runs one loop per
+        process, but a caller that drives the app from several loops gets a client per loop.
+        """
+        loop = asyncio.get_running_loop()
+        if self._script is None or self._loop is not loop:
+            self._client = redis.asyncio.Redis.from_url(
+                self._url,
+                socket_timeout=self._timeout_s,
+                socket_connect_timeout=self._timeout_s,
+                retry=Retry(NoBackoff(), 0),  # no retries: the fallback decides instead
+            )
+            self._script = self._client.register_script(BUCKET_SCRIPT_LUA)
+            self._loop = loop
+        return self._script
+
+    async def aclose(self) -> None:
+        """Close the Redis connections (at application shutdown)."""
+        if self._client is not None:
+            await self._client.aclose()
+        self._client = self._script = self._loop = None
+
+
+def build_rate_limiter(
+    settings: Settings, *, on_fallback: Callable[[str], None] | None = None
+) -> RateLimiter | RedisRateLimiter:
+    """The limiter `api_rate_limit_backend` asks for ("auto": Redis unless embedded SQLite)."""
+    local = RateLimiter(
+        default_per_minute=settings.api_rate_limit_per_minute, burst=settings.api_rate_burst
+    )
+    backend = settings.api_rate_limit_backend
+    if backend == "auto":
+        backend = "memory" if settings.is_sqlite else "redis"
+    if backend == "memory":
+        return local
+    return RedisRateLimiter(
+        redis_url=settings.redis_url,
+        default_per_minute=settings.api_rate_limit_per_minute,
+        burst=settings.api_rate_burst,
+        fallback=local,
+        timeout_s=settings.api_rate_limit_redis_timeout_s,
+        retry_after_failure_s=settings.api_rate_limit_redis_retry_s,
+        key_prefix=settings.queue_prefix,
+        on_fallback=on_fallback,
+    )
+
 
 def lookup_principal(session: Session, *, key: str) -> Principal | None:
     """The live key matching a presented key, or None."""
@@ -121,7 +310,8 @@ async def authenticate(request: Request) -> Principal:
         state.key_cache.put(key_hash, principal)
     if principal is None:
         raise HTTPException(401, "authorization: unknown or revoked API key")
-    wait_s = state.rate_limiter.allow(principal.key_id, principal.rate_per_minute)
+    limiter: AsyncRateLimit = state.rate_limiter
+    wait_s = await limiter.check(principal.key_id, principal.rate_per_minute)
     if wait_s > 0:
         raise HTTPException(
             429, "rate limit exceeded for this API key", {"Retry-After": str(int(wait_s) + 1)}
