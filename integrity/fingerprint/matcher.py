@@ -67,6 +67,8 @@ class Hits:
 
 
 _HIT_FIELDS = ("query_index", "track", "t", "f", "span")
+PRUNE_SEED_GROUPS = 4 * fc.CANDIDATE_CELLS
+"""(track, scale) groups whose exact cell counts bound the vote before pruning (count)."""
 
 
 @dataclass(frozen=True)
@@ -109,28 +111,32 @@ def align(query: np.ndarray, hits: Hits, *, exclude: set[int] | None = None) -> 
         ok &= ~np.isin(hits.track, np.fromiter(exclude, dtype=np.int64))
     if not ok.any():
         return []
-    track = hits.track[ok]
-    s_cell = np.round(log_s[ok] / fc.LOG_SCALE_BIN).astype(np.int64)
-    p_cell = np.round(dp[ok] / fc.PITCH_BIN_UNITS).astype(np.int64)
     n_s = int(2 * np.ceil(fc.MAX_LOG_SCALE / fc.LOG_SCALE_BIN) + 1)
     n_p = int(2 * np.ceil(_MAX_PITCH_UNITS / fc.PITCH_BIN_UNITS) + 1)
-    cell = (track * n_s + (s_cell + n_s // 2)) * n_p + (p_cell + n_p // 2)
+    idx_ok = np.flatnonzero(ok)
+    track = hits.track[idx_ok]
+    s_cell = np.round(log_s[idx_ok] / fc.LOG_SCALE_BIN).astype(np.int64) + n_s // 2
+    idx_ok, track, s_cell = _prune_weak_groups(idx_ok, track, s_cell, dp[idx_ok], n_s, n_p)
+    if idx_ok.size == 0:
+        return []
+    p_cell = np.round(dp[idx_ok] / fc.PITCH_BIN_UNITS).astype(np.int64) + n_p // 2
+    cell = (track * n_s + s_cell) * n_p + p_cell
     cells, counts = np.unique(cell, return_counts=True)
     strong = counts >= fc.MIN_CANDIDATE_VOTES
     cells, counts = cells[strong], counts[strong]
     top = cells[np.argsort(-counts, kind="stable")[: fc.CANDIDATE_CELLS]]
-    idx_ok = np.flatnonzero(ok)
+    # Only the hits of the candidate tracks are examined further: one pass over all hits
+    # here instead of one per candidate cell.
+    candidate = np.isin(track, top // (n_s * n_p), kind="table")
+    idx_ok, track = idx_ok[candidate], track[candidate]
+    s_cell, p_cell = s_cell[candidate], p_cell[candidate]
     best: dict[int, Alignment] = {}
     for c in top:
         tr, rest = divmod(int(c), n_s * n_p)
         cs, cp = divmod(rest, n_p)
         # The cell and its neighbours: estimates scatter across cell borders.
-        sel = (
-            (track == tr)
-            & (np.abs(s_cell - (cs - n_s // 2)) <= 1)
-            & (np.abs(p_cell - (cp - n_p // 2)) <= 1)
-        )
-        centre = sel & (s_cell == cs - n_s // 2) & (p_cell == cp - n_p // 2)
+        sel = (track == tr) & (np.abs(s_cell - cs) <= 1) & (np.abs(p_cell - cp) <= 1)
+        centre = sel & (s_cell == cs) & (p_cell == cp)
         s0 = float(np.median(log_s[idx_ok[centre]]))
         p0 = float(np.median(dp[idx_ok[centre]]))
         h = idx_ok[sel]
@@ -140,6 +146,40 @@ def align(query: np.ndarray, hits: Hits, *, exclude: set[int] | None = None) -> 
         if found is not None and (tr not in best or found.evidence > best[tr].evidence):
             best[tr] = found
     return sorted(best.values(), key=lambda a: -a.evidence)
+
+
+def _prune_weak_groups(
+    idx: np.ndarray, track: np.ndarray, s_cell: np.ndarray, dp: np.ndarray, n_s: int, n_p: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop the hits that cannot be in a top candidate cell, before the sorting vote count.
+
+    Why: at catalog scale a query gathers millions of hits, and sorting them all to count
+    (track, scale, pitch) cells dominated the query. A cell's count is at most its (track,
+    scale) group's count, which one linear `bincount` gives. Exact cell counts in the strongest
+    groups give a lower bound on the CANDIDATE_CELLS-th best cell count; every group below that
+    bound (and not beside a group that reaches it) is dropped, so the cells chosen, ties
+    included, and the hits each alignment reads are exactly those of a full count.
+    """
+    group = track * n_s + s_cell
+    group_count = np.bincount(group)
+    floor = fc.MIN_CANDIDATE_VOTES
+    n_groups = int(np.count_nonzero(group_count >= floor))
+    if n_groups > PRUNE_SEED_GROUPS:
+        seeds = np.argpartition(group_count, -PRUNE_SEED_GROUPS)[-PRUNE_SEED_GROUPS:]
+        in_seed = np.isin(group, seeds, kind="table")
+        p_cell = np.round(dp[in_seed] / fc.PITCH_BIN_UNITS).astype(np.int64) + n_p // 2
+        _, seed_counts = np.unique(group[in_seed] * n_p + p_cell, return_counts=True)
+        if seed_counts.size >= fc.CANDIDATE_CELLS:
+            nth = seed_counts.size - fc.CANDIDATE_CELLS
+            floor = max(floor, int(np.partition(seed_counts, nth)[nth]))
+    # A candidate cell's alignment also reads its neighbours at scale +-1, so a group is kept
+    # when it or a neighbouring group reaches the bound.
+    padded = np.concatenate([[0], group_count, [0]])
+    neighbourhood = np.maximum(np.maximum(padded[:-2], padded[1:-1]), padded[2:])
+    keep = neighbourhood[group] >= floor
+    if keep.all():
+        return idx, track, s_cell
+    return idx[keep], track[keep], s_cell[keep]
 
 
 def _mode_window(values: np.ndarray, width: float) -> float:
