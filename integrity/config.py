@@ -109,6 +109,10 @@ class Settings(BaseSettings):
             self.s3_cache_dir = self.data_dir / "s3-cache"
         if self.storage_backend == "s3" and not self.s3_bucket:
             raise ValueError("INTEGRITY_STORAGE_BACKEND=s3 needs INTEGRITY_S3_BUCKET")
+        if bool(self.s3_access_key_id) != (self.s3_secret_access_key is not None):
+            raise ValueError(
+                "set both INTEGRITY_S3_ACCESS_KEY_ID and INTEGRITY_S3_SECRET_ACCESS_KEY, or neither"
+            )
         return self
 
     @property

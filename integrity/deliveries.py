@@ -6,7 +6,11 @@ The order is what makes "never lose a delivery, never let an unsigned request in
 2. the multipart parts are written under ``storage_dir/<uuid>/`` and fsynced;
 3. the ERN MessageId is read with the hardened ddex parser (malformed XML is refused, 422);
 4. ``pipeline.register_delivery`` records the delivery and a webhook receipt de-duplicates the
-   webhook id and the sender's MessageId; the caller commits, and only then sends the task.
+   webhook id and the sender's MessageId;
+5. the configured store makes the folder durable (``storage.py``: the local folder itself, or
+   objects in an S3-compatible bucket, after which the local copy is removed); a store that
+   fails answers 503 and the transaction is rolled back, so no row points at missing objects.
+   The caller commits, and only then sends the task.
 A replayed webhook id (or MessageId) answers with the delivery id it was first given.
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -28,7 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import ddex
-from integrity import fetching, pipeline, security
+from integrity import fetching, pipeline, security, storage
 from integrity.config import Settings
 from integrity.db.models import Delivery, Finding, Track, utc_now
 from integrity.db.service_models import (
@@ -40,6 +45,8 @@ from integrity.db.service_models import (
 )
 from integrity.review import model_versions, record_event
 from integrity.service_errors import ServiceError
+
+logger = logging.getLogger(__name__)
 
 SPOOL_DIR_NAME = ".incoming"
 READ_CHUNK_BYTES = 1024 * 1024
@@ -62,7 +69,7 @@ class AcceptedDelivery:
 
     delivery_id: int
     created: bool
-    directory: Path | None = None  # the stored copy when this call created the delivery
+    directory: Path | None = None  # the local copy when this call created the delivery
 
 
 def live_secrets(session: Session, *, sender_id: int) -> list[str]:
@@ -298,16 +305,8 @@ def store_multipart(*, spool_path: Path, boundary: bytes, directory: Path) -> St
         raise DeliveryRejectedError(
             422, MESSAGE_FIELD, "missing: send the ERN message in this field"
         )
-    _fsync_dir(directory)
+    storage.fsync_dir(directory)
     return writer.stored
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def store_json(*, spool_path: Path, directory: Path, settings: Settings) -> StoredUpload:
@@ -350,7 +349,7 @@ def store_json(*, spool_path: Path, directory: Path, settings: Settings) -> Stor
         fetching.fetch_to_file(
             entry["url"], directory / name, settings=settings, field=f"{FILES_FIELD}[{index}].url"
         )
-    _fsync_dir(directory)
+    storage.fsync_dir(directory)
     return StoredUpload(directory=directory, message_filename=message_name, files=names)
 
 
@@ -464,9 +463,44 @@ def accept_delivery(
             },
         )
     session.flush()
-    return AcceptedDelivery(
-        delivery_id=delivery.id, created=created, directory=directory if created else None
-    )
+    if not created:
+        return AcceptedDelivery(delivery_id=delivery.id, created=False)
+    # Last, once every unique key has been checked: a store write is not rolled back with the
+    # transaction, so nothing may refuse the delivery after it.
+    local_copy = store_durably(session, delivery=delivery, directory=directory, settings=settings)
+    return AcceptedDelivery(delivery_id=delivery.id, created=True, directory=local_copy)
+
+
+def store_durably(
+    session: Session, *, delivery: Delivery, directory: Path, settings: Settings
+) -> Path | None:
+    """Make the delivery's folder durable in the configured store and record where it is.
+
+    Returns the local folder when it is still the stored copy (local backend); None when the
+    delivery now lives in the object store only (the workers download it from there, so the
+    local copy is removed). A store failure removes the local copy and answers 503: the caller's
+    transaction is rolled back, and the client may resend the same webhook id. The client is
+    not told bucket names or endpoints; the log has the object key and the store's error."""
+    store = storage.store_for(settings)
+    try:
+        location = store.put_delivery(directory)
+    except storage.StorageError as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        logger.error("delivery not stored", extra={"delivery_id": delivery.id, "error": str(exc)})
+        raise ServiceError(
+            503, "storage", "the delivery store is unavailable: nothing was recorded, send it again"
+        ) from exc
+    if location == str(directory):
+        return directory
+    try:
+        delivery.storage_path = location
+        session.flush()
+    except BaseException:
+        store.discard(location)
+        raise
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -641,6 +675,13 @@ def finish_when_done(session: Session, *, delivery_id: int) -> str | None:
         reason=delivery.error,
     )
     return status
+
+
+def finished_location(session: Session, *, delivery_id: int) -> str | None:
+    """Where a completed or failed delivery's files are kept (a local folder or an s3://
+    prefix); None while it is still in progress, so working copies are dropped only after."""
+    delivery = _delivery(session, delivery_id)
+    return delivery.storage_path if delivery.status in TERMINAL_DELIVERY_STATES else None
 
 
 def stalled_deliveries(session: Session, *, older_than_s: int) -> list[int]:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 import ddex
 from ddex.model import AI_ALL, AI_PARTLY, PURGE_RELEASE_MESSAGE
-from integrity import assets, ingest, scoring
+from integrity import assets, ingest, scoring, storage
 from integrity.assets import ANALYSIS_VERSION, AssetTools, CatalogCopy, locate_audio_file
 from integrity.audio import DecodeLimits, sha256_file
 from integrity.config import Settings
@@ -84,6 +84,7 @@ class AnalysisResources:
     protected_artists: ProtectedArtists
     index_location: str
     models_dir: Path
+    store: storage.DeliveryStore  # hands out a local folder for S3-stored deliveries too
     _index: FingerprintIndex | None = field(default=None, repr=False)
     _messages: OrderedDict[tuple[int, str], ddex.Message | None] = field(
         default_factory=OrderedDict, repr=False
@@ -100,6 +101,7 @@ class AnalysisResources:
             protected_artists=load_protected_artists(settings.protected_artists_file),
             index_location=fingerprint_index_location(settings),
             models_dir=settings.models_dir,
+            store=storage.store_for(settings),
         )
 
     def message_for(self, delivery: Delivery) -> ddex.Message | None:
@@ -107,12 +109,13 @@ class AnalysisResources:
         stored message is gone or unreadable (ingest already recorded why)."""
         key = (delivery.id, delivery.message_sha256)
         if key not in self._messages:
-            path = Path(delivery.storage_path) / delivery.message_filename
-            try:
-                self._messages[key] = ddex.read_file(path, limits=self.read_limits)
-            except (ddex.ErnReadError, OSError) as exc:
-                logger.warning("message unavailable", extra={"path": str(path), "error": str(exc)})
-                self._messages[key] = None
+            with self.store.message_file(delivery) as path:
+                try:
+                    self._messages[key] = ddex.read_file(path, limits=self.read_limits)
+                except (ddex.ErnReadError, OSError) as exc:
+                    where = {"path": str(path), "error": str(exc)}
+                    logger.warning("message unavailable", extra=where)
+                    self._messages[key] = None
             while len(self._messages) > PARSED_MESSAGES_KEPT:
                 self._messages.popitem(last=False)
         return self._messages[key]
@@ -197,10 +200,10 @@ def ingest_delivery(session: Session, *, delivery_id: int, settings: Settings) -
     delivery = _get(session, Delivery, delivery_id)
     delivery.status = PROCESSING
     delivery.pipeline_version = PIPELINE_VERSION
-    message_path = Path(delivery.storage_path) / delivery.message_filename
     limits = ddex.ReadLimits(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
     try:
-        message = ddex.read_file(message_path, limits=limits)
+        with storage.store_for(settings).message_file(delivery) as message_path:
+            message = ddex.read_file(message_path, limits=limits)
     except (ddex.ErnReadError, OSError) as exc:
         _fail_delivery(session, delivery, f"unreadable ERN message: {exc}", code="ern_unreadable")
         return []
@@ -302,7 +305,7 @@ def _analyze_track(session: Session, *, track_id: int, resources: AnalysisResour
         specs.append(assets.audio_finding(track, "error", "audio_file_not_referenced", problem))
         finish(TRACK_FAILED)
         return
-    located = locate_audio_file(Path(delivery.storage_path), track.file_reference)
+    located = locate_audio_file(resources.store.materialise(delivery), track.file_reference)
     if located.path is None:
         problem = located.problem or ""
         specs.append(assets.audio_finding(track, "error", "audio_file_missing", problem))

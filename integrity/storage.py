@@ -28,6 +28,8 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -68,6 +70,11 @@ class DeliveryStore(Protocol):
 
     def materialise(self, delivery: Delivery) -> Path:
         """A local folder holding the delivery's files, exactly as they were accepted."""
+        ...
+
+    def message_file(self, delivery: Delivery) -> AbstractContextManager[Path]:
+        """The delivery's ERN message as a local file, for as long as the block runs: ingest and
+        rescans need only the message, not every audio file of the delivery."""
         ...
 
     def evict(self, location: str) -> None:
@@ -146,6 +153,14 @@ class LocalStore:
         if is_s3_location(delivery.storage_path):  # accepted while the backend was s3
             return _s3_store(self._settings).materialise(delivery)
         return Path(delivery.storage_path)
+
+    @contextmanager
+    def message_file(self, delivery: Delivery) -> Iterator[Path]:
+        if is_s3_location(delivery.storage_path):
+            with _s3_store(self._settings).message_file(delivery) as path:
+                yield path
+            return
+        yield Path(delivery.storage_path) / delivery.message_filename
 
     def evict(self, location: str) -> None:
         if is_s3_location(location):
@@ -268,8 +283,7 @@ class S3Store:
         if _complete(target):
             return target
         bucket, key_prefix = parse_s3_location(location)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=self.cache_dir))
+        partial = self._partial_dir()
         try:
             manifest = self._read_manifest(bucket, key_prefix)
             for entry in manifest["files"]:
@@ -288,9 +302,42 @@ class S3Store:
             shutil.rmtree(partial, ignore_errors=True)
         return target
 
+    @contextmanager
+    def message_file(self, delivery: Delivery) -> Iterator[Path]:
+        """The message from the complete cached copy when there is one; else only the message
+        object, checked against the SHA-256 recorded when the delivery was registered, into a
+        temporary folder removed when the block ends."""
+        location = delivery.storage_path
+        if not is_s3_location(location):
+            yield Path(location) / delivery.message_filename
+            return
+        target = self.cache_path(location)
+        if _complete(target):
+            yield target / delivery.message_filename
+            return
+        bucket, key_prefix = parse_s3_location(location)
+        name = _plain_name(delivery.message_filename, where=location)
+        partial = self._partial_dir()
+        try:
+            entry = {"name": name, "size": None, "sha256": delivery.message_sha256}
+            self._download(bucket, key_prefix, entry, partial)
+            yield partial / name
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+
     def evict(self, location: str) -> None:
         if is_s3_location(location):
             shutil.rmtree(self.cache_path(location), ignore_errors=True)
+
+    def _partial_dir(self) -> Path:
+        """A fresh folder for one download inside the cache (the final rename stays on one
+        file system). A local disk problem is a StorageError too: retried, never mistaken for
+        an unreadable delivery."""
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=self.cache_dir))
+        except OSError as exc:
+            raise StorageError(f"{self.cache_dir}: cannot hold a download: {exc}") from exc
 
     def _read_manifest(self, bucket: str, key_prefix: str) -> dict[str, Any]:
         key = key_prefix + MANIFEST_NAME
@@ -311,7 +358,8 @@ class S3Store:
         return {"version": manifest.get("version", MANIFEST_VERSION), "files": files}
 
     def _download(self, bucket: str, key_prefix: str, entry: dict[str, Any], folder: Path) -> None:
-        """One object into the folder, hashed in the same pass and checked against the manifest."""
+        """One object into the folder, hashed in the same pass and checked against the manifest
+        (the size only where it is known)."""
         key = key_prefix + entry["name"]
         where = f"{S3_SCHEME}{bucket}/{key}"
         target = folder / entry["name"]
@@ -328,11 +376,13 @@ class S3Store:
                 os.fsync(handle.fileno())
         except self._errors() as exc:
             raise StorageError(f"{where}: could not read: {exc}") from exc
-        if size != int(entry["size"]):
+        except OSError as exc:
+            raise StorageError(f"{where}: could not write {target}: {exc}") from exc
+        if entry["size"] is not None and size != int(entry["size"]):
             raise StorageError(f"{where}: {size} bytes, the manifest says {entry['size']}")
         if digest.hexdigest() != entry["sha256"]:
             raise StorageError(
-                f"{where}: SHA-256 {digest.hexdigest()} does not match the manifest's "
+                f"{where}: SHA-256 {digest.hexdigest()} does not match the recorded "
                 f"{entry['sha256']} (the object was changed or corrupted)"
             )
 

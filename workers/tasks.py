@@ -19,7 +19,7 @@ from celery.exceptions import Retry
 from celery.signals import worker_process_shutdown
 from sqlalchemy.orm import Session, sessionmaker
 
-from integrity import deadletters, deliveries, metrics, pipeline, rescans
+from integrity import deadletters, deliveries, metrics, pipeline, rescans, storage
 from integrity.config import Settings, get_settings
 from integrity.db.session import create_db_engine, session_factory, session_scope
 from integrity.service_errors import ServiceError
@@ -166,8 +166,7 @@ class IntegrityTask(Task):
     def _after_give_up(self, args: tuple[Any, ...]) -> None:
         """A track task that gave up may have been the last one its delivery waited for."""
         if self.give_up is _give_up_track:
-            with session_scope(sessions()) as session:
-                deliveries.finish_when_done(session, delivery_id=int(args[0]))
+            finish(int(args[0]))
 
 
 def _give_up_delivery(session: Session, args: tuple[Any, ...], error: str) -> None:
@@ -176,6 +175,17 @@ def _give_up_delivery(session: Session, args: tuple[Any, ...], error: str) -> No
 
 def _give_up_track(session: Session, args: tuple[Any, ...], error: str) -> None:
     deliveries.fail_step(session, delivery_id=int(args[0]), track_id=int(args[1]), error=error)
+
+
+def finish(delivery_id: int) -> None:
+    """Close the delivery when its last track is done, then drop this host's downloaded copy
+    (S3 backend only): no task of a closed delivery reads its files again, and a rescan that
+    needs the message downloads it anew."""
+    with session_scope(sessions()) as session:
+        deliveries.finish_when_done(session, delivery_id=delivery_id)
+        location = deliveries.finished_location(session, delivery_id=delivery_id)
+    if location is not None:
+        storage.store_for(settings()).evict(location)
 
 
 def send(task: Task, *args: Any, stage: str) -> None:
@@ -196,8 +206,7 @@ def ingest_delivery(self: IntegrityTask, delivery_id: int) -> None:
     for track_id in track_ids:
         send(analyze_track, delivery_id, track_id, stage="analyze")
     if not track_ids:
-        with session_scope(sessions()) as session:
-            deliveries.finish_when_done(session, delivery_id=delivery_id)
+        finish(delivery_id)
 
 
 @app.task(
@@ -236,8 +245,7 @@ def score_track(self: IntegrityTask, delivery_id: int, track_id: int) -> None:
             settings=settings(),
             resources=resources(),
         )
-    with session_scope(sessions()) as session:
-        deliveries.finish_when_done(session, delivery_id=delivery_id)
+    finish(delivery_id)
 
 
 @app.task(bind=True, base=IntegrityTask, name="workers.tasks.rescan_batch")

@@ -3,6 +3,7 @@ manifest, byte-identical downloads into the cache, reuse, and errors that name t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import sys
@@ -31,7 +32,11 @@ def _delivery_folder(root: Path, files: dict[str, bytes] | None = None) -> Path:
 
 
 def _delivery(location: str) -> Delivery:
-    return Delivery(storage_path=location, message_filename="message.xml")
+    return Delivery(
+        storage_path=location,
+        message_filename="message.xml",
+        message_sha256=hashlib.sha256(FILES["message.xml"]).hexdigest(),
+    )
 
 
 @pytest.fixture()
@@ -61,6 +66,8 @@ def test_the_local_backend_passes_the_folder_through(settings, tmp_path):
 def test_an_s3_backend_needs_a_bucket(tmp_path):
     with pytest.raises(ValidationError, match="INTEGRITY_S3_BUCKET"):
         Settings(data_dir=tmp_path, storage_backend="s3")
+    with pytest.raises(ValidationError, match="or neither"):
+        Settings(data_dir=tmp_path, storage_backend="s3", s3_bucket="b", s3_access_key_id="k")
 
 
 def test_locations_and_prefixes_parse():
@@ -150,6 +157,29 @@ def test_a_manifest_naming_a_path_outside_the_folder_is_refused(
     with pytest.raises(storage.StorageError, match="not a plain file name"):
         s3_store.materialise(_delivery(location))
     assert not (s3_store.cache_dir.parent / "escape").exists()
+
+
+def test_the_message_alone_is_fetched_when_no_complete_copy_is_cached(
+    s3_store, s3_server, bucket, tmp_path
+):
+    """Ingest and rescans read only the message: the audio is not downloaded for them."""
+    location = s3_store.put_delivery(_delivery_folder(tmp_path / "api"))
+    with s3_store.message_file(_delivery(location)) as path:
+        assert path.read_bytes() == FILES["message.xml"]
+        assert not (path.parent / "a.wav").exists()
+    assert list(s3_store.cache_dir.iterdir()) == []  # the temporary copy is gone
+    folder = s3_store.materialise(_delivery(location))
+    with s3_store.message_file(_delivery(location)) as path:
+        assert path == folder / "message.xml"
+    # The message is checked against the SHA-256 recorded at registration.
+    s3_store.evict(location)
+    _, prefix = storage.parse_s3_location(location)
+    s3_server.client().put_object(Bucket=bucket, Key=prefix + "message.xml", Body=b"<other/>")
+    with (
+        pytest.raises(storage.StorageError, match=f"s3://{bucket}/{prefix}message.xml: SHA-256"),
+        s3_store.message_file(_delivery(location)),
+    ):
+        pass
 
 
 def test_a_missing_bucket_fails_the_upload_and_leaves_nothing(settings, s3_server, tmp_path):
