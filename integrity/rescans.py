@@ -7,7 +7,8 @@ nothing (`score_track` is idempotent). Cancelling stops at the next batch bounda
 Scope `model_version` is what an operator starts after activating a model: the tracks whose
 recorded version of a detector (`Track.model_versions`, written by `score_track`) differs from
 the version `score_track` would use now. It is a SQL predicate like the other scopes, so the
-count at creation and every batch after the cursor select the same rows, and once a track is
+count at creation and the batches after the cursor select the same rows (unless another
+activation comes in between: the batches then follow the newest choice), and once a track is
 re-scored it drops out of the scope by itself.
 """
 
