@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     s3_read_timeout_s: float = 60.0
     s3_max_attempts: int = 3  # per request, botocore's "standard" retry mode (backoff included)
     s3_cache_dir: Path | None = None  # workers' copies of S3 deliveries; default data_dir/s3-cache
+    # A worker's copy not used for this long is removed (also half-finished downloads of a killed
+    # worker); a task uses its copy for minutes at most (task_time_limit_s).
+    s3_cache_max_age_s: int = 24 * 3600
 
     @model_validator(mode="after")
     def _fill_derived_paths(self) -> Settings:

@@ -28,6 +28,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path, PurePosixPath
@@ -48,6 +49,7 @@ PARTIAL_PREFIX = ".partial-"  # a download in progress inside the cache folder
 COPY_CHUNK_BYTES = 1024 * 1024
 CACHE_NAME_HASH_CHARS = 16  # hex digits of the location's SHA-256 in a cache folder's name
 DELETE_BATCH_KEYS = 1000  # S3 DeleteObjects takes at most this many keys per request
+CACHE_PRUNE_INTERVAL_S = 3600.0  # how often a process looks for stale copies in the cache
 
 
 class StorageError(RuntimeError):
@@ -178,6 +180,7 @@ class S3Store:
         self.cache_dir = settings.s3_cache_dir
         self._client: Any = None
         self._client_lock = threading.Lock()
+        self._next_prune = 0.0  # monotonic time of this process's next look for stale copies
 
     # -- the client --------------------------------------------------------------------------
 
@@ -279,8 +282,9 @@ class S3Store:
         location = delivery.storage_path
         if not is_s3_location(location):  # accepted while the backend was local
             return Path(location)
+        self._prune_when_due()
         target = self.cache_path(location)
-        if _complete(target):
+        if _complete(target) and _touch(target):
             return target
         bucket, key_prefix = parse_s3_location(location)
         partial = self._partial_dir()
@@ -312,7 +316,7 @@ class S3Store:
             yield Path(location) / delivery.message_filename
             return
         target = self.cache_path(location)
-        if _complete(target):
+        if _complete(target) and _touch(target):
             yield target / delivery.message_filename
             return
         bucket, key_prefix = parse_s3_location(location)
@@ -328,6 +332,33 @@ class S3Store:
     def evict(self, location: str) -> None:
         if is_s3_location(location):
             shutil.rmtree(self.cache_path(location), ignore_errors=True)
+
+    def prune(self, *, older_than_s: float) -> list[Path]:
+        """Remove cache folders (copies and half-finished downloads) untouched this long: copies
+        on hosts that did not close their delivery, and downloads cut off by a killed worker."""
+        cutoff = time.time() - older_than_s
+        removed: list[Path] = []
+        try:
+            entries = list(self.cache_dir.iterdir())
+        except FileNotFoundError:
+            return removed
+        for entry in entries:
+            try:
+                stale = entry.stat().st_mtime < cutoff
+            except FileNotFoundError:  # removed by another process meanwhile
+                continue
+            if stale:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+        return removed
+
+    def _prune_when_due(self) -> None:
+        if time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + CACHE_PRUNE_INTERVAL_S
+        removed = self.prune(older_than_s=self._settings.s3_cache_max_age_s)
+        if removed:
+            logger.info("stale delivery copies removed", extra={"count": len(removed)})
 
     def _partial_dir(self) -> Path:
         """A fresh folder for one download inside the cache (the final rename stays on one
@@ -399,6 +430,15 @@ def _complete(folder: Path) -> bool:
         return False
 
 
+def _touch(folder: Path) -> bool:
+    """Mark a cached copy as in use, so no process prunes it as stale; False when it is gone."""
+    try:
+        os.utime(folder)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def _make_client(settings: Settings) -> Any:
     """A boto3 S3 client with bounded timeouts and retries (its own boto3 session: the default
     session is not thread-safe). Fails with the extra to install when boto3 is missing."""
@@ -451,6 +491,7 @@ def _store_key(settings: Settings) -> tuple[object, ...]:
         settings.s3_read_timeout_s,
         settings.s3_max_attempts,
         str(settings.s3_cache_dir),
+        settings.s3_cache_max_age_s,
     )
 
 

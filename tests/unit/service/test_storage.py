@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,20 @@ def test_a_complete_cached_copy_is_reused_and_a_damaged_one_fetched_again(
     assert s3_store.materialise(_delivery(location)) == first
     s3_store.evict(location)
     assert not first.exists()
+
+
+def test_stale_copies_and_abandoned_downloads_are_pruned(s3_store, tmp_path):
+    location = s3_store.put_delivery(_delivery_folder(tmp_path / "api"))
+    fresh = s3_store.materialise(_delivery(location))
+    abandoned = s3_store.cache_dir / ".partial-killed"  # as a SIGKILLed worker leaves it
+    abandoned.mkdir()
+    day_ago = time.time() - 24 * 3600
+    os.utime(abandoned, (day_ago, day_ago))
+    assert s3_store.prune(older_than_s=3600) == [abandoned]
+    assert fresh.exists()
+    os.utime(fresh, (day_ago, day_ago))
+    assert s3_store.materialise(_delivery(location)) == fresh  # reuse marks it in use again
+    assert s3_store.prune(older_than_s=3600) == []
 
 
 def test_a_corrupted_object_is_refused_naming_its_key(s3_store, s3_server, bucket, tmp_path):
