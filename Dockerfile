@@ -11,7 +11,7 @@ COPY ddex ./ddex
 COPY integrity ./integrity
 COPY workers ./workers
 COPY models ./models
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir ".[s3]"
 
 RUN useradd --system --uid 10001 --home-dir /var/lib/integrity integrity \
     && mkdir -p /var/lib/integrity \

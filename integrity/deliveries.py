@@ -70,6 +70,7 @@ class AcceptedDelivery:
     delivery_id: int
     created: bool
     directory: Path | None = None  # the local copy when this call created the delivery
+    location: str | None = None  # where the store keeps it (to discard if the commit fails)
 
 
 def live_secrets(session: Session, *, sender_id: int) -> list[str]:
@@ -468,7 +469,12 @@ def accept_delivery(
     # Last, once every unique key has been checked: a store write is not rolled back with the
     # transaction, so nothing may refuse the delivery after it.
     local_copy = store_durably(session, delivery=delivery, directory=directory, settings=settings)
-    return AcceptedDelivery(delivery_id=delivery.id, created=True, directory=local_copy)
+    return AcceptedDelivery(
+        delivery_id=delivery.id,
+        created=True,
+        directory=local_copy,
+        location=delivery.storage_path,
+    )
 
 
 def store_durably(

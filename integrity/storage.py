@@ -83,6 +83,10 @@ class DeliveryStore(Protocol):
         """Drop a local working copy that is no longer needed (never the durable copy)."""
         ...
 
+    def readiness(self) -> str:
+        """ "ok" when a delivery could be stored now, else what is wrong (for /readyz)."""
+        ...
+
 
 def is_s3_location(location: str) -> bool:
     return location.startswith(S3_SCHEME)
@@ -151,6 +155,12 @@ class LocalStore:
         else:
             shutil.rmtree(location, ignore_errors=True)
 
+    def readiness(self) -> str:
+        storage_dir = self._settings.storage_dir
+        if storage_dir is None or not storage_dir.is_dir():
+            return "storage folder missing"
+        return "ok" if os.access(storage_dir, os.W_OK | os.X_OK) else "storage folder not writable"
+
     def materialise(self, delivery: Delivery) -> Path:
         if is_s3_location(delivery.storage_path):  # accepted while the backend was s3
             return _s3_store(self._settings).materialise(delivery)
@@ -205,6 +215,16 @@ class S3Store:
             botocore.exceptions.ClientError,
             boto3.exceptions.Boto3Error,
         )
+
+    def readiness(self) -> str:
+        """One HEAD of the bucket: reachable, existing and ours to use."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except StorageError as exc:
+            return f"unavailable: {exc}"
+        except self._errors() as exc:
+            return f"bucket unavailable: {type(exc).__name__}"
+        return "ok"
 
     # -- writing (the API) -------------------------------------------------------------------
 

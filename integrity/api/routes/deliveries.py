@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
-from integrity import deliveries, security
+from integrity import deliveries, security, storage
 from integrity.api.auth import Principal, require
 from integrity.api.deps import settings_of, unit_of_work
 from integrity.service_errors import ServiceError
@@ -48,7 +48,11 @@ def _accept(
             )
         return accepted
     except IntegrityError:
-        if accepted is not None and accepted.directory is not None:
+        # The commit lost a race after the files were stored: remove this call's copy, local
+        # folder or objects, so that the store holds nothing the database does not point at.
+        if accepted is not None and accepted.location is not None:
+            storage.store_for(settings).discard(accepted.location)
+        elif accepted is not None and accepted.directory is not None:
             shutil.rmtree(accepted.directory, ignore_errors=True)
         with unit_of_work(request) as session:
             replay = deliveries.find_replay(session, sender=principal.sender, webhook_id=webhook_id)

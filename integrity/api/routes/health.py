@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from integrity import storage
 from integrity.api.deps import settings_of
 from integrity.db.session import schema_is_current
 
@@ -25,7 +26,8 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Database reachable and migrated, Redis reachable: 200, else 503 naming what is not."""
+    """Database reachable and migrated, Redis reachable, the delivery store writable: 200, else
+    503 naming what is not."""
     checks: dict[str, Any] = {}
     engine = request.app.state.engine
     try:
@@ -43,6 +45,7 @@ def readyz(request: Request) -> JSONResponse:
         checks["redis"] = "ok" if client.ping() else "no answer"
     except redis.RedisError as exc:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
+    checks["storage"] = storage.store_for(settings_of(request)).readiness()
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 

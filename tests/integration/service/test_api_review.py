@@ -246,6 +246,7 @@ def test_health_readiness_and_metrics(service, processed):
     assert service.client.get("/healthz").json() == {"status": "ok"}
     ready = service.client.get("/readyz")
     assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "storage": "ok"}
     text = service.client.get("/metrics").text
     assert 'integrity_webhook_requests_total{outcome="accepted"}' in text
     assert "integrity_queue_depth" in text

@@ -192,6 +192,9 @@ def test_a_missing_bucket_answers_503_and_records_nothing(service, s3_server, ca
     missing = f"missing-{secrets.token_hex(6)}"
     settings = s3_settings(service.settings, endpoint_url=s3_server.endpoint_url, bucket=missing)
     with _api(service, settings) as api:
+        not_ready = api.client.get("/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.json()["checks"]["storage"] == "bucket unavailable: ClientError"
         upload = _signed_upload(api, unique_audio())
         response = api.client.post("/v1/deliveries", content=upload.body, headers=upload.headers)
         assert response.status_code == 503, response.text
@@ -205,6 +208,7 @@ def test_a_missing_bucket_answers_503_and_records_nothing(service, s3_server, ca
         assert _delivery_folders(settings.storage_dir) == []
         # Nothing was half-recorded: once the bucket exists the same webhook is accepted.
         s3_server.client().create_bucket(Bucket=missing)
+        assert api.client.get("/readyz").json()["checks"]["storage"] == "ok"
         retried = api.client.post("/v1/deliveries", content=upload.body, headers=upload.headers)
         assert retried.status_code == 202, retried.text
         assert retried.json()["duplicate"] is False
