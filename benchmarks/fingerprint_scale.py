@@ -273,8 +273,8 @@ def compare_backends(n_tracks: int) -> None:
     build = time.perf_counter() - t0
     index = EmbeddedIndex(seg_path, readonly=True)
     lat: list[float] = []
-    for qidx, lo, hi in probes:
-        timed(lambda q=qidx, a=lo, b=hi: index._lookup(q, a, b), lat)
+    for qidx, lo, hi, subs in probes:
+        timed(lambda q=qidx, a=lo, b=hi, k=subs: index._lookup(q, a, b, k), lat)
     rows.append(_row("segment file (mmap, sorted)", seg_path.stat().st_size, hours, build, lat))
     index.close()
 
@@ -292,7 +292,7 @@ def compare_backends(n_tracks: int) -> None:
     env.sync()
     build = time.perf_counter() - t0
     lat = []
-    for _, lo, hi in probes:
+    for _, lo, hi, _ in probes:
 
         def lookup(lo: np.ndarray = lo, hi: np.ndarray = hi) -> int:
             ks = np.unique(
@@ -326,7 +326,7 @@ def compare_backends(n_tracks: int) -> None:
     db.commit()
     build = time.perf_counter() - t0
     lat = []
-    for _, lo, hi in probes:
+    for _, lo, hi, _ in probes:
 
         def lookup_sql(lo: np.ndarray = lo, hi: np.ndarray = hi) -> int:
             ks = np.unique(

@@ -102,10 +102,17 @@ RATIO_UNITS: Final[int] = 256
 MAX_POSTINGS_PER_KEY: Final[int] = 20_000
 """Key ranges with more postings than this are skipped at query time (count): stop words."""
 QUERY_HIT_BUDGET: Final[int] = 2_000_000
-"""Most postings read per query (count; embedded index): the rarest key ranges are read first.
-Bounds latency and memory (~80 MB) whatever the index size. Measured at 100k synthetic tracks
-on a loaded 2-core machine (10 clean real 10-s queries): 250k -> 125 ms p50 but 0/10 found;
-2M -> 644 ms, 9/10; 8M -> 2.9 s, 10/10. Recall first: duplicates are the product."""
+"""Most postings read per query (count; embedded index): the likeliest, rarest key ranges are
+read first (see SUBSTITUTION_COST). Bounds latency and memory (~80 MB) whatever the index size;
+a 132-track index never reaches it. Measured at 100k synthetic tracks (100 clean and 100
+distorted real 10-s queries of indexed tracks, right track first; 2 loaded cores): plain rarest
+first, 2M -> 82 / 41 found, 1M -> 38 / 16; ranked with SUBSTITUTION_COST 4, 2M -> 98 / 84,
+1M -> 97 / 72. Recall first: duplicates are the product."""
+SUBSTITUTION_COST: Final[float] = 4.0
+"""Within the budget, a key range that substitutes k neighbouring quantisation levels is ranked
+as if it held SUBSTITUTION_COST**k times its postings (dimensionless; see rarest_within_budget):
+a query hash probes ~30 ranges, nearly all of them substitutions, and spreading the budget over
+them evenly starved the hashes' own keys at catalog scale."""
 CANDIDATE_CELLS: Final[int] = 30
 """(track, scale, pitch) cells examined for alignment per query, most votes first (count)."""
 MIN_CANDIDATE_VOTES: Final[int] = 4

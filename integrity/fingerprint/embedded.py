@@ -152,17 +152,21 @@ def _pad_to_alignment(fh: IO[bytes]) -> int:
     return pos + pad
 
 
-def rarest_within_budget(counts: np.ndarray) -> np.ndarray:
-    """Which key ranges to read: the rarest first, until QUERY_HIT_BUDGET postings.
+def rarest_within_budget(counts: np.ndarray, substitutions: np.ndarray) -> np.ndarray:
+    """Which key ranges to read: the likeliest and rarest first, until QUERY_HIT_BUDGET postings.
 
     Why: a rare key says much about which track a query is from and a common one little (the
     IDF argument), while reading and aligning costs per posting. Bounding the postings per query
-    bounds latency and memory at any catalog size; what it costs in recall shows at scale.
+    bounds latency and memory at any catalog size. A range reached by substituting neighbouring
+    quantisation levels holds the reference's key only when a distortion crossed that boundary,
+    so it is ranked as if it held SUBSTITUTION_COST times its postings per substitution: at
+    scale the budget goes to the hashes' own keys first instead of being spread over variants.
     """
     keep = counts <= fc.MAX_POSTINGS_PER_KEY
     if int(counts[keep].sum()) <= fc.QUERY_HIT_BUDGET:
         return keep
-    order = np.argsort(np.where(keep, counts, np.iinfo(np.int64).max), kind="stable")
+    cost = counts * np.power(fc.SUBSTITUTION_COST, substitutions.astype(np.float64))
+    order = np.argsort(np.where(keep, cost, np.inf), kind="stable")
     within = np.cumsum(counts[order]) <= fc.QUERY_HIT_BUDGET
     chosen = np.zeros(counts.shape[0], dtype=bool)
     chosen[order[within]] = True
@@ -436,13 +440,15 @@ class EmbeddedIndex(BaseIndex):
             self._alive_array = np.array(self._alive, dtype=bool)
         return self._alive_array
 
-    def _lookup(self, qidx: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Hits:
+    def _lookup(
+        self, qidx: np.ndarray, lo: np.ndarray, hi: np.ndarray, substitutions: np.ndarray
+    ) -> Hits:
         segments = list(self._segments)
         if self._pending:
             segments.append(self._pending_as_segment())
         spans = [seg.ranges(lo, hi) for seg in segments]
         counts = sum((e - s for s, e in spans), np.zeros(lo.shape[0], dtype=np.int64))
-        keep = rarest_within_budget(counts)
+        keep = rarest_within_budget(counts, substitutions)
         parts = [
             seg.gather(qidx[keep], s[keep], e[keep])
             for seg, (s, e) in zip(segments, spans, strict=True)

@@ -59,8 +59,11 @@ class BaseIndex(ABC):
         """Live tracks in the index."""
 
     @abstractmethod
-    def _lookup(self, qidx: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Hits:
-        """Postings with key in [lo[i], hi[i]] for every i, tagged with qidx[i]; live only."""
+    def _lookup(
+        self, qidx: np.ndarray, lo: np.ndarray, hi: np.ndarray, substitutions: np.ndarray
+    ) -> Hits:
+        """Postings with key in [lo[i], hi[i]] for every i, tagged with qidx[i]; live only.
+        A backend that bounds the postings it reads ranks ranges by `substitutions` too."""
 
     @abstractmethod
     def _describe(self, ordinals: list[int]) -> dict[int, tuple[str, dict[str, Any]]]:
@@ -94,8 +97,9 @@ class BaseIndex(ABC):
                 hashes = hashes[np.round(pick).astype(np.int64)]
         if hashes.shape[0] == 0:
             return []
-        qidx, lo, hi = query_ranges(hashes)
-        return align(hashes, self._lookup(qidx, lo, hi), exclude=self._ordinals(exclude))
+        qidx, lo, hi, substitutions = query_ranges(hashes)
+        hits = self._lookup(qidx, lo, hi, substitutions)
+        return align(hashes, hits, exclude=self._ordinals(exclude))
 
     def _report(
         self, found: list[Alignment], *, limit: int | None, whole_track: bool

@@ -76,27 +76,36 @@ def index_keys(hashes: np.ndarray) -> np.ndarray:
     return key.astype(np.uint32)
 
 
-def query_ranges(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def query_ranges(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Key ranges [lo, hi] (inclusive) to probe for each query hash.
 
-    Returns (hash index, lo, hi). Each hash yields its own key plus, for every coarse component
-    near a boundary, the variants with the neighbouring level (all combinations), each widened
-    to the ratio levels within RATIO_QUERY_RADIUS.
+    Returns (hash index, lo, hi, substitutions). Each hash yields its own key plus, for every
+    coarse component near a boundary, the variants with the neighbouring level (all
+    combinations), each widened to the ratio levels within RATIO_QUERY_RADIUS. `substitutions`
+    counts the neighbouring levels a range uses (0 for the hash's own key): the more it uses,
+    the less likely the reference's key is in it, which is how a budgeted lookup ranks it.
     """
     n = hashes.shape[0]
     base = np.zeros(n, dtype=np.int64)
     idx = np.arange(n, dtype=np.int64)
-    variants = [(idx, base)]
+    variants = [(idx, base, base)]
     for level, alt, shift in _components(hashes):
         grown = []
-        for hidx, key in variants:
-            grown.append((hidx, key | (level[hidx] << shift)))
+        for hidx, key, subs in variants:
+            grown.append((hidx, key | (level[hidx] << shift), subs))
             has_alt = alt[hidx] >= 0
-            grown.append((hidx[has_alt], key[has_alt] | (alt[hidx][has_alt] << shift)))
+            grown.append(
+                (
+                    hidx[has_alt],
+                    key[has_alt] | (alt[hidx][has_alt] << shift),
+                    subs[has_alt] + 1,
+                )
+            )
         variants = grown
     hidx = np.concatenate([v[0] for v in variants])
     key = np.concatenate([v[1] for v in variants])
+    substitutions = np.concatenate([v[2] for v in variants])
     ratio = _ratio_level(hashes)[hidx]
     lo = key | np.maximum(ratio - fc.RATIO_QUERY_RADIUS, 0)
     hi = key | np.minimum(ratio + fc.RATIO_QUERY_RADIUS, fc.RATIO_LEVELS - 1)
-    return hidx, lo.astype(np.uint32), hi.astype(np.uint32)
+    return hidx, lo.astype(np.uint32), hi.astype(np.uint32), substitutions

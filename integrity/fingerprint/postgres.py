@@ -182,7 +182,9 @@ class PostgresIndex(BaseIndex):
         if self._owns_engine:
             self.engine.dispose()
 
-    def _lookup(self, qidx: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Hits:
+    def _lookup(
+        self, qidx: np.ndarray, lo: np.ndarray, hi: np.ndarray, substitutions: np.ndarray
+    ) -> Hits:
         with self.engine.connect() as conn:
             raw = conn.connection.driver_connection
             with raw.cursor() as cur:

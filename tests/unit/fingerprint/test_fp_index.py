@@ -168,3 +168,34 @@ def test_missing_index_and_wrong_file(tmp_path: Path) -> None:
     bogus.write_bytes(b"not an index at all" * 10)
     with pytest.raises(FingerprintIndexError):
         open_index(bogus)
+
+
+def test_the_budget_reads_own_keys_before_substituted_ones(monkeypatch) -> None:
+    from integrity.fingerprint import constants as fc
+    from integrity.fingerprint.embedded import rarest_within_budget
+
+    counts = np.array([40, 10, 30, 10, 50_000], dtype=np.int64)
+    substitutions = np.array([0, 2, 0, 1, 0])
+    # Under the budget every range is read, except stop-word ranges.
+    assert rarest_within_budget(counts, substitutions).tolist() == [True] * 4 + [False]
+    monkeypatch.setattr(fc, "QUERY_HIT_BUDGET", 80)
+    monkeypatch.setattr(fc, "SUBSTITUTION_COST", 4.0)
+    # Ranked by postings x 4**substitutions: 30, 40 (own keys), 40 (10 x 4), 160 (10 x 16);
+    # the budget of 80 postings takes the first three.
+    assert rarest_within_budget(counts, substitutions).tolist() == [True, False, True, True, False]
+    monkeypatch.setattr(fc, "SUBSTITUTION_COST", 1.0)  # plain rarest first
+    assert rarest_within_budget(counts, substitutions).tolist() == [False, True, True, True, False]
+
+
+def test_a_hash_is_probed_at_its_own_key_without_substitutions(
+    library: dict[str, np.ndarray],
+) -> None:
+    from integrity.fingerprint.keys import index_keys, query_ranges
+
+    hashes = extract(next(iter(library.values())), SR).hashes
+    hidx, lo, hi, substitutions = query_ranges(hashes)
+    own = substitutions == 0
+    assert np.array_equal(np.sort(hidx[own]), np.arange(hashes.shape[0]))  # one each
+    keys = index_keys(hashes)[hidx[own]]
+    assert np.all((lo[own] <= keys) & (keys <= hi[own]))
+    assert substitutions.max() > 0 and np.all(substitutions >= 0)
