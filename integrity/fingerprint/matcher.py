@@ -67,6 +67,8 @@ class Hits:
 
 
 _HIT_FIELDS = ("query_index", "track", "t", "f", "span")
+_LOG_SPAN = np.log(np.maximum(np.arange(256), 1)).astype(np.float64)
+"""Natural log of every storable span (half frames; spans are uint8)."""
 PRUNE_SEED_GROUPS = 4 * fc.CANDIDATE_CELLS
 """(track, scale) groups whose exact cell counts bound the vote before pruning (count)."""
 
@@ -101,11 +103,10 @@ def align(query: np.ndarray, hits: Hits, *, exclude: set[int] | None = None) -> 
     """Verified alignments for a query's hits, strongest first (unfiltered by the score)."""
     if hits.track.size == 0:
         return []
-    q_t = query["t"].astype(np.float64)[hits.query_index]
-    q_f = query["f"].astype(np.float64)[hits.query_index]
-    q_span = query["span"].astype(np.float64)[hits.query_index]
-    log_s = np.log(hits.span / q_span)
-    dp = hits.f - q_f
+    # Per hit: log time-scale from a table of span logarithms (spans are small integers), and
+    # pitch offset in half bins; query times are looked up later, for candidate hits only.
+    log_s = _LOG_SPAN[hits.span] - _LOG_SPAN[query["span"]][hits.query_index]
+    dp = hits.f - query["f"].astype(np.int64)[hits.query_index]
     ok = (np.abs(log_s) <= fc.MAX_LOG_SCALE) & (np.abs(dp) <= _MAX_PITCH_UNITS)
     if exclude:
         ok &= ~np.isin(hits.track, np.fromiter(exclude, dtype=np.int64))
@@ -130,6 +131,8 @@ def align(query: np.ndarray, hits: Hits, *, exclude: set[int] | None = None) -> 
     candidate = np.isin(track, top // (n_s * n_p), kind="table")
     idx_ok, track = idx_ok[candidate], track[candidate]
     s_cell, p_cell = s_cell[candidate], p_cell[candidate]
+    q_t_all = query["t"].astype(np.float64)
+    q_span_all = query["span"].astype(np.float64)
     best: dict[int, Alignment] = {}
     for c in top:
         tr, rest = divmod(int(c), n_s * n_p)
@@ -140,8 +143,9 @@ def align(query: np.ndarray, hits: Hits, *, exclude: set[int] | None = None) -> 
         s0 = float(np.median(log_s[idx_ok[centre]]))
         p0 = float(np.median(dp[idx_ok[centre]]))
         h = idx_ok[sel]
+        qi = hits.query_index[h]
         found = _align_track(
-            tr, s0, p0, q_t[h], q_span[h], hits.query_index[h], log_s[h], dp[h], hits.t[h]
+            tr, s0, p0, q_t_all[qi], q_span_all[qi], qi, log_s[h], dp[h], hits.t[h]
         )
         if found is not None and (tr not in best or found.evidence > best[tr].evidence):
             best[tr] = found
@@ -163,10 +167,10 @@ def _prune_weak_groups(
     group = track * n_s + s_cell
     group_count = np.bincount(group)
     floor = fc.MIN_CANDIDATE_VOTES
-    n_groups = int(np.count_nonzero(group_count >= floor))
-    if n_groups > PRUNE_SEED_GROUPS:
-        seeds = np.argpartition(group_count, -PRUNE_SEED_GROUPS)[-PRUNE_SEED_GROUPS:]
-        in_seed = np.isin(group, seeds, kind="table")
+    contenders = np.flatnonzero(group_count >= floor)
+    if contenders.size > PRUNE_SEED_GROUPS:
+        top = np.argpartition(group_count[contenders], -PRUNE_SEED_GROUPS)[-PRUNE_SEED_GROUPS:]
+        in_seed = np.isin(group, contenders[top], kind="table")
         p_cell = np.round(dp[in_seed] / fc.PITCH_BIN_UNITS).astype(np.int64) + n_p // 2
         _, seed_counts = np.unique(group[in_seed] * n_p + p_cell, return_counts=True)
         if seed_counts.size >= fc.CANDIDATE_CELLS:
@@ -174,9 +178,9 @@ def _prune_weak_groups(
             floor = max(floor, int(np.partition(seed_counts, nth)[nth]))
     # A candidate cell's alignment also reads its neighbours at scale +-1, so a group is kept
     # when it or a neighbouring group reaches the bound.
-    padded = np.concatenate([[0], group_count, [0]])
-    neighbourhood = np.maximum(np.maximum(padded[:-2], padded[1:-1]), padded[2:])
-    keep = neighbourhood[group] >= floor
+    reaches = np.concatenate([[False], group_count >= floor, [False]])
+    neighbourhood = reaches[:-2] | reaches[1:-1] | reaches[2:]
+    keep = neighbourhood[group]
     if keep.all():
         return idx, track, s_cell
     return idx[keep], track[keep], s_cell[keep]
