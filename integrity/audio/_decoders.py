@@ -174,9 +174,37 @@ def _probe_open(
 def probe(path: Path) -> AudioProbe:
     """Read the headers of one file (no audio decoded)."""
     container = sniff_container(path)
-    with _open(path, container) as handle:
-        found, _ = _probe_open(path, handle, container)
+    try:
+        with _open(path, container) as handle:
+            found, _ = _probe_open(path, handle, container)
+    except AudioDecodeError as exc:
+        if container != "ogg" or exc.reason is not DecodeFailure.CORRUPT:
+            raise
+        # FFmpeg's Vorbis header parser refuses some files that libvorbis plays (seen with
+        # FFmpeg 5.1.9 and PyAV 18 on Debian game music); libsndfile, which decodes Ogg Vorbis
+        # here anyway, gets the final say before the file is called corrupt.
+        found = _probe_vorbis_with_soundfile(path)
+        if found is None:
+            raise
     return found
+
+
+def _probe_vorbis_with_soundfile(path: Path) -> AudioProbe | None:
+    """The probe of an Ogg Vorbis file as libsndfile reads it, or None when it cannot."""
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError):
+        return None
+    if info.format != "OGG" or info.subtype != "VORBIS" or info.samplerate <= 0:
+        return None
+    return AudioProbe(
+        container="ogg",
+        codec="vorbis",
+        duration_s=float(info.duration) if info.frames > 0 else None,
+        channels=int(info.channels),
+        sample_rate=int(info.samplerate),
+        size_bytes=path.stat().st_size,
+    )
 
 
 def output_rate(probe: AudioProbe, sample_rate: int | None) -> int:

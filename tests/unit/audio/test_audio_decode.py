@@ -264,3 +264,23 @@ def test_streaming_resample_equals_resampling_the_whole_signal(
     native = decode_file(encoded[name], limits=limits, sandbox=False)
     direct = decode_file(encoded[name], sample_rate=TARGET_RATE_HZ, limits=limits, sandbox=False)
     np.testing.assert_allclose(direct.samples, native.resampled(TARGET_RATE_HZ), atol=1e-6)
+
+
+def test_ogg_vorbis_refused_by_ffmpeg_but_read_by_libsndfile_still_decodes(
+    encoded: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # FFmpeg 5.1.9 / PyAV 18 refuse the Vorbis headers of some Debian game-music files that
+    # libvorbis plays; simulate that refusal in-process and check libsndfile takes over.
+    from integrity.audio import _decoders
+
+    def refuse(path: Path, container: str) -> None:
+        raise AudioDecodeError(path, DecodeFailure.CORRUPT, f"{container}: Invalid data found")
+
+    monkeypatch.setattr(_decoders, "_open", refuse)
+    audio = decode_file(encoded["ogg"], sample_rate=TARGET_RATE_HZ, sandbox=False)
+    assert (audio.container, audio.codec) == ("ogg", "vorbis")
+    assert audio.duration_s == pytest.approx(FIXTURE_SECONDS, abs=DURATION_TOLERANCE_S["ogg"])
+    # Other containers refused by FFmpeg stay refused, naming the file.
+    with pytest.raises(AudioDecodeError) as refused:
+        decode_file(encoded["flac"], sample_rate=TARGET_RATE_HZ, sandbox=False)
+    assert refused.value.reason is DecodeFailure.CORRUPT
