@@ -29,7 +29,13 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from integrity.corpus import MUSIC_PACKAGES, SPEECH_PACKAGES, default_cache_dir, fetch_corpus
+from integrity.corpus import (
+    MUSIC_PACKAGES,
+    SPEECH_PACKAGES,
+    CorpusFetchError,
+    default_cache_dir,
+    fetch_corpus,
+)
 from integrity.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION, extract_features
 from integrity.training import constants as t
 from integrity.training import generators as gen
@@ -116,6 +122,13 @@ def _relative(path: Path, cache: Path) -> str:
 def plan_jobs(*, quick: bool, seed: int, cache_dir: Path | None = None) -> list[Job]:
     """Choose sources and lay out every job, deterministically from the seed."""
     cache = cache_dir or default_cache_dir()
+    if not quick and not gen.festival_available():
+        # Festival's jobs draw from the same seeded stream as every job after them, so a full
+        # corpus built without it would differ throughout from the one the models record.
+        raise CorpusFetchError(
+            "the full corpus includes festival singing (an evaluation-only generator family) "
+            "and text2wave is not installed: apt-get install festival festvox-us-slt-hts"
+        )
     rng = np.random.default_rng(seed)
     music = fetch_corpus(MUSIC_PACKAGES, cache_dir=cache)
     speech = fetch_corpus(SPEECH_PACKAGES, cache_dir=cache)

@@ -74,3 +74,18 @@ def test_quick_build_fit_evaluate(tmp_path: Path) -> None:
     assert any(g["measure"].startswith("seen generator families") for g in goals)
     assert (models / "synthetic" / "0.0.1" / "evaluation.md").is_file()
     assert (models / "synthetic" / "0.0.1" / "roc.png").is_file()
+
+
+def test_a_full_build_without_festival_is_refused_naming_the_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Festival's jobs share the seeded stream with every later job: a full corpus built without
+    # it would silently differ from the one the shipped models record.
+    from integrity.training import generators
+
+    monkeypatch.setattr(generators, "festival_available", lambda: False)
+    result = CliRunner().invoke(
+        _cli(), ["train", "build-data", "--out", str(tmp_path / "full"), "--json"]
+    )
+    assert result.exit_code != 0
+    assert "apt-get install festival festvox-us-slt-hts" in result.output
