@@ -67,16 +67,41 @@ def analyze(
     with progress_bar() as progress:
         task = progress.add_task("analysing", total=len(audio))
         for path in audio:
+            # One bad file must not cost the results of the others: it gets an object naming
+            # its error, and the exit status says that something failed.
             try:
                 results.append(analyze_file(path, models, policy))
             except AudioDecodeError as exc:
-                fail(str(exc))
+                results.append(_failed(path, str(exc)))
             progress.advance(task)
+    failures = sum(1 for r in results if r.get("error"))
     if as_json:
         emit_json(results)
-        return
+    else:
+        _print_table(results)
+    if failures:
+        raise typer.Exit(code=1)
+
+
+def _failed(path: Path, error: str) -> dict[str, Any]:
+    """The JSON-contract object of a file that could not be analysed (decision null)."""
+    return {
+        "file": str(path),
+        "duration_s": None,
+        "scores": {},
+        "decision": None,
+        "reasons": [],
+        "model_versions": {},
+        "error": error,
+    }
+
+
+def _print_table(results: list[dict[str, Any]]) -> None:
     table = Table("file", "duration", "synthetic", "spam", "decision", "reasons")
     for r in results:
+        if r.get("error"):
+            table.add_row(r["file"], "-", "-", "-", "error", r["error"])
+            continue
         table.add_row(
             r["file"],
             f"{r['duration_s']:.1f} s",

@@ -75,3 +75,16 @@ def test_analyze_cli_prints_one_object_per_file(clip_path: Path) -> None:
 def test_analyze_cli_rejects_a_missing_file(tmp_path: Path) -> None:
     out = CliRunner().invoke(_cli(), ["analyze", str(tmp_path / "nope.wav"), "--json"])
     assert out.exit_code == 2
+
+
+def test_analyze_cli_reports_an_undecodable_file_and_keeps_the_others(
+    clip_path: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb" + b"\x00" * 64)
+    out = CliRunner().invoke(_cli(), ["analyze", str(broken), str(clip_path), "--json"])
+    assert out.exit_code == 1  # something failed, and the caller's script can tell
+    document = json.loads(out.stdout)
+    assert [d["file"] for d in document] == [str(broken), str(clip_path)]
+    assert document[0]["decision"] is None and str(broken) in document[0]["error"]
+    assert document[1]["decision"] in ACTION_RANK and "error" not in document[1]
