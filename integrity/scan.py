@@ -142,8 +142,17 @@ def _run_track_step(
             )
         with session_scope(factory) as session:
             pipeline.score_track(session, track_id=track_id, settings=settings, resources=resources)
-    except (OSError, pipeline.PipelineError) as exc:
-        logger.warning("track failed", extra={"track_id": track_id, "error": str(exc)})
+    except Exception as exc:
+        # Expected failures (unreadable file, pipeline refusal) and unexpected ones alike are
+        # recorded on the track: one bad track must not cost the scan of every other.
+        expected = isinstance(exc, OSError | pipeline.PipelineError)
+        logger.warning(
+            "track failed",
+            extra={"track_id": track_id, "error": str(exc)},
+            exc_info=not expected,
+        )
+        if not expected:
+            exc = RuntimeError(f"unexpected {type(exc).__name__}: {exc}")
         with session_scope(factory) as session:
             track = session.get(Track, track_id)
             if track is not None:

@@ -213,3 +213,32 @@ def test_same_file_under_another_isrc_is_an_identical_duplicate(
         assert "duplicate_audio_identical" not in _codes(
             session, track_id=tracks["Harbour Lights"].id
         )
+
+
+def test_an_unexpected_crash_on_one_track_is_recorded_and_the_scan_goes_on(
+    album_copy, pipeline_settings, factory, monkeypatch
+):
+    real_analyze = pipeline.analyze_track
+    crashed: list[int] = []
+
+    def analyze_or_crash(session, *, track_id, **kwargs):
+        if not crashed:  # the first track analysed hits a bug
+            crashed.append(track_id)
+            raise ValueError("features: array of sample count 0")
+        return real_analyze(session, track_id=track_id, **kwargs)
+
+    monkeypatch.setattr(pipeline, "analyze_track", analyze_or_crash)
+    delivery_id = _scan(album_copy, pipeline_settings, factory)
+    with session_scope(factory) as session:
+        tracks = session.scalars(select(Track).order_by(Track.id)).all()
+        states = {t.id: t.state for t in tracks}
+        assert states.pop(crashed[0]) == pipeline.TRACK_FAILED
+        assert set(states.values()) == {"scored"}  # every other track went on
+        [message] = session.scalars(
+            select(Finding.message).where(
+                Finding.code == "track_processing_failed", Finding.track_id == crashed[0]
+            )
+        )
+        assert message == "unexpected ValueError: features: array of sample count 0"
+        # The delivery closes; the failed track carries the error for a person to see.
+        assert session.get(Delivery, delivery_id).status == "completed"
