@@ -156,9 +156,15 @@ class LocalStore:
             shutil.rmtree(location, ignore_errors=True)
 
     def readiness(self) -> str:
+        # The folder is made on first use, so a fresh deployment creates it here rather than
+        # reporting itself not ready until an upload that could never arrive.
         storage_dir = self._settings.storage_dir
-        if storage_dir is None or not storage_dir.is_dir():
-            return "storage folder missing"
+        if storage_dir is None:
+            return "no storage folder configured"
+        try:
+            storage_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"storage folder cannot be created: {exc.strerror or exc}"
         return "ok" if os.access(storage_dir, os.W_OK | os.X_OK) else "storage folder not writable"
 
     def materialise(self, delivery: Delivery) -> Path:

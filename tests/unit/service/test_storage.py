@@ -234,3 +234,14 @@ def test_without_boto3_the_error_names_the_extra(settings, tmp_path, monkeypatch
         store.put_delivery(_delivery_folder(tmp_path / "api"))
     with pytest.raises(storage.StorageError, match=r"integrity\[s3\]"):
         store.materialise(_delivery("s3://b/deliveries/x/"))
+
+
+def test_local_store_readiness_creates_the_folder_of_a_fresh_deployment(tmp_path: Path) -> None:
+    fresh = tmp_path / "data" / "deliveries"
+    settings = Settings(data_dir=tmp_path / "data", storage_dir=fresh)
+    assert storage.LocalStore(settings).readiness() == "ok"
+    assert fresh.is_dir()
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    settings = Settings(data_dir=tmp_path / "data", storage_dir=blocked / "deliveries")
+    assert storage.LocalStore(settings).readiness().startswith("storage folder cannot be created")
