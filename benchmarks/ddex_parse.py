@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -28,6 +27,10 @@ import ddex
 from ddex.limits import BYTES_PER_MIB, DEFAULT_LIMITS
 from ddex.read import parse_xml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _machine import machine
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SHARED = REPO_ROOT.parent / "shared"
 DEFAULT_ROUNDS = 9
@@ -35,16 +38,6 @@ DEFAULT_ROUND_SECONDS = 1.0
 """Target wall time of the slowest variant per round, in seconds."""
 GOAL_RATIO = 4.0
 CALIBRATION_PASSES = 2
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _plain(data: bytes) -> object:
@@ -114,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"machine: {_cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f"machine: {machine()}"
         f", lxml {lxml.__version__}; load average {load} (other work shares the cores)"
     )
     print(

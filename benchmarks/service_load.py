@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
 import shutil
 import socket
@@ -31,6 +30,9 @@ import psycopg
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _machine import load_average, machine  # noqa: E402
 
 from integrity import accounts  # noqa: E402
 from integrity.db.models import Delivery, Track  # noqa: E402
@@ -343,29 +345,11 @@ def in_process_filter(
     return {"service_p50": p50s, "service_p99": p99s}
 
 
-def load_average() -> str:
-    try:
-        return Path("/proc/loadavg").read_text().split()[0]
-    except OSError:
-        return "unknown"
-
-
 def print_report(report: dict[str, list[float]], args: argparse.Namespace) -> None:
     def median(key: str) -> float:
         return statistics.median(report[key])
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    print(
-        f"machine: {cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, "
-        f"1-min load average at the end {load_average()}"
-    )
+    print(f"machine: {machine()}, 1-min load average at the end {load_average()}")
     print(
         f"server: 1 uvicorn process on 127.0.0.1, PostgreSQL, Redis; {SEEDED_TRACKS} tracks "
         f"seeded; {args.runs} runs, medians of per-run figures; sequential client"
