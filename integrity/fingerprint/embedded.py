@@ -211,6 +211,8 @@ class EmbeddedIndex(BaseIndex):
         self._pending_segment: _Segment | None = None
         self._dirty = False
         self._alive_array: np.ndarray | None = None
+        self.last_postings_probed = 0
+        """Postings in the key ranges the last lookup probed, read or not (count)."""
         if not self.path.exists():
             if not create or readonly:
                 raise FingerprintIndexError(f"no fingerprint index at {self.path}")
@@ -464,6 +466,8 @@ class EmbeddedIndex(BaseIndex):
             for seg, (s, e) in zip(segments, spans, strict=True)
         ]
         hits = Hits.concat(parts)
+        self.last_postings_read = int(hits.track.size)
+        self.last_postings_probed = int(counts.sum())
         if hits.track.size == 0:
             return hits
         live = self._alive_mask()[hits.track]
