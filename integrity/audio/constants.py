@@ -131,3 +131,13 @@ CLIP_LEVEL: Final[float] = 0.999
 CLIP_MIN_RUN_SAMPLES: Final[int] = 3
 """Full-scale samples count as clipped only in runs at least this long (samples): a lone peak
 of a normalised master is not clipping, a flat top is."""
+
+# Default caps on one untrusted file (the deployment overrides them through Settings).
+DEFAULT_MAX_BYTES: Final[int] = 512 * 1024 * 1024
+"""bytes: the largest audio file opened at all."""
+DEFAULT_MAX_DURATION_S: Final[float] = 4 * 3600.0
+"""seconds: the longest audio decoded (checked in the headers and while decoding)."""
+DEFAULT_DECODE_TIMEOUT_S: Final[float] = 120.0
+"""seconds of wall clock the sandbox gets for one file."""
+DEFAULT_DECODE_MEMORY_LIMIT_BYTES: Final[int] = 4 * 1024 * 1024 * 1024
+"""bytes: the sandbox's address-space cap."""

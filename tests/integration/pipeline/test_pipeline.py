@@ -7,7 +7,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from integrity import pipeline
+from integrity.catalog import pipeline
+from integrity.catalog.scan import discover_deliveries, scan_deliveries
 from integrity.config import Settings
 from integrity.db.models import (
     Analysis,
@@ -19,7 +20,6 @@ from integrity.db.models import (
     Track,
 )
 from integrity.db.session import session_scope
-from integrity.scan import discover_deliveries, scan_deliveries
 
 MESSAGE = "NewReleaseMessage.xml"
 

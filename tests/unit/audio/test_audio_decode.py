@@ -22,6 +22,7 @@ from integrity.audio import (
     sha256_file,
 )
 from integrity.audio._decoders import sniff_container
+from integrity.catalog.pipeline import decode_limits
 from integrity.config import Settings
 from tests.conftest import SHARED_AUDIO_DIR
 
@@ -203,7 +204,7 @@ def test_decode_error_survives_pickling(tmp_path: Path) -> None:
 
 
 def test_limits_come_from_settings_and_must_be_positive(settings: Settings) -> None:
-    limits = DecodeLimits.from_settings(settings)
+    limits = decode_limits(settings)
     assert limits.max_bytes == settings.audio_max_bytes
     assert limits.max_duration_s == settings.audio_max_duration_s
     assert limits.timeout_s == settings.decode_timeout_s

@@ -22,17 +22,20 @@ from sqlalchemy.orm import Session
 
 import ddex
 from ddex.model import AI_ALL, AI_PARTLY, PURGE_RELEASE_MESSAGE
-from integrity import assets, ingest, scoring, storage
-from integrity.assets import ANALYSIS_VERSION, AssetTools, CatalogCopy, locate_audio_file
 from integrity.audio import DecodeLimits, sha256_file
+from integrity.catalog import assets, ingest, scoring, storage
+from integrity.catalog.assets import ANALYSIS_VERSION, AssetTools, CatalogCopy, locate_audio_file
+from integrity.catalog.context import build_catalog_context
+from integrity.catalog.findings import record_findings
+from integrity.catalog.fingerprints import open_index
+from integrity.catalog.policy import FindingFacts, Policy, load_policy, with_model_defaults
+from integrity.catalog.scoring import ModelScores
+from integrity.catalog.states import AnalysisState, DeliveryState, TrackState
 from integrity.config import Settings
 from integrity.db.models import Analysis, AudioAsset, Delivery, Finding, Track, utc_now
-from integrity.detection.catalog_context import build_catalog_context
 from integrity.detection.metadata import ProtectedArtists, load_protected_artists, metadata_findings
-from integrity.findings import FindingSpec, record_findings
-from integrity.fingerprint import FingerprintIndex, open_index
-from integrity.policy import FindingFacts, Policy, load_policy, with_model_defaults
-from integrity.scoring import ModelScores
+from integrity.findings import FindingSpec
+from integrity.fingerprint import FingerprintIndex
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +57,17 @@ PIPELINE_VERSION = "2026.11.1"
 """Bump when ingest semantics change: completed deliveries of an older version are redone."""
 
 # Delivery states.
-RECEIVED, PROCESSING, COMPLETED, FAILED = "received", "processing", "completed", "failed"
-# Track states.
+RECEIVED, PROCESSING, COMPLETED, FAILED = (
+    DeliveryState.RECEIVED,
+    DeliveryState.PROCESSING,
+    DeliveryState.COMPLETED,
+    DeliveryState.FAILED,
+)
 TRACK_PENDING, TRACK_ANALYZED, TRACK_SCORED, TRACK_FAILED = (
-    ingest.TRACK_PENDING,
-    "analyzed",
-    "scored",
-    "failed",
+    TrackState.PENDING,
+    TrackState.ANALYZED,
+    TrackState.SCORED,
+    TrackState.FAILED,
 )
 
 
@@ -71,6 +78,16 @@ PARSED_MESSAGES_KEPT = 16
 class PipelineError(RuntimeError):
     """A pipeline step was asked to work on something that does not exist."""
 
+
+
+def decode_limits(settings: Settings) -> DecodeLimits:
+    """The deployment's caps on one untrusted audio file (INTEGRITY_AUDIO_MAX_BYTES etc.)."""
+    return DecodeLimits(
+        max_bytes=settings.audio_max_bytes,
+        max_duration_s=settings.audio_max_duration_s,
+        timeout_s=settings.decode_timeout_s,
+        memory_limit_bytes=settings.decode_memory_limit_bytes,
+    )
 
 @dataclass
 class AnalysisResources:
@@ -93,7 +110,7 @@ class AnalysisResources:
     @classmethod
     def from_settings(cls, settings: Settings) -> AnalysisResources:
         return cls(
-            decode_limits=DecodeLimits.from_settings(settings),
+            decode_limits=decode_limits(settings),
             read_limits=ddex.ReadLimits(
                 max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth
             ),
@@ -347,7 +364,7 @@ def _analyze_track(session: Session, *, track_id: int, resources: AnalysisResour
         )
     specs.extend(assets.measurement_findings(track, analysis))
     specs.extend(assets.duplicate_findings(track, _catalog_copies(session, track, analysis)))
-    finish(TRACK_ANALYZED if analysis.status == "ok" else TRACK_FAILED)
+    finish(TRACK_ANALYZED if analysis.status == AnalysisState.OK else TRACK_FAILED)
 
 
 def _catalog_copies(session: Session, track: Track, analysis: Analysis) -> list[CatalogCopy]:
@@ -400,7 +417,6 @@ def _score_track(
             session,
             track=track,
             delivery=delivery,
-            settings=settings,
             protected=resources.protected_artists,
         )
         specs = metadata_findings(

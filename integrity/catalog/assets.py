@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from integrity.audio import AudioDecodeError, DecodedAudio, DecodeLimits, decode_file, measure
+from integrity.catalog.states import AnalysisState
 from integrity.db.models import Analysis, AudioAsset, Track
 from integrity.features import (
     FEATURE_NAMES,
@@ -29,7 +30,7 @@ from integrity.fingerprint import (
 )
 from integrity.fingerprint import extract as extract_fingerprint
 
-PENDING = "pending"
+PENDING = AnalysisState.PENDING
 ANALYSIS_VERSION = f"audio-1+fp{FINGERPRINT_VERSION}+feat{FEATURE_SCHEMA_VERSION}"
 """What `analyse_asset` stores; a new value re-analyses every asset on its next pass."""
 
@@ -119,7 +120,7 @@ def needs_analysis(analysis: Analysis, *, index: FingerprintIndex) -> bool:
     from the index (e.g. a crash between the database commit and the index flush)."""
     if analysis.status == PENDING:
         return True
-    return analysis.status == "ok" and analysis.asset_sha256 not in index
+    return analysis.status == AnalysisState.OK and analysis.asset_sha256 not in index
 
 
 def analyse_asset(
@@ -139,14 +140,14 @@ def analyse_asset(
     try:
         audio: DecodedAudio = decode_file(path, limits=tools.decode_limits)
     except AudioDecodeError as exc:
-        analysis.status, analysis.error = "failed", str(exc)
+        analysis.status, analysis.error = AnalysisState.FAILED, str(exc)
         return
     asset.container = audio.container
     asset.codec = audio.codec
     asset.sample_rate = audio.source_sample_rate
     asset.channels = audio.source_channels
     measured = measure(audio)
-    analysis.status, analysis.error = "ok", None
+    analysis.status, analysis.error = AnalysisState.OK, None
     analysis.duration_s = measured.duration_s
     analysis.loudness_lufs = _finite_or_none(measured.integrated_lufs)
     analysis.peak_dbfs = _finite_or_none(measured.sample_peak_dbfs)
@@ -252,7 +253,7 @@ def hash_findings(
 
 
 def measurement_findings(track: Track, analysis: Analysis) -> list[FindingSpec]:
-    if analysis.status != "ok":
+    if analysis.status != AnalysisState.OK:
         return [audio_finding(track, "error", "audio_decode_failed", analysis.error or "")]
     specs = []
     declared, actual = track.declared_duration_s, analysis.duration_s
