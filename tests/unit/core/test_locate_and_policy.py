@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from integrity.assets import locate_audio_file
-from integrity.policy import (
+from integrity.catalog.assets import locate_audio_file
+from integrity.catalog.policy import (
     FindingFacts,
     ModelThresholds,
     Policy,
@@ -16,7 +16,7 @@ from integrity.policy import (
     load_policy,
     with_model_defaults,
 )
-from integrity.scan import ScanInputError, discover_deliveries
+from integrity.catalog.scan import ScanInputError, discover_deliveries
 
 
 @pytest.fixture()
