@@ -476,7 +476,7 @@ def shard_run(
 ) -> None:
     from sqlalchemy import create_engine, text
 
-    from integrity.fingerprint.postgres import PostgresIndex
+    from integrity.catalog.postgres_index import PostgresIndex
 
     real, pool, rate = real_pool()
     rng = np.random.default_rng(20261124)

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from integrity.fingerprint import FingerprintIndexError, extract, open_index
-from integrity.fingerprint.postgres import SHARD_TABLE, PostgresIndex
+from integrity.catalog.fingerprints import open_index
+from integrity.catalog.postgres_index import SHARD_TABLE, PostgresIndex
+from integrity.fingerprint import FingerprintIndexError, extract
 from tests.pg_cluster import LocalCluster
 
 from .conftest import POSTGRES_URL, shard_urls, sharded_index_in
