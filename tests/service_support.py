@@ -143,13 +143,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 # ---------------------------------------------------------------------------------------------
 # Deliveries: a small ERN 4.3 NewReleaseMessage naming audio files, and signed multipart bodies.
 
+TEST_SENDER_DPID = "PADPIDA2014120301X"
+"""The MessageSender of `make_ern` messages (every test sender registers it unless told)."""
+
 ERN_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
 <ern:NewReleaseMessage xmlns:ern="http://ddex.net/xml/ern/43" LanguageAndScriptCode="en"
    ReleaseProfileVersionId="Audio" AvsVersionId="3">
   <MessageHeader>
     <MessageThreadId>{message_id}</MessageThreadId>
     <MessageId>{message_id}</MessageId>
-    <MessageSender><PartyId>PADPIDA2014120301X</PartyId>
+    <MessageSender><PartyId>{sender_dpid}</PartyId>
       <PartyName><FullName>Test Distributor</FullName></PartyName></MessageSender>
     <MessageRecipient><PartyId>PADPIDA2014120302Y</PartyId>
       <PartyName><FullName>Test DSP</FullName></PartyName></MessageRecipient>
@@ -233,7 +236,14 @@ class TrackSpec:
     duration: str = "PT8S"  # AUDIO_SECONDS, what unique_audio() renders
 
 
-def make_ern(message_id: str, tracks: list[TrackSpec], *, control: str = "LiveMessage") -> bytes:
+def make_ern(
+    message_id: str,
+    tracks: list[TrackSpec],
+    *,
+    control: str = "LiveMessage",
+    sender_dpid: str = TEST_SENDER_DPID,
+    icpn: str | None = None,
+) -> bytes:
     """An ERN 4.3 NewReleaseMessage with one album naming the given audio files."""
     recordings = "".join(
         RECORDING_TEMPLATE.format(
@@ -242,9 +252,11 @@ def make_ern(message_id: str, tracks: list[TrackSpec], *, control: str = "LiveMe
         for i, t in enumerate(tracks, start=1)
     )
     items = "".join(GROUP_ITEM_TEMPLATE.format(n=i) for i in range(1, len(tracks) + 1))
-    icpn = str(int(hashlib.sha256(message_id.encode()).hexdigest(), 16) % 10**13).zfill(13)
+    if icpn is None:
+        icpn = str(int(hashlib.sha256(message_id.encode()).hexdigest(), 16) % 10**13).zfill(13)
     return ERN_TEMPLATE.format(
         message_id=message_id,
+        sender_dpid=sender_dpid,
         control=control,
         recordings=recordings,
         group_items=items,
@@ -470,12 +482,15 @@ def make_settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings
     )
 
 
-def create_accounts(settings: Settings, sender_name: str) -> dict[str, str]:
-    """A sender and one key per role, created as `integrity senders add` / `keys create` do."""
+def create_accounts(
+    settings: Settings, sender_name: str, *, dpids: tuple[str, ...] = (TEST_SENDER_DPID,)
+) -> dict[str, str]:
+    """A sender (sending as `dpids`) and one key per role, created as `integrity senders add
+    --dpid` / `keys create` do."""
     engine = create_db_engine(settings.database_url)
     try:
         with session_scope(session_factory(engine)) as session:
-            _, secret = accounts.create_sender(session, name=sender_name)
+            _, secret = accounts.create_sender(session, name=sender_name, dpids=dpids)
             made = {"secret": secret}
             made["uploader"] = accounts.create_api_key(
                 session, role="uploader", sender_name=sender_name

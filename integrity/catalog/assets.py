@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from integrity.audio import AudioDecodeError, DecodedAudio, DecodeLimits, decode_file, measure
+from integrity.catalog.context import sender_of
 from integrity.catalog.states import AnalysisState
 from integrity.db.models import Analysis, AudioAsset, Track
 from integrity.features import (
@@ -298,7 +299,7 @@ def duplicate_findings(track: Track, copies: list[CatalogCopy]) -> list[FindingS
     specs = []
     for copy in copies:
         other = copy.track
-        if other.isrc == track.isrc and other.sender_dpid == track.sender_dpid:
+        if other.isrc == track.isrc and sender_of(other.track_key) == sender_of(track.track_key):
             continue
         evidence = {
             "track_id": other.id,

@@ -171,9 +171,11 @@ def register_delivery(
     message_filename: str,
     source: str,
     uploader: str | None = None,
+    sender_id: int | None = None,
     webhook_id: str | None = None,
 ) -> tuple[Delivery, bool]:
-    """Record a received ERN message; idempotent on its SHA-256 and on the webhook id.
+    """Record a received ERN message; idempotent on its SHA-256 and on the webhook id, both
+    within one sender (`sender_id`, the signer of a webhook; None: the local folder scans).
 
     Hashed in chunks: no size cap has been applied yet (ingest applies it), so the file is
     never read into memory whole here."""
@@ -181,7 +183,8 @@ def register_delivery(
     condition = Delivery.message_sha256 == digest
     if webhook_id:
         condition = condition | (Delivery.webhook_id == webhook_id)
-    existing = session.scalars(select(Delivery).where(condition)).first()
+    owner = Delivery.sender_id.is_(None) if sender_id is None else Delivery.sender_id == sender_id
+    existing = session.scalars(select(Delivery).where(owner, condition)).first()
     if existing is not None:
         return existing, False
     delivery = Delivery(
@@ -190,6 +193,7 @@ def register_delivery(
         storage_path=str(storage_path),
         message_filename=message_filename,
         uploader=uploader,
+        sender_id=sender_id,
         webhook_id=webhook_id,
         status=RECEIVED,
         pipeline_version=PIPELINE_VERSION,
