@@ -22,31 +22,25 @@ from integrity.service import review, security
 OTHER_TRACK = "a track already in the catalog"
 OTHER_RELEASE = "a release already in the catalog"
 
-# Codes whose message and evidence describe another catalog entry → the public message.
-CATALOG_REFERENCE_MESSAGES: dict[str, str] = {
-    "duplicate_audio": f"the same recording as {OTHER_TRACK}",
-    "duplicate_audio_identical": f"the same audio file as {OTHER_TRACK}",
-    "isrc_claimed_by_other_sender": f"the ISRC is already claimed by {OTHER_TRACK}",
-    "spam_isrc_reused_other_sender": f"the ISRC is already used by {OTHER_TRACK}",
-    "spam_isrc_reused_different_audio": f"the ISRC is already used by {OTHER_TRACK} "
-    "with different audio",
-    "spam_icpn_reused": f"the UPC/EAN is already used by {OTHER_RELEASE}",
-}
-# For those codes, the evidence an uploader keeps: how its own upload relates, not to whom.
-PUBLIC_REFERENCE_EVIDENCE = frozenset(
-    {
-        "identical_file",
-        "time_scale",
-        "pitch_semitones",
-        "matched_s",
-        "query_offset_s",
-        "false_match_rate",
-        "score",
-        "isrc",
-        "icpn",
-        "releases_in_message",
-    }
+# How an upload relates to the catalog copy it matched, without naming that copy.
+MATCH_EVIDENCE = frozenset(
+    {"identical_file", "time_scale", "pitch_semitones", "matched_s", "query_offset_s"}
+    | {"false_match_rate", "score"}
 )
+OWN_ISRC, OWN_ICPN = frozenset({"isrc"}), frozenset({"icpn", "releases_in_message"})
+# Codes whose message and evidence describe another catalog entry → the public message, and the
+# evidence keys that are about the uploader's own upload (for duplicates, "isrc" is the other's).
+CATALOG_REFERENCES: dict[str, tuple[str, frozenset[str]]] = {
+    "duplicate_audio": (f"the same recording as {OTHER_TRACK}", MATCH_EVIDENCE),
+    "duplicate_audio_identical": (f"the same audio file as {OTHER_TRACK}", MATCH_EVIDENCE),
+    "isrc_claimed_by_other_sender": (f"the ISRC is already claimed by {OTHER_TRACK}", OWN_ISRC),
+    "spam_isrc_reused_other_sender": (f"the ISRC is already used by {OTHER_TRACK}", OWN_ISRC),
+    "spam_isrc_reused_different_audio": (
+        f"the ISRC is already used by {OTHER_TRACK} with different audio",
+        OWN_ISRC,
+    ),
+    "spam_icpn_reused": (f"the UPC/EAN is already used by {OTHER_RELEASE}", OWN_ICPN),
+}
 # Never shown to an uploader in any finding's evidence, whatever its code.
 PRIVATE_EVIDENCE_PREFIXES = ("other_", "claimed_by_")
 PRIVATE_EVIDENCE_KEYS = frozenset({"sender", "sender_dpid", "track_id", "asset_sha256", "meta"})
@@ -56,9 +50,10 @@ def public_evidence(code: str, evidence: dict[str, Any]) -> dict[str, Any]:
     """The part of a finding's evidence that is about the uploader's own track only."""
     if not isinstance(evidence, dict):
         return {}
-    if code in CATALOG_REFERENCE_MESSAGES:
-        kept = {k: v for k, v in evidence.items() if k in PUBLIC_REFERENCE_EVIDENCE}
-        return kept | {"other": OTHER_RELEASE if code == "spam_icpn_reused" else OTHER_TRACK}
+    if code in CATALOG_REFERENCES:
+        public = CATALOG_REFERENCES[code][1]
+        kept = {k: v for k, v in evidence.items() if k in public}
+        return kept | {"other": OTHER_RELEASE if public is OWN_ICPN else OTHER_TRACK}
     return {
         k: v
         for k, v in evidence.items()
@@ -69,7 +64,7 @@ def public_evidence(code: str, evidence: dict[str, Any]) -> dict[str, Any]:
 def public_finding(finding: dict[str, Any]) -> dict[str, Any]:
     """A finding as its uploader sees it."""
     code = str(finding.get("code", ""))
-    message = CATALOG_REFERENCE_MESSAGES.get(code, finding.get("message"))
+    message = CATALOG_REFERENCES[code][0] if code in CATALOG_REFERENCES else finding.get("message")
     evidence = public_evidence(code, finding.get("evidence") or {})
     return finding | {"message": message, "evidence": evidence}
 
