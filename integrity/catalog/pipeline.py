@@ -25,7 +25,7 @@ from ddex.model import AI_ALL, AI_PARTLY, PURGE_RELEASE_MESSAGE
 from integrity.audio import DecodeLimits, sha256_file
 from integrity.catalog import assets, ingest, scoring, storage
 from integrity.catalog.assets import ANALYSIS_VERSION, AssetTools, CatalogCopy, locate_audio_file
-from integrity.catalog.context import build_catalog_context
+from integrity.catalog.context import build_catalog_context, sender_of
 from integrity.catalog.findings import record_findings
 from integrity.catalog.fingerprints import open_index
 from integrity.catalog.policy import FindingFacts, Policy, load_policy, with_model_defaults
@@ -382,10 +382,8 @@ def _catalog_copies(
     in all; a moderator needs the strongest evidence and a count, and the query stays O(1).
     """
     kept = assets.DUPLICATE_FINDINGS_KEPT
-    not_redelivery = ~(
-        Track.isrc.is_not_distinct_from(track.isrc)
-        & Track.sender_dpid.is_not_distinct_from(track.sender_dpid)
-    )
+    same_sender = Track.track_key.startswith(f"{sender_of(track.track_key)}|", autoescape=True)
+    not_redelivery = ~(Track.isrc.is_not_distinct_from(track.isrc) & same_sender)
     same_file = (Track.asset_sha256 == track.asset_sha256) & (Track.id < track.id) & not_redelivery
     identical = session.scalars(select(Track).where(same_file).order_by(Track.id).limit(kept))
     copies = [CatalogCopy(other, {"identical_file": True}) for other in identical]
