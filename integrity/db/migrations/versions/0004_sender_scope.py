@@ -1,7 +1,7 @@
 """sender scope: registered DPIDs; deliveries, releases and tracks owned by the signing sender
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02
 
 Backfill, so existing rows keep working:
@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
