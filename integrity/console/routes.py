@@ -814,11 +814,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(NotSignedIn)
     async def _not_signed_in(request: Request, _exc: NotSignedIn) -> Response:
-        if request.method == "GET" and not request.url.path.endswith(("/audio", "/counts", ".png")):
+        media = request.url.path.endswith(("/audio", "/counts", ".png"))
+        if request.method == "GET" and not media:
             target = urlencode(
                 {"next": request.url.path + (f"?{request.url.query}" if request.url.query else "")}
             )
             return RedirectResponse(f"{PREFIX}/login?{target}", status_code=303)
+        if "text/html" in request.headers.get("accept", "") and not media:
+            # A form posted after the session ended: back to sign-in, nothing was done.
+            return RedirectResponse(f"{PREFIX}/login", status_code=303)
         return JSONResponse(
             {"detail": "sign in to the console first", "field": "session"}, status_code=401
         )
