@@ -35,6 +35,8 @@ DURATION_CAP_SLACK_S: Final[float] = 1.0
 """Decoded audio may run this far past max_duration_s before decoding stops (s): codec padding."""
 SOUNDFILE_BLOCK_FRAMES: Final[int] = 1 << 16
 """Frames read per libsndfile call (frames), so a stereo file never needs 2x its mono size."""
+STREAM_BLOCK_FRAMES: Final[int] = 1 << 18
+"""Output samples per block of a streamed decode (samples; ~5.5 s at 48 kHz, 1 MB)."""
 HASH_CHUNK_BYTES: Final[int] = 1 << 20
 """Read size when hashing a file (bytes)."""
 
@@ -124,6 +126,8 @@ K_HIGHPASS_FREQ_HZ: Final[float] = 38.13547087602444
 K_HIGHPASS_Q: Final[float] = 0.5003270373238773
 """K-weighting stage 2 quality factor (dimensionless)."""
 
+MEASURE_CHUNK_SAMPLES: Final[int] = 1 << 18
+"""Samples measured at a time (samples; ~5 s at 48 kHz): bounds the float64 work arrays."""
 SILENCE_FRAME_S: Final[float] = 0.010
 """Frame length for silence detection (s): resolution of leading/trailing silence."""
 SILENCE_THRESHOLD_DBFS: Final[float] = -60.0
