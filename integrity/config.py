@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: SQLite file inside data_dir (the embedded default)
     storage_dir: Path | None = None  # accepted deliveries; default data_dir/deliveries
     index_path: Path | None = None  # embedded fingerprint index; default data_dir/fingerprints
+    # Service mode: PostgreSQL URLs the fingerprint postings are hash-partitioned over (postgres_fdw
+    # foreign tables) when the index is first created in database_url; empty: one server. An
+    # existing index keeps the shards it was built with (a different list is refused).
+    fingerprint_shards: list[str] = Field(default_factory=list)
     models_dir: Path = PROJECT_ROOT / "models"
     policy_file: Path | None = None
     protected_artists_file: Path | None = None  # operator's list, added to the shipped default
@@ -77,6 +81,8 @@ class Settings(BaseSettings):
     broker_restore_interval_s: int = 10  # how often workers return expired unacked messages
     broker_health_check_interval_s: int = 25  # ping an idle broker connection this often
     review_claim_ttl_s: int = 1800
+    console_session_ttl_s: int = 8 * 3600  # a console sign-in lasts one working day
+    console_undo_window_s: int = 60  # a moderator may undo their last decision this long
     rescan_batch_size: int = 200
     # JSON deliveries naming audio by URL: fetched only from these hosts ("host" or "host:port").
     fetch_allowed_hosts: list[str] = Field(default_factory=list)
