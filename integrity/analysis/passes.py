@@ -38,10 +38,13 @@ if TYPE_CHECKING:
 DEFAULT_RETAIN_BYTES = 256 * 1024 * 1024
 """Decoded samples kept for the later passes (bytes; ~23 min at 48 kHz): longer files are
 decoded again instead, so ordinary tracks are decoded once and four-hour ones stay bounded."""
-PER_SECOND_BYTES = 52_000
+PER_SECOND_BYTES = 76_000
 """Upper bound of what the analysis keeps per second of audio beyond the retained samples
-(bytes/s): 2 x 62.5 spectrogram frames x 99 float32 bins (49.5 KB) + 100 silence-frame and
-20 loudness-edge float64 values (0.96 KB) + 0.2 trim-frame values."""
+(bytes/s). By design: 2 x 62.5 spectrogram frames x 99 float32 bins (49.5 KB, the spectrogram
+and its percentile copy) + 100 silence-frame and 20 loudness-edge float64 values (0.96 KB);
+measured on a 4-hour 8-kHz noise file: (1491 MiB peak - 472 MiB child base) / 14,400 s =
+74.2 KB/s with the peak and triplet work arrays, 54.3 KB/s at 48 kHz
+(benchmarks/analysis_memory.py); rounded up, with the retained copy as a separate term."""
 
 Decoding = Callable[[Callable[[AudioProbe], Stream]], "Decoded"]
 """Runs one decode of the file, streaming it to the consumer made for the probe it finds."""

@@ -144,7 +144,11 @@ DEFAULT_MAX_BYTES: Final[int] = 512 * 1024 * 1024
 """bytes: the largest audio file opened at all."""
 DEFAULT_MAX_DURATION_S: Final[float] = 4 * 3600.0
 """seconds: the longest audio decoded (checked in the headers and while decoding)."""
-DEFAULT_DECODE_TIMEOUT_S: Final[float] = 120.0
-"""seconds of wall clock the sandbox gets for one file."""
+DEFAULT_DECODE_TIMEOUT_S: Final[float] = 600.0
+"""seconds of wall clock the sandbox gets for one file's whole analysis (decode, measure,
+fingerprint, features; `integrity.analysis`). A 4-hour file took 425 s (8 kHz FLAC) and 915 s
+(48 kHz Opus) on 2 shared cores at load ~11 (benchmarks/analysis_memory.py), a fifth of that
+unloaded; ordinary tracks take seconds. Kept below the task soft time limit (900 s)."""
 DEFAULT_DECODE_MEMORY_LIMIT_BYTES: Final[int] = 4 * 1024 * 1024 * 1024
-"""bytes: the sandbox's address-space cap."""
+"""bytes: the sandbox child's address-space cap (RLIMIT_AS), now over the whole analysis; a
+4-hour file peaked at 1.2-1.5 GiB resident (benchmarks/analysis_memory.py)."""
