@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     task_stall_after_s: int = 120
     broker_health_check_interval_s: int = 25  # ping an idle broker connection this often
     review_claim_ttl_s: int = 1800
+    console_session_ttl_s: int = 8 * 3600  # a console sign-in lasts one working day
+    console_undo_window_s: int = 60  # a moderator may undo their last decision this long
     rescan_batch_size: int = 200
     # JSON deliveries naming audio by URL: fetched only from these hosts ("host" or "host:port").
     fetch_allowed_hosts: list[str] = Field(default_factory=list)

@@ -273,6 +273,11 @@ def lookup_principal(session: Session, *, key: str) -> Principal | None:
     ).first()
     if row is None or not security.api_key_matches(key, row.key_hash):
         return None
+    return principal_of(session, row)
+
+
+def principal_of(session: Session, row: ApiKey) -> Principal:
+    """The Principal of a live key row (the console rebuilds it from its session's key)."""
     sender = session.get(Sender, row.sender_id) if row.sender_id is not None else None
     if sender is not None:
         session.expunge(sender)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import ddex
@@ -363,28 +363,41 @@ def _analyze_track(session: Session, *, track_id: int, resources: AnalysisResour
             located.path, asset=asset, analysis=analysis, tools=resources.asset_tools, meta=meta
         )
     specs.extend(assets.measurement_findings(track, analysis))
-    specs.extend(assets.duplicate_findings(track, _catalog_copies(session, track, analysis)))
+    copies, uncounted = _catalog_copies(session, track, analysis)
+    specs.extend(assets.duplicate_findings(track, copies, more=uncounted))
     finish(TRACK_ANALYZED if analysis.status == AnalysisState.OK else TRACK_FAILED)
 
 
-def _catalog_copies(session: Session, track: Track, analysis: Analysis) -> list[CatalogCopy]:
-    """Earlier tracks with this very file, or with audio the fingerprint index matched."""
-    copies = [
-        CatalogCopy(other, {"identical_file": True})
-        for other in session.scalars(
-            select(Track).where(Track.asset_sha256 == track.asset_sha256, Track.id < track.id)
-        )
-    ]
+def _catalog_copies(
+    session: Session, track: Track, analysis: Analysis
+) -> tuple[list[CatalogCopy], int]:
+    """Earlier tracks with this very file, or with audio the fingerprint index matched; at
+    most DUPLICATE_FINDINGS_KEPT of each kind are loaded, and how many more exist is counted.
+
+    Why bounded: 300 tracks delivered on one file made one finding per earlier track, 44,531
+    in all; a moderator needs the strongest evidence and a count, and the query stays O(1).
+    """
+    kept = assets.DUPLICATE_FINDINGS_KEPT
+    not_redelivery = ~(
+        Track.isrc.is_not_distinct_from(track.isrc)
+        & Track.sender_dpid.is_not_distinct_from(track.sender_dpid)
+    )
+    same_file = (Track.asset_sha256 == track.asset_sha256) & (Track.id < track.id) & not_redelivery
+    identical = session.scalars(select(Track).where(same_file).order_by(Track.id).limit(kept))
+    copies = [CatalogCopy(other, {"identical_file": True}) for other in identical]
+    more = max(0, (session.scalar(select(func.count()).where(same_file)) or 0) - len(copies))
     matched = {m["id"]: m for m in (analysis.details or {}).get("duplicates", [])}
     if matched:
-        for other in session.scalars(
-            select(Track).where(Track.asset_sha256.in_(matched), Track.id != track.id)
-        ):
+        similar = Track.asset_sha256.in_(matched) & (Track.id != track.id) & not_redelivery
+        loaded = 0
+        for other in session.scalars(select(Track).where(similar).order_by(Track.id).limit(kept)):
             evidence = {
                 k: v for k, v in matched[other.asset_sha256].items() if k not in ("id", "meta")
             }
             copies.append(CatalogCopy(other, {"asset_sha256": other.asset_sha256, **evidence}))
-    return copies
+            loaded += 1
+        more += max(0, (session.scalar(select(func.count()).where(similar)) or 0) - loaded)
+    return copies, more
 
 
 # ---------------------------------------------------------------------------------------------

@@ -227,3 +227,17 @@ class ActiveModel(Base):
     version: Mapped[str] = mapped_column(String(64))
     activated_by: Mapped[str] = mapped_column(String(SHORT_TEXT))
     activated_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class ConsoleSession(Base):
+    """A moderator's signed-in console session: the cookie holds a random token, the table its
+    SHA-256, so a stolen database cannot be replayed as cookies and sign-out revokes it here."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(TASK_ID_TEXT))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]
