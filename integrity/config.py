@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: SQLite file inside data_dir (the embedded default)
     storage_dir: Path | None = None  # accepted deliveries; default data_dir/deliveries
     index_path: Path | None = None  # embedded fingerprint index; default data_dir/fingerprints
+    # Service mode: PostgreSQL URLs the fingerprint postings are hash-partitioned over (postgres_fdw
+    # foreign tables) when the index is first created in database_url; empty: one server. An
+    # existing index keeps the shards it was built with (a different list is refused).
+    fingerprint_shards: list[str] = Field(default_factory=list)
     models_dir: Path = PROJECT_ROOT / "models"
     policy_file: Path | None = None
     protected_artists_file: Path | None = None  # operator's list, added to the shipped default

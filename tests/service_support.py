@@ -154,20 +154,25 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 # ---------------------------------------------------------------------------------------------
 # Deliveries: a small ERN 4.3 NewReleaseMessage naming audio files, and signed multipart bodies.
 
-ERN_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
-<ern:NewReleaseMessage xmlns:ern="http://ddex.net/xml/ern/43" LanguageAndScriptCode="en"
-   ReleaseProfileVersionId="Audio" AvsVersionId="3">
-  <MessageHeader>
+TEST_SENDER_DPID = "PADPIDA2014120301X"
+"""The MessageSender of `make_ern` messages (every test sender registers it unless told)."""
+
+HEADER_TEMPLATE = """  <MessageHeader>
     <MessageThreadId>{message_id}</MessageThreadId>
     <MessageId>{message_id}</MessageId>
-    <MessageSender><PartyId>PADPIDA2014120301X</PartyId>
+    <MessageSender><PartyId>{sender_dpid}</PartyId>
       <PartyName><FullName>Test Distributor</FullName></PartyName></MessageSender>
     <MessageRecipient><PartyId>PADPIDA2014120302Y</PartyId>
       <PartyName><FullName>Test DSP</FullName></PartyName></MessageRecipient>
     <MessageCreatedDateTime>2026-11-24T02:00:00Z</MessageCreatedDateTime>
     <MessageControlType>{control}</MessageControlType>
   </MessageHeader>
-  <PartyList>
+"""
+
+ERN_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
+<ern:NewReleaseMessage xmlns:ern="http://ddex.net/xml/ern/43" LanguageAndScriptCode="en"
+   ReleaseProfileVersionId="Audio" AvsVersionId="3">
+{header}  <PartyList>
     <Party><PartyReference>PArtist</PartyReference>
       <PartyName><FullName>The Testers</FullName></PartyName></Party>
     <Party><PartyReference>PLabel</PartyReference>
@@ -244,7 +249,14 @@ class TrackSpec:
     duration: str = "PT8S"  # AUDIO_SECONDS, what unique_audio() renders
 
 
-def make_ern(message_id: str, tracks: list[TrackSpec], *, control: str = "LiveMessage") -> bytes:
+def make_ern(
+    message_id: str,
+    tracks: list[TrackSpec],
+    *,
+    control: str = "LiveMessage",
+    sender_dpid: str = TEST_SENDER_DPID,
+    icpn: str | None = None,
+) -> bytes:
     """An ERN 4.3 NewReleaseMessage with one album naming the given audio files."""
     recordings = "".join(
         RECORDING_TEMPLATE.format(
@@ -253,10 +265,13 @@ def make_ern(message_id: str, tracks: list[TrackSpec], *, control: str = "LiveMe
         for i, t in enumerate(tracks, start=1)
     )
     items = "".join(GROUP_ITEM_TEMPLATE.format(n=i) for i in range(1, len(tracks) + 1))
-    icpn = str(int(hashlib.sha256(message_id.encode()).hexdigest(), 16) % 10**13).zfill(13)
+    if icpn is None:
+        icpn = str(int(hashlib.sha256(message_id.encode()).hexdigest(), 16) % 10**13).zfill(13)
+    header = HEADER_TEMPLATE.format(
+        message_id=message_id, sender_dpid=sender_dpid, control=control
+    )
     return ERN_TEMPLATE.format(
-        message_id=message_id,
-        control=control,
+        header=header,
         recordings=recordings,
         group_items=items,
         icpn=icpn,
@@ -542,12 +557,15 @@ def make_settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings
     )
 
 
-def create_accounts(settings: Settings, sender_name: str) -> dict[str, str]:
-    """A sender and one key per role, created as `integrity senders add` / `keys create` do."""
+def create_accounts(
+    settings: Settings, sender_name: str, *, dpids: tuple[str, ...] = (TEST_SENDER_DPID,)
+) -> dict[str, str]:
+    """A sender (sending as `dpids`) and one key per role, created as `integrity senders add
+    --dpid` / `keys create` do."""
     engine = create_db_engine(settings.database_url)
     try:
         with session_scope(session_factory(engine)) as session:
-            _, secret = accounts.create_sender(session, name=sender_name)
+            _, secret = accounts.create_sender(session, name=sender_name, dpids=dpids)
             made = {"secret": secret}
             made["uploader"] = accounts.create_api_key(
                 session, role="uploader", sender_name=sender_name
@@ -741,3 +759,95 @@ def running_analyses(service: Service, since: Any) -> list[str]:
         ),
     )
     return [task_id for (task_id,) in rows]
+
+
+# More than one sender: each with its own secret and uploader key, and the worker steps run
+# in-process on a delivery (the real worker is exercised in test_workers.py and e2e).
+
+OTHER_SENDER_DPID = "PADPIDA2026120201U"
+"""A second DDEX Party ID for tests that need two senders under different DPIDs."""
+
+PURGE_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
+<ern:PurgeReleaseMessage xmlns:ern="http://ddex.net/xml/ern/43" LanguageAndScriptCode="en"
+   AvsVersionId="3">
+{header}  <PurgedRelease>
+    <ReleaseId><ICPN>{icpn}</ICPN></ReleaseId>
+    <DisplayTitleText>Lanterns On The Water</DisplayTitleText>
+  </PurgedRelease>
+</ern:PurgeReleaseMessage>
+"""
+
+
+def make_purge(message_id: str, *, icpn: str, sender_dpid: str = TEST_SENDER_DPID) -> bytes:
+    """An ERN 4.3 PurgeReleaseMessage taking down the release with this ICPN."""
+    header = HEADER_TEMPLATE.format(
+        message_id=message_id, sender_dpid=sender_dpid, control="LiveMessage"
+    )
+    return PURGE_TEMPLATE.format(header=header, icpn=icpn).encode()
+
+
+@dataclass(frozen=True)
+class Uploader:
+    """One sender as an uploader sees itself: its name, webhook secret and uploader key."""
+
+    name: str
+    secret: str
+    key: str
+
+
+def add_uploader(service: Service, *, dpids: tuple[str, ...]) -> Uploader:
+    """Another sender, sending as `dpids`, beside the fixture's own."""
+    name = f"sender-{secrets.token_hex(4)}"
+    made = create_accounts(service.settings, name, dpids=dpids)
+    return Uploader(name=name, secret=made["secret"], key=made["uploader"])
+
+
+def fixture_uploader(service: Service) -> Uploader:
+    """The `service` fixture's sender (sending as TEST_SENDER_DPID)."""
+    return Uploader(name=service.sender, secret=service.secret, key=service.uploader_key)
+
+
+def upload(
+    service: Service,
+    uploader: Uploader,
+    message: bytes,
+    files: dict[str, bytes],
+    *,
+    webhook_id: str | None = None,
+) -> Any:
+    """POST /v1/deliveries signed with the uploader's secret and key; the response."""
+    body, content_type = multipart_body(message, files)
+    headers = signed_headers(
+        secret=uploader.secret,
+        body=body,
+        content_type=content_type,
+        key=uploader.key,
+        webhook_id=webhook_id,
+    )
+    return service.client.post("/v1/deliveries", content=body, headers=headers)
+
+
+def run_worker_steps(settings: Settings, delivery_id: int) -> list[int]:
+    """Ingest, analyse, score and finish a delivery in-process, a transaction per step as the
+    worker tasks do; returns the ingested track ids."""
+    from integrity.service import steps
+
+    engine = create_db_engine(settings.database_url)
+    factory = session_factory(engine)
+    try:
+        with session_scope(factory) as session:
+            track_ids = steps.ingest_step(session, delivery_id=delivery_id, settings=settings)
+        for track_id in track_ids:
+            with session_scope(factory) as session:
+                steps.analyze_step(
+                    session, delivery_id=delivery_id, track_id=track_id, settings=settings
+                )
+            with session_scope(factory) as session:
+                steps.score_step(
+                    session, delivery_id=delivery_id, track_id=track_id, settings=settings
+                )
+        with session_scope(factory) as session:
+            steps.finish_when_done(session, delivery_id=delivery_id)
+    finally:
+        engine.dispose()
+    return track_ids

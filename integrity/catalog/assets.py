@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from integrity.audio import AudioDecodeError, DecodedAudio, DecodeLimits, decode_file, measure
+from integrity.catalog.context import sender_of
 from integrity.catalog.states import AnalysisState
 from integrity.db.models import Analysis, AudioAsset, Track
 from integrity.features import (
@@ -312,7 +313,10 @@ def duplicate_findings(
     others = [
         copy
         for copy in copies
-        if not (copy.track.isrc == track.isrc and copy.track.sender_dpid == track.sender_dpid)
+        if not (
+            copy.track.isrc == track.isrc
+            and sender_of(copy.track.track_key) == sender_of(track.track_key)
+        )
     ]
     others.sort(key=_strength)
     listed = others[:DUPLICATE_FINDINGS_KEPT]

@@ -296,7 +296,7 @@ def stranded_work(session: Session, *, older_than_s: int) -> list[StrandedWork]:
 def delivery_status(session: Session, *, delivery_id: int, sender: Sender | None) -> dict[str, Any]:
     """The contract's delivery view: status and each track's state and effective decision."""
     delivery = _delivery(session, delivery_id)
-    if sender is not None and delivery.uploader != sender.name:
+    if sender is not None and delivery.sender_id != sender.id:
         raise ServiceError(404, "delivery_id", f"delivery {delivery_id} is not one of yours")
     rows = session.execute(
         select(Track.id, Track.isrc, Track.state, Track.decision, TrackModeration.decision)
