@@ -102,6 +102,7 @@ class AnalysisResources:
     index_location: str
     models_dir: Path
     store: storage.DeliveryStore  # hands out a local folder for S3-stored deliveries too
+    index_shards: tuple[str, ...] = ()  # PostgreSQL servers a new service index is spread over
     _index: FingerprintIndex | None = field(default=None, repr=False)
     _messages: OrderedDict[tuple[int, str], ddex.Message | None] = field(
         default_factory=OrderedDict, repr=False
@@ -119,6 +120,7 @@ class AnalysisResources:
             index_location=fingerprint_index_location(settings),
             models_dir=settings.models_dir,
             store=storage.store_for(settings),
+            index_shards=() if settings.is_sqlite else tuple(settings.fingerprint_shards),
         )
 
     def message_for(self, delivery: Delivery) -> ddex.Message | None:
@@ -140,7 +142,8 @@ class AnalysisResources:
     @property
     def index(self) -> FingerprintIndex:
         if self._index is None:
-            self._index = open_index(self.index_location)
+            shards = {"shards": list(self.index_shards)} if self.index_shards else {}
+            self._index = open_index(self.index_location, **shards)
         return self._index
 
     @property

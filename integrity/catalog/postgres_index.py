@@ -261,9 +261,12 @@ class PostgresIndex(BaseIndex):
                 _engine_url(url_or_engine), connect_args=connect_args, pool_pre_ping=True
             )
             self._owns_engine = True
-        self.schema = schema
         self.shards: list[Shard] = []
         try:
+            with self.engine.connect() as conn:
+                current = conn.execute(text("SELECT current_schema()")).scalar()
+            self.schema: str = schema or current or "public"
+            """The coordinator's schema; each shard keeps its postings in a schema of that name."""
             layout = self._layout()
             if layout is None and create:
                 if shards:
@@ -335,7 +338,7 @@ class PostgresIndex(BaseIndex):
             )
 
     def _create_sharded(self, urls: list[str]) -> None:
-        schema = self.schema or "public"
+        schema = self.schema
         if len(set(map(_shard_address, urls))) != len(urls):
             raise FingerprintIndexError("the shard list names the same database twice")
         for url in urls:
@@ -403,7 +406,7 @@ class PostgresIndex(BaseIndex):
                 conn.execute(text(f"DROP SERVER IF EXISTS {quote(shard.server)} CASCADE"))
         for shard in self.shards:
             with _connect(shard) as raw:
-                raw.execute(f'DROP TABLE IF EXISTS "{self.schema or "public"}".{SHARD_TABLE}')
+                raw.execute(f'DROP TABLE IF EXISTS "{self.schema}".{SHARD_TABLE}')
         self.shards = []
 
     # --- the interface ------------------------------------------------------------------------
@@ -534,7 +537,7 @@ class PostgresIndex(BaseIndex):
                 auto.exec_driver_sql(f"VACUUM ANALYZE {table}")
         for shard in self.shards:
             with _connect(shard) as raw:
-                raw.execute(f'VACUUM ANALYZE "{self.schema or "public"}".{SHARD_TABLE}')
+                raw.execute(f'VACUUM ANALYZE "{self.schema}".{SHARD_TABLE}')
 
     def shard_stats(self) -> list[dict[str, Any]]:
         """Tracks and postings each shard holds (one row for an unsharded index)."""

@@ -181,3 +181,35 @@ def test_a_shard_that_stops_answering_fails_queries_by_name(
     tid = on_down[0]
     assert [m.track_id for m in index.query(_excerpt(int(tid.split("-")[1])))][:1] == [tid]
     assert index.remove(tid) is True
+
+
+def test_the_shard_setting_reaches_the_service_index(
+    shard_clusters: list[LocalCluster], tmp_path: object
+) -> None:
+    """Settings are read at the edge: INTEGRITY_FINGERPRINT_SHARDS becomes `shards=`."""
+    from sqlalchemy import create_engine, text
+
+    from integrity.catalog.pipeline import AnalysisResources
+    from integrity.config import Settings
+
+    schema = f"fp_cfg_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"{POSTGRES_URL}?options=-csearch_path%3D{schema}",
+        fingerprint_shards=shard_urls(shard_clusters),
+    )
+    resources = AnalysisResources.from_settings(settings)
+    try:
+        index = resources.index
+        assert isinstance(index, PostgresIndex)
+        assert [s.port for s in index.shards] == [5432] + [c.port for c in shard_clusters]
+        assert index.schema == schema  # the shards keep their postings in that schema too
+        index.drop()
+    finally:
+        resources.close()
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
