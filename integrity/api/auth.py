@@ -315,6 +315,9 @@ async def authenticate(request: Request) -> Principal:
         state.key_cache.put(key_hash, principal)
     if principal is None:
         raise HTTPException(401, "authorization: unknown or revoked API key")
+    if principal.sender is not None and principal.sender.disabled:
+        # Within AUTH_CACHE_TTL_S of `integrity senders disable`; intake re-reads the row.
+        raise ServiceError(403, "sender", f"sender {principal.sender.name!r} is disabled")
     limiter: AsyncRateLimit = state.rate_limiter
     wait_s = await limiter.check(principal.key_id, principal.rate_per_minute)
     if wait_s > 0:
