@@ -67,6 +67,23 @@ class Settings(BaseSettings):
     api_rate_limit_backend: Literal["auto", "memory", "redis"] = "auto"
     api_rate_limit_redis_timeout_s: float = 0.1  # connect/read cap of the one Redis call
     api_rate_limit_redis_retry_s: float = 5.0  # after a Redis failure, local buckets this long
+    # Keys the cache does not know cost a database lookup: per client address, at most this
+    # many such requests a minute (burst at once); beyond, 429 before the database is asked.
+    api_unknown_key_rate_per_minute: int = 60
+    api_unknown_key_burst: int = 20
+    api_key_cache_size: int = 10_000  # API keys (and unknown ones) cached, LRU beyond this
+
+    # HTTP server (uvicorn) limits against slow or oversized requests; a reverse proxy in front
+    # should apply the same or tighter ones (see compose.yaml).
+    api_header_timeout_s: float = 10.0  # request line and headers must arrive within this
+    api_keep_alive_timeout_s: int = 5  # an idle keep-alive connection is closed after this
+    api_max_header_bytes: int = 16 * 1024  # request line + headers (h11's incomplete event cap)
+    api_body_idle_timeout_s: float = 30.0  # longest wait for the next chunk of a request body
+    api_body_timeout_s: float = 900.0  # whole body (a 256-MiB upload needs >= 0.3 MB/s)
+    api_max_body_bytes: int = MEBIBYTE  # JSON bodies of every route but the upload webhook
+    # Client addresses are taken from X-Forwarded-For only when the peer is one of these
+    # (comma-separated addresses or "*"): the reverse proxy's address in production.
+    api_forwarded_allow_ips: str = "127.0.0.1"
     queue_prefix: str = ""  # prepended to every Celery queue name (isolates test runs)
     task_max_retries: int = 5
     task_retry_backoff_max_s: int = 600

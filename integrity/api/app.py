@@ -9,17 +9,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from celery import Celery
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from integrity import __version__
-from integrity.api.auth import KeyCache, RedisRateLimiter, build_rate_limiter
+from integrity.api.auth import KeyCache, build_rate_limiter
+from integrity.api.errors import install_error_handlers
 from integrity.api.routes import ROUTERS
+from integrity.api.server import RequestBodyGuard
 from integrity.config import Settings, get_settings
 from integrity.db.session import create_db_engine, session_factory
-from integrity.service.errors import ServiceError
 from integrity.service.metrics import ServiceMetrics, StateCollector
 from integrity.service.queues import STAGES, create_celery, queue_name
 
@@ -120,8 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        if isinstance(limiter, RedisRateLimiter):
-            await limiter.aclose()
+        await limiter.aclose()
+        await address_limiter.aclose()
         state.read_engine.dispose()
         engine.dispose()
 
@@ -134,13 +134,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.read_engine = read_only_engine(engine)
     state.sessions = factory
     state.tasks = TaskSender(settings)
-    state.key_cache = KeyCache()
+    state.key_cache = KeyCache(max_entries=settings.api_key_cache_size)
     state.metrics = ServiceMetrics()
     fallbacks = state.metrics.rate_limit_fallbacks
     limiter = build_rate_limiter(
         settings, on_fallback=lambda reason: fallbacks.labels(reason).inc()
     )
     state.rate_limiter = limiter
+    address_limiter = build_rate_limiter(
+        settings,
+        on_fallback=lambda reason: fallbacks.labels(reason).inc(),
+        per_minute=settings.api_unknown_key_rate_per_minute,
+        burst=settings.api_unknown_key_burst,
+    )
+    state.address_rate_limiter = address_limiter
     state.metrics.registry.register(
         StateCollector(
             sessions=lambda: factory,
@@ -149,10 +156,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     )
 
-    @app.exception_handler(ServiceError)
-    async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message, "field": exc.field}, status_code=exc.status)
-
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestBodyGuard,
+        idle_timeout_s=settings.api_body_idle_timeout_s,
+        total_timeout_s=settings.api_body_timeout_s,
+        max_bytes=settings.api_max_body_bytes,
+        upload_max_bytes=settings.webhook_max_body_bytes,
+    )
     app.add_middleware(TimingMiddleware, metrics=state.metrics)
 
     for router in ROUTERS:

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from integrity.audio import AudioDecodeError, DecodedAudio, DecodeLimits, decode_file, measure
+from integrity.catalog import storage
 from integrity.catalog.states import AnalysisState
 from integrity.db.models import Analysis, AudioAsset, Track
 from integrity.features import (
@@ -140,7 +141,8 @@ def analyse_asset(
     try:
         audio: DecodedAudio = decode_file(path, limits=tools.decode_limits)
     except AudioDecodeError as exc:
-        analysis.status, analysis.error = AnalysisState.FAILED, str(exc)
+        error = storage.redact_locations(str(exc), path.parent)  # shown in findings
+        analysis.status, analysis.error = AnalysisState.FAILED, error
         return
     asset.container = audio.container
     asset.codec = audio.codec

@@ -222,7 +222,13 @@ def ingest_delivery(session: Session, *, delivery_id: int, settings: Settings) -
         with storage.store_for(settings).message_file(delivery) as message_path:
             message = ddex.read_file(message_path, limits=limits)
     except (ddex.ErnReadError, OSError) as exc:
-        _fail_delivery(session, delivery, f"unreadable ERN message: {exc}", code="ern_unreadable")
+        reason = storage.redact_locations(
+            f"unreadable ERN message: {exc}",
+            delivery.storage_path,
+            settings.storage_dir,
+            settings.s3_cache_dir,
+        )
+        _fail_delivery(session, delivery, reason, code="ern_unreadable")
         return []
     ingest.copy_header(delivery, message)
     findings = list(ddex.validate(message))

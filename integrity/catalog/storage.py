@@ -88,6 +88,15 @@ class DeliveryStore(Protocol):
         ...
 
 
+def redact_locations(text: str, *locations: str | Path | None) -> str:
+    """`text` without the folders given: what a client reads names files as the sender named
+    them, never where the service keeps them (a path inside is cut to the file's name)."""
+    folders = {str(location).rstrip("/") for location in locations if location}
+    for folder in sorted(folders, key=len, reverse=True):
+        text = text.replace(folder + "/", "").replace(folder, "the delivery")
+    return text
+
+
 def is_s3_location(location: str) -> bool:
     return location.startswith(S3_SCHEME)
 

@@ -50,20 +50,18 @@ def serve(
     port: int = typer.Option(DEFAULT_PORT, help="TCP port."),
     workers: int = typer.Option(1, min=1, help="Uvicorn worker processes."),
 ) -> None:
-    """Run the HTTP API (FastAPI on uvicorn)."""
-    import uvicorn
+    """Run the HTTP API (FastAPI on uvicorn, with the header, body and keep-alive limits of the
+    INTEGRITY_API_* settings)."""
+    from integrity.api.server import run_server, server_config
 
-    engine = create_db_engine(get_settings().database_url)
+    settings = get_settings()
+    engine = create_db_engine(settings.database_url)
     current = schema_is_current(engine)
     engine.dispose()
     if not current:
         fail("the database is not at the newest migration: run `integrity db upgrade`")
-    if workers > 1:
-        uvicorn.run("integrity.api:create_app", factory=True, host=host, port=port, workers=workers)
-    else:
-        from integrity.api import create_app
-
-        uvicorn.run(create_app(), host=host, port=port)
+    if not run_server(server_config(settings, host=host, port=port, workers=workers)):
+        raise typer.Exit(1)
 
 
 def worker(

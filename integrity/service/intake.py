@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ddex
 from integrity.catalog import pipeline, storage
 from integrity.config import Settings
-from integrity.db.models import Delivery
+from integrity.db.models import SHORT_TEXT, Delivery
 from integrity.db.service_models import (
     Sender,
     SenderSecret,
@@ -300,6 +300,12 @@ def store_multipart(*, spool_path: Path, boundary: bytes, directory: Path) -> St
         raise DeliveryRejectedError(400, "body", f"malformed multipart body: {exc}") from exc
     finally:
         writer.close()
+    if parser.state != MultipartState.END:
+        # python-multipart's finalize() accepts a body cut anywhere: without the closing
+        # boundary the last part may be missing bytes, so the whole upload is refused.
+        raise DeliveryRejectedError(
+            400, "body", "truncated multipart body: the closing boundary never came"
+        )
     if writer.stored.message_filename is None:
         raise DeliveryRejectedError(
             422, MESSAGE_FIELD, "missing: send the ERN message in this field"
@@ -353,15 +359,23 @@ def store_json(*, spool_path: Path, directory: Path, settings: Settings) -> Stor
 
 
 def read_message_id(path: Path, *, settings: Settings) -> str | None:
-    """The ERN MessageId of the stored message (hardened parser, size and depth caps)."""
+    """The ERN MessageId of the stored message (hardened parser, size and depth caps).
+
+    The refusal names the file as the sender called it, never where it is stored."""
     limits = ddex.ReadLimits(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
     try:
         message = ddex.read_file(path, limits=limits)
     except ddex.ErnReadError as exc:
+        where = path.name if exc.line is None else f"{path.name}, line {exc.line}"
         raise DeliveryRejectedError(
-            422, MESSAGE_FIELD, f"not a readable ERN message: {exc}"
+            422, MESSAGE_FIELD, f"not a readable ERN message: {where}: {exc.reason}"
         ) from exc
-    return message.header.message_id
+    message_id = message.header.message_id
+    if message_id is not None and len(message_id) > SHORT_TEXT:
+        raise DeliveryRejectedError(
+            422, MESSAGE_FIELD, f"MessageId is longer than {SHORT_TEXT} characters"
+        )
+    return message_id
 
 
 def find_replay(session: Session, *, sender: Sender, webhook_id: str) -> AcceptedDelivery | None:

@@ -8,10 +8,10 @@ and nothing here ever updates or deletes an audit row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -63,9 +63,10 @@ def _track(session: Session, track_id: int) -> Track:
     return track
 
 
-@dataclass(frozen=True, slots=True)
-class QueueItem:
-    """One track waiting for a moderator, with why and how risky."""
+class QueueItem(BaseModel):
+    """One track waiting for a moderator, with why and how risky (also the API's schema)."""
+
+    model_config = ConfigDict(frozen=True)
 
     track_id: int
     isrc: str | None
@@ -77,16 +78,7 @@ class QueueItem:
     appeal_open: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "track_id": self.track_id,
-            "isrc": self.isrc,
-            "title": self.title,
-            "decision": self.decision,
-            "reasons": self.reasons,
-            "risk": self.risk,
-            "claimed_by": self.claimed_by,
-            "appeal_open": self.appeal_open,
-        }
+        return self.model_dump()
 
 
 def risk_of(findings: list[tuple[str, str, dict[str, Any]]]) -> tuple[float, list[str]]:
