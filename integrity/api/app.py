@@ -48,7 +48,14 @@ field: 401 signature/timestamp, 403 role, 413 body over the cap (checked before 
 
 **Filter** `POST /v1/filter` `{"tracks": [ids or ISRCs], "surface": "recommendation"|"search"|
 "editorial"}` → `{"results": [{"track", "keep", "decision", "reasons", "track_ids"}]}`; the
-moderator's decision, when there is one, overrides the automatic one.
+moderator's decision, when there is one, overrides the automatic one. An item that cannot name
+a track (id outside 1..2^31-1, ISRC with NUL characters) gets its own `error`.
+
+**Errors** all answer `{"detail": message, "field": what to fix}`; each route lists the
+statuses it can answer. Slow clients are cut: headers within `INTEGRITY_API_HEADER_TIMEOUT_S`,
+body chunks within `INTEGRITY_API_BODY_IDLE_TIMEOUT_S` (408); JSON bodies over
+`INTEGRITY_API_MAX_BODY_BYTES` are 413. Requests with unknown keys are rate limited per client
+address.
 """
 
 

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidato
 from integrity.catalog.report import DeliveryHeader, FindingReport, TrackVerdict
 from integrity.catalog.states import AppealState, RescanState
 from integrity.db.models import MAX_ID, SHORT_TEXT
-from integrity.service import filtering, review
+from integrity.service import filtering, rescans, review
 from integrity.service.review import QueueItem
 
 NUL_FREE_PATTERN = "^[^\\x00]*$"  # documented in the OpenAPI; enforced by `refuse_nul`
@@ -357,7 +357,7 @@ class FilterBody(BaseModel):
         max_length=filtering.MAX_TRACKS_PER_REQUEST,
         description="ids outside 1..2^31-1 and unreadable ISRCs get a per-item error",
     )
-    surface: Literal["recommendation", "search", "editorial"]
+    surface: Literal[filtering.SURFACES]  # type: ignore[valid-type]  # one list of surfaces
 
 
 class FilterResult(BaseModel):
@@ -393,10 +393,17 @@ that model differs from the active one (or is missing). Start the last one after
 `scope.value`."""
 
 
+class RescanScope(BaseModel):
+    """Which tracks a rescan re-scores (the value's meaning depends on the kind)."""
+
+    kind: Literal[rescans.SCOPE_KINDS]  # type: ignore[valid-type]  # one list of kinds
+    value: ShortText | None = None
+
+
 class RescanBody(BaseModel):
     """The scope of a rescan (see the field's description for every kind)."""
 
-    scope: dict[str, ShortText | None] = Field(
+    scope: RescanScope = Field(
         description=SCOPE_DESCRIPTION,
         examples=[{"kind": "model_version", "value": "synthetic"}, {"kind": "all"}],
     )

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_PATH = "/v1/deliveries"  # the one route whose body cap is the webhook's
 DEFAULT_HEADER_TIMEOUT_S = 10.0  # when a uvicorn Config without our field builds the protocol
+# The rest of a refused body is never read: the connection is closed after the answer.
+CLOSE = {"connection": "close"}
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -94,13 +96,13 @@ class RequestBodyGuard:
                     if remaining <= self.idle_timeout_s
                     else f"no body data for {self.idle_timeout_s:g} s"
                 )
-                raise RequestRefused(408, "body", why) from None
+                raise RequestRefused(408, "body", why, CLOSE) from None
             if message["type"] != "http.request":
                 finished = True
                 return message
             received += len(message.get("body", b""))
             if received > cap:
-                raise RequestRefused(413, "body", f"larger than the {cap}-byte limit")
+                raise RequestRefused(413, "body", f"larger than the {cap}-byte limit", CLOSE)
             finished = not message.get("more_body", False)
             return message
 

@@ -33,7 +33,7 @@ def post_rescan(body: RescanBody, request: Request, principal: RescanAdmin) -> d
     with unit_of_work(request) as session:
         rescan = rescans.create_rescan(
             session,
-            scope=body.scope,
+            scope=body.scope.model_dump(exclude_none=True),
             actor=principal.name,
             role=principal.role,
             models_dir=request.app.state.settings.models_dir,
