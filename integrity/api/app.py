@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from integrity import __version__
+from integrity import __version__, console
 from integrity.api.auth import KeyCache, build_rate_limiter
 from integrity.api.errors import install_error_handlers
 from integrity.api.routes import ROUTERS
@@ -175,4 +175,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    console.install(app)
     return app
