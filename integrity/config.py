@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # Client addresses are taken from X-Forwarded-For only when the peer is one of these
     # (comma-separated addresses or "*"): the reverse proxy's address in production.
     api_forwarded_allow_ips: str = "127.0.0.1"
+    # With --workers N, uvicorn restarts a worker process that does not answer its health ping
+    # within this; a cold start (importing the scoring stack) takes longer than uvicorn's 5 s
+    # on a loaded machine, and such workers were killed and restarted for ever.
+    api_worker_healthcheck_timeout_s: int = 60
     queue_prefix: str = ""  # prepended to every Celery queue name (isolates test runs)
     task_max_retries: int = 5
     task_retry_backoff_max_s: int = 600

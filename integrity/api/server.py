@@ -211,6 +211,7 @@ def server_config(settings: Settings, *, host: str, port: int, workers: int) -> 
         h11_max_incomplete_event_size=settings.api_max_header_bytes,
         proxy_headers=True,
         forwarded_allow_ips=settings.api_forwarded_allow_ips,
+        timeout_worker_healthcheck=settings.api_worker_healthcheck_timeout_s,
     )
 
 
