@@ -35,7 +35,12 @@ from sqlalchemy.engine import Engine
 
 from integrity.fingerprint import constants as fc
 from integrity.fingerprint.extract import Fingerprint
-from integrity.fingerprint.index import BaseIndex, FingerprintIndexError, check_fingerprint
+from integrity.fingerprint.index import (
+    BaseIndex,
+    FingerprintIndexError,
+    IndexedTrack,
+    check_fingerprint,
+)
 from integrity.fingerprint.keys import index_keys
 from integrity.fingerprint.matcher import Hits
 
@@ -177,6 +182,15 @@ class PostgresIndex(BaseIndex):
     def __len__(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(fp_track)).scalar_one())
+
+    def tracks(self) -> list[IndexedTrack]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(fp_track.c.track_id, fp_track.c.meta, fp_track.c.duration_s).order_by(
+                    fp_track.c.ordinal
+                )
+            ).all()
+        return [IndexedTrack(r.track_id, dict(r.meta or {}), float(r.duration_s)) for r in rows]
 
     def close(self) -> None:
         if self._owns_engine:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from integrity.db.models import utc_now
@@ -25,6 +26,17 @@ class CreatedKey:
     key: str
     role: str
     sender: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SenderSummary:
+    """A sender as an operator lists it: never its secrets, only how many still verify."""
+
+    id: int
+    name: str
+    created_at: datetime
+    disabled: bool
+    live_secrets: int
 
 
 def create_sender(session: Session, *, name: str) -> tuple[Sender, str]:
@@ -50,6 +62,31 @@ def sender_by_name(session: Session, *, name: str) -> Sender:
     if sender is None:
         raise ServiceError(404, "sender", f"no sender named {name!r}")
     return sender
+
+
+def list_senders(session: Session) -> list[SenderSummary]:
+    """Every sender, oldest first, with the number of its unrevoked webhook secrets."""
+    live = (
+        select(SenderSecret.sender_id, func.count().label("n"))
+        .where(SenderSecret.revoked_at.is_(None))
+        .group_by(SenderSecret.sender_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Sender, func.coalesce(live.c.n, 0))
+        .outerjoin(live, live.c.sender_id == Sender.id)
+        .order_by(Sender.id)
+    ).all()
+    return [
+        SenderSummary(
+            id=sender.id,
+            name=sender.name,
+            created_at=sender.created_at,
+            disabled=sender.disabled,
+            live_secrets=int(count),
+        )
+        for sender, count in rows
+    ]
 
 
 def rotate_secret(session: Session, *, sender: Sender, revoke_old: bool) -> str:
