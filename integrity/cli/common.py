@@ -148,7 +148,7 @@ def open_database(settings: Settings, *, migrate_embedded: bool = False) -> Engi
         current = schema_is_current(engine)
     if not current:
         engine.dispose()
-        fail("the database schema is not current: run `integrity db upgrade` first")
+        fail("the database is not at the newest migration: run `integrity db upgrade` first")
     return engine
 
 

@@ -106,7 +106,8 @@ def _audible_span(x: np.ndarray) -> tuple[int, int]:
 def _resample(x: np.ndarray, rate: int, target: int) -> np.ndarray:
     if rate == target:
         return x.astype(np.float32, copy=False)
-    return soxr.resample(x, rate, target, quality="HQ").astype(np.float32, copy=False)
+    resampled = np.asarray(soxr.resample(x, rate, target, quality="HQ"), dtype=np.float32)
+    return resampled
 
 
 def _segment_starts(n_samples: int, seg: int) -> np.ndarray:
@@ -204,7 +205,7 @@ def repetition_features(analysis: np.ndarray, descriptors: np.ndarray) -> np.nda
 
 def _aggregate(descriptors: np.ndarray, voiced: np.ndarray) -> np.ndarray:
     d = descriptors.copy()
-    voice_cols = [SEGMENT_DESCRIPTORS.index(n) for n in VOICE_DEPENDENT]
+    voice_cols = np.array([SEGMENT_DESCRIPTORS.index(n) for n in VOICE_DEPENDENT], dtype=np.intp)
     d[np.ix_(voiced < c.MIN_VOICED_FRAMES, voice_cols)] = np.nan
     out = np.full((d.shape[1], len(AGGREGATES)), np.nan)
     has = ~np.all(np.isnan(d), axis=0)

@@ -135,11 +135,11 @@ class StateCollector(Collector):
                 )
             ):
                 decisions.add_metric([decision, "moderator", reason], float(count))
-            for decision, count in session.execute(
+            for policy_decision, count in session.execute(
                 select(Track.decision, func.count())
                 .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
                 .where(TrackModeration.track_id.is_(None))
                 .group_by(Track.decision)
             ):
-                decisions.add_metric([decision or "none", "policy", ""], float(count))
+                decisions.add_metric([policy_decision or "none", "policy", ""], float(count))
         yield from (tasks, seconds, dead, decisions)
