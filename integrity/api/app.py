@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, create_engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from integrity import __version__
+from integrity import __version__, console
 from integrity.api.auth import KeyCache, RedisRateLimiter, build_rate_limiter
 from integrity.api.routes import ROUTERS
 from integrity.config import Settings, get_settings
@@ -157,4 +157,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    console.install(app)
     return app

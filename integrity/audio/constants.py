@@ -26,7 +26,7 @@ SOXR_QUALITY: Final[str] = "HQ"
 
 # --- Untrusted-input checks -------------------------------------------------------------------
 SNIFF_BYTES: Final[int] = 64 * 1024
-"""Bytes read from the start of a file to recognise its container (bytes; covers ID3 tags)."""
+"""Bytes read to recognise a container (bytes), from the start and again after ID3v2 tags."""
 TRUNCATION_MIN_FRACTION: Final[float] = 0.9
 """A file decoding to less than this fraction of its declared duration is truncated (ratio)."""
 TRUNCATION_MIN_GAP_S: Final[float] = 1.0
@@ -51,6 +51,9 @@ ID3_FOOTER_BYTES: Final[int] = 10
 """Optional ID3v2.4 footer (bytes), present when ID3_FOOTER_FLAG is set."""
 ID3_FOOTER_FLAG: Final[int] = 0x10
 """ID3v2 header flag announcing a footer (bit mask)."""
+ID3_MAX_TAGS: Final[int] = 4
+"""Stacked leading ID3v2 tags skipped before the audio must begin (count; taggers that
+prepend instead of rewriting leave two or three)."""
 MPEG_SYNC_MASK: Final[int] = 0xFFE0
 """The 11 sync bits that open an MPEG audio or ADTS frame header (bit mask)."""
 MPEG_LAYER_SHIFT: Final[int] = 1

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from integrity.audio import AudioDecodeError, DecodedAudio, DecodeLimits, decode_file, measure
+from integrity.catalog.context import sender_of
 from integrity.catalog.states import AnalysisState
 from integrity.db.models import Analysis, AudioAsset, Track
 from integrity.features import (
@@ -43,6 +44,9 @@ MOSTLY_SILENT_RATIO = 0.9
 """Fraction of silent frames above which a file is reported as (nearly) silent."""
 DUPLICATES_KEPT = 10
 """Earlier copies recorded per asset (a moderator needs the evidence, not every copy)."""
+DUPLICATE_FINDINGS_KEPT = 10
+"""Duplicate findings per track (count): the strongest copies; the rest are only counted in
+each finding's evidence (`copies_not_listed`)."""
 SPEED_REPORT_MIN_RATIO = 0.005
 """Time-scale changes below 0.5 % are measurement noise, not an edit worth naming."""
 PITCH_REPORT_MIN_SEMITONES = 0.2
@@ -290,16 +294,36 @@ class CatalogCopy:
     evidence: dict[str, Any]
 
 
-def duplicate_findings(track: Track, copies: list[CatalogCopy]) -> list[FindingSpec]:
-    """Findings for earlier tracks with the same audio under other metadata.
+def _strength(copy: CatalogCopy) -> tuple[int, float, float]:
+    """Sort key, strongest first: the very same file, then the best-scored, longest match."""
+    evidence = copy.evidence
+    identical = 1 if evidence.get("identical_file") else 0
+    return (-identical, -float(evidence.get("score", 0.0)), -float(evidence.get("matched_s", 0)))
+
+
+def duplicate_findings(
+    track: Track, copies: list[CatalogCopy], *, more: int = 0
+) -> list[FindingSpec]:
+    """Findings for earlier tracks with the same audio under other metadata: the strongest
+    DUPLICATE_FINDINGS_KEPT, each naming how many further copies were not listed (`more`
+    counts copies the caller did not even load).
 
     The same ISRC from the same sender is a redelivery, not a re-upload, and is not reported.
     """
+    others = [
+        copy
+        for copy in copies
+        if not (
+            copy.track.isrc == track.isrc
+            and sender_of(copy.track.track_key) == sender_of(track.track_key)
+        )
+    ]
+    others.sort(key=_strength)
+    listed = others[:DUPLICATE_FINDINGS_KEPT]
+    not_listed = more + len(others) - len(listed)
     specs = []
-    for copy in copies:
+    for copy in listed:
         other = copy.track
-        if other.isrc == track.isrc and other.sender_dpid == track.sender_dpid:
-            continue
         evidence = {
             "track_id": other.id,
             "isrc": other.isrc,
@@ -307,6 +331,7 @@ def duplicate_findings(track: Track, copies: list[CatalogCopy]) -> list[FindingS
             "display_artist": other.display_artist,
             "sender_dpid": other.sender_dpid,
             **copy.evidence,
+            "copies_not_listed": not_listed,
         }
         identical = copy.evidence.get("identical_file", False)
         code = "duplicate_audio_identical" if identical else "duplicate_audio"

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import ddex
@@ -25,7 +25,7 @@ from ddex.model import AI_ALL, AI_PARTLY, PURGE_RELEASE_MESSAGE
 from integrity.audio import DecodeLimits, sha256_file
 from integrity.catalog import assets, ingest, scoring, storage
 from integrity.catalog.assets import ANALYSIS_VERSION, AssetTools, CatalogCopy, locate_audio_file
-from integrity.catalog.context import build_catalog_context
+from integrity.catalog.context import build_catalog_context, sender_of
 from integrity.catalog.findings import record_findings
 from integrity.catalog.fingerprints import open_index
 from integrity.catalog.policy import FindingFacts, Policy, load_policy, with_model_defaults
@@ -102,6 +102,7 @@ class AnalysisResources:
     index_location: str
     models_dir: Path
     store: storage.DeliveryStore  # hands out a local folder for S3-stored deliveries too
+    index_shards: tuple[str, ...] = ()  # PostgreSQL servers a new service index is spread over
     _index: FingerprintIndex | None = field(default=None, repr=False)
     _messages: OrderedDict[tuple[int, str], ddex.Message | None] = field(
         default_factory=OrderedDict, repr=False
@@ -119,6 +120,7 @@ class AnalysisResources:
             index_location=fingerprint_index_location(settings),
             models_dir=settings.models_dir,
             store=storage.store_for(settings),
+            index_shards=() if settings.is_sqlite else tuple(settings.fingerprint_shards),
         )
 
     def message_for(self, delivery: Delivery) -> ddex.Message | None:
@@ -140,7 +142,8 @@ class AnalysisResources:
     @property
     def index(self) -> FingerprintIndex:
         if self._index is None:
-            self._index = open_index(self.index_location)
+            shards = {"shards": list(self.index_shards)} if self.index_shards else {}
+            self._index = open_index(self.index_location, **shards)
         return self._index
 
     @property
@@ -171,9 +174,11 @@ def register_delivery(
     message_filename: str,
     source: str,
     uploader: str | None = None,
+    sender_id: int | None = None,
     webhook_id: str | None = None,
 ) -> tuple[Delivery, bool]:
-    """Record a received ERN message; idempotent on its SHA-256 and on the webhook id.
+    """Record a received ERN message; idempotent on its SHA-256 and on the webhook id, both
+    within one sender (`sender_id`, the signer of a webhook; None: the local folder scans).
 
     Hashed in chunks: no size cap has been applied yet (ingest applies it), so the file is
     never read into memory whole here."""
@@ -181,7 +186,8 @@ def register_delivery(
     condition = Delivery.message_sha256 == digest
     if webhook_id:
         condition = condition | (Delivery.webhook_id == webhook_id)
-    existing = session.scalars(select(Delivery).where(condition)).first()
+    owner = Delivery.sender_id.is_(None) if sender_id is None else Delivery.sender_id == sender_id
+    existing = session.scalars(select(Delivery).where(owner, condition)).first()
     if existing is not None:
         return existing, False
     delivery = Delivery(
@@ -190,6 +196,7 @@ def register_delivery(
         storage_path=str(storage_path),
         message_filename=message_filename,
         uploader=uploader,
+        sender_id=sender_id,
         webhook_id=webhook_id,
         status=RECEIVED,
         pipeline_version=PIPELINE_VERSION,
@@ -363,28 +370,39 @@ def _analyze_track(session: Session, *, track_id: int, resources: AnalysisResour
             located.path, asset=asset, analysis=analysis, tools=resources.asset_tools, meta=meta
         )
     specs.extend(assets.measurement_findings(track, analysis))
-    specs.extend(assets.duplicate_findings(track, _catalog_copies(session, track, analysis)))
+    copies, uncounted = _catalog_copies(session, track, analysis)
+    specs.extend(assets.duplicate_findings(track, copies, more=uncounted))
     finish(TRACK_ANALYZED if analysis.status == AnalysisState.OK else TRACK_FAILED)
 
 
-def _catalog_copies(session: Session, track: Track, analysis: Analysis) -> list[CatalogCopy]:
-    """Earlier tracks with this very file, or with audio the fingerprint index matched."""
-    copies = [
-        CatalogCopy(other, {"identical_file": True})
-        for other in session.scalars(
-            select(Track).where(Track.asset_sha256 == track.asset_sha256, Track.id < track.id)
-        )
-    ]
+def _catalog_copies(
+    session: Session, track: Track, analysis: Analysis
+) -> tuple[list[CatalogCopy], int]:
+    """Earlier tracks with this very file, or with audio the fingerprint index matched; at
+    most DUPLICATE_FINDINGS_KEPT of each kind are loaded, and how many more exist is counted.
+
+    Why bounded: 300 tracks delivered on one file made one finding per earlier track, 44,531
+    in all; a moderator needs the strongest evidence and a count, and the query stays O(1).
+    """
+    kept = assets.DUPLICATE_FINDINGS_KEPT
+    same_sender = Track.track_key.startswith(f"{sender_of(track.track_key)}|", autoescape=True)
+    not_redelivery = ~(Track.isrc.is_not_distinct_from(track.isrc) & same_sender)
+    same_file = (Track.asset_sha256 == track.asset_sha256) & (Track.id < track.id) & not_redelivery
+    identical = session.scalars(select(Track).where(same_file).order_by(Track.id).limit(kept))
+    copies = [CatalogCopy(other, {"identical_file": True}) for other in identical]
+    more = max(0, (session.scalar(select(func.count()).where(same_file)) or 0) - len(copies))
     matched = {m["id"]: m for m in (analysis.details or {}).get("duplicates", [])}
     if matched:
-        for other in session.scalars(
-            select(Track).where(Track.asset_sha256.in_(matched), Track.id != track.id)
-        ):
+        similar = Track.asset_sha256.in_(matched) & (Track.id != track.id) & not_redelivery
+        loaded = 0
+        for other in session.scalars(select(Track).where(similar).order_by(Track.id).limit(kept)):
             evidence = {
                 k: v for k, v in matched[other.asset_sha256].items() if k not in ("id", "meta")
             }
             copies.append(CatalogCopy(other, {"asset_sha256": other.asset_sha256, **evidence}))
-    return copies
+            loaded += 1
+        more += max(0, (session.scalar(select(func.count()).where(similar)) or 0) - loaded)
+    return copies, more
 
 
 # ---------------------------------------------------------------------------------------------

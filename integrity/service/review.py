@@ -63,6 +63,14 @@ def _track(session: Session, track_id: int) -> Track:
     return track
 
 
+def own_track(session: Session, *, track_id: int, sender: Sender) -> Track:
+    """One of `sender`'s tracks; another sender's track is a 404, as if it did not exist."""
+    track = session.get(Track, track_id)
+    if track is None or track.sender_id != sender.id:
+        raise ServiceError(404, "track_id", f"track {track_id} is not one of your tracks")
+    return track
+
+
 @dataclass(frozen=True, slots=True)
 class QueueItem:
     """One track waiting for a moderator, with why and how risky."""
@@ -264,10 +272,7 @@ def file_appeal(
     """A distributor appeals a decision on one of its own tracks; the track re-enters review."""
     if not reason or not reason.strip() or len(reason) > MAX_REASON_CHARS:
         raise ServiceError(422, "reason", f"a reason code of 1..{MAX_REASON_CHARS} characters")
-    track = _track(session, track_id)
-    delivery = session.get(Delivery, track.delivery_id)
-    if delivery is None or delivery.uploader != sender.name:
-        raise ServiceError(404, "track_id", f"track {track_id} is not one of your tracks")
+    track = own_track(session, track_id=track_id, sender=sender)
     existing = session.scalars(
         select(Appeal).where(Appeal.track_id == track_id, Appeal.status == APPEAL_OPEN)
     ).first()
