@@ -162,6 +162,14 @@ def _engine_url(url: str) -> str:
     return url
 
 
+def _driver(conn: Connection) -> Any:
+    """The psycopg connection under SQLAlchemy's (COPY and session settings need it)."""
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise FingerprintIndexError("the PostgreSQL connection was closed")
+    return raw
+
+
 def _copy_rows(keys: np.ndarray, track: np.ndarray, hashes: Any) -> bytes:
     """Binary COPY records of postings (without the stream's header and trailer)."""
     rows = np.zeros(keys.shape[0], dtype=_COPY_ROW)
@@ -467,7 +475,7 @@ class PostgresIndex(BaseIndex):
     def _write(self, conn: Connection, keys: np.ndarray, track: np.ndarray, hashes: Any) -> None:
         """Postings in: binary COPY into the local table; through the coordinator's partition
         routing (postgres_fdw batched INSERTs) when sharded."""
-        raw = conn.connection.driver_connection
+        raw = _driver(conn)
         chunks = range(0, keys.shape[0], fc.WRITE_CHUNK_ROWS)
         if not self.sharded:
             with raw.cursor() as cur, cur.copy(_COPY_SQL) as copy:
@@ -587,7 +595,7 @@ class PostgresIndex(BaseIndex):
             return Hits.empty()
         sql = _LOOKUP_COPY_SQL.format(keys=",".join(map(str, unique.tolist())))
         with self._errors("query"), self.engine.connect() as conn:
-            raw = conn.connection.driver_connection
+            raw = _driver(conn)
             with raw.cursor() as cur:
                 for setting in _PROBE_SETTINGS.replace("-c ", "").split():
                     name, _, value = setting.partition("=")

@@ -105,7 +105,8 @@ def add(
         if not path.is_file():
             fail(f"{path}: no such file")
     idx = _open(index, create=True)
-    added, failed = [], []
+    added: list[dict[str, Any]] = []
+    failed: list[dict[str, str]] = []
     try:
         with progress_bar() as progress:
             task = progress.add_task("fingerprinting", total=len(audio))
@@ -116,7 +117,7 @@ def add(
                     failed.append({"path": str(path), "error": _decode_error(path, exc)})
                 else:
                     tid = track_id or path.stem
-                    meta = {"title": title or path.stem}
+                    meta: dict[str, Any] = {"title": title or path.stem}
                     if isrc:
                         meta["isrc"] = isrc
                     idx.add(tid, fp, meta=meta)
@@ -147,7 +148,7 @@ def list_tracks(
     """List the indexed tracks: id, ISRC, title, duration."""
     idx = _open(index, create=False)
     try:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": t.track_id,
                 "isrc": t.meta.get("isrc"),
@@ -333,7 +334,7 @@ def find_clusters(fingerprints: dict[str, Fingerprint]) -> list[dict[str, Any]]:
     groups: dict[str, list[str]] = {}
     for name in fingerprints:
         groups.setdefault(root(name), []).append(name)
-    clusters = []
+    clusters: list[dict[str, Any]] = []
     for members in groups.values():
         if len(members) < 2:
             continue

@@ -6,7 +6,7 @@ import errno
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -307,7 +307,7 @@ def senders_list(json_output: bool = JSON_OPTION) -> None:
     from integrity.service import accounts
 
     with _session() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"id": sender.id, "name": sender.name, "disabled": sender.disabled, "dpids": dpids}
             for sender, dpids in accounts.list_senders(session)
         ]
