@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     xml_max_bytes: int = 16 * MEBIBYTE
     xml_max_depth: int = 256  # libxml2 refuses deeper trees for free; lower caps cost a check
 
-    # Untrusted audio: decoded in a sandboxed child process with these caps.
+    # Untrusted audio: decoded and analysed (measure, fingerprint, features) in a sandboxed
+    # child process with these caps; the timeout and memory limit cover the whole analysis.
     audio_max_bytes: int = audio_constants.DEFAULT_MAX_BYTES
     audio_max_duration_s: float = audio_constants.DEFAULT_MAX_DURATION_S
     decode_timeout_s: float = audio_constants.DEFAULT_DECODE_TIMEOUT_S
