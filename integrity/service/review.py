@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from integrity.catalog.findings import current_findings, current_for, current_of_tracks
 from integrity.catalog.states import AppealState
@@ -132,7 +132,9 @@ def _larger(a: ColumnElement[float], b: ColumnElement[float]) -> ColumnElement[f
     return case((a > b, a), else_=b)
 
 
-def _reason_codes(dialect: str, track_id: ColumnElement[int]) -> ColumnElement[Any]:
+def _reason_codes(
+    dialect: str, track_id: ColumnElement[int] | InstrumentedAttribute[int]
+) -> ColumnElement[Any]:
     """A JSON array of [id, code, delivery id] of the track's non-info findings (SQL).
 
     The delivery is filtered afterwards, in Python: with it in the condition, SQLite picks the
