@@ -10,9 +10,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integrity.db.models import Delivery, Finding, Track, utc_now
+from integrity.db.service_models import Sender
 
 SPAM_CODES = ("spam_title_hashtag", "spam_duration_near_30s", "spam_artist_name_keywords")
 SEED_PIPELINE_VERSION = "seed"
@@ -55,7 +57,10 @@ def seed_queue(
     a duplicate finding whose score is `score`, plus an info note; "spam": three spam warnings);
     they have waited `waited_s` seconds."""
     token = secrets.token_hex(6)
+    account = session.scalars(select(Sender).where(Sender.name == sender)).first()
+    sender_id = account.id if account is not None else None  # uploads of a known sender
     delivery = Delivery(
+        sender_id=sender_id,
         message_sha256=hashlib.sha256(token.encode()).hexdigest(),
         source=f"seed:{token}",
         storage_path=f"/nonexistent/{token}",
@@ -71,6 +76,7 @@ def seed_queue(
         Track(
             track_key=f"seed:{token}:{index}",
             delivery_id=delivery.id,
+            sender_id=sender_id,
             isrc=f"QZ{re.sub('[^A-Z0-9]', 'X', token.upper())[:3]}{26:02d}{index:05d}",
             title=f"{kind.title()} seed {index}",
             display_artist=f"{sender} artist",

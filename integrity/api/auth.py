@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
@@ -394,7 +394,7 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-def require(scope: str) -> Callable[..., Principal]:
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets through callers whose role grants `scope` (403 otherwise)."""
 
     async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:

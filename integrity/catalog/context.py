@@ -95,8 +95,13 @@ def _isrc_uses(session: Session, track: Track) -> tuple[IsrcUse, ...]:
     normalised = check_isrc(track.isrc).value
     if normalised:
         forms.add(normalised)
+    # Earlier tracks only: a later delivery of the ISRC (another sender's claim) must never
+    # change the first claimant's decision when it is rescored or redelivered.
     rows = session.scalars(
-        select(Track).where(Track.isrc.in_(forms), Track.id != track.id).limit(MAX_REUSES)
+        select(Track)
+        .where(Track.isrc.in_(forms), Track.id < track.id)
+        .order_by(Track.id)
+        .limit(MAX_REUSES)
     ).all()
     return tuple(
         IsrcUse(
@@ -120,7 +125,8 @@ def _icpn_uses(session: Session, track: Track) -> tuple[IcpnUse, ...]:
     for icpn in sorted({r.icpn for r in own if r.icpn}):
         rows = session.scalars(
             select(Release)
-            .where(Release.icpn == icpn, Release.id.not_in(own_ids))
+            .where(Release.icpn == icpn, Release.id < min(own_ids))  # earlier ones, as ISRCs
+            .order_by(Release.id)
             .limit(MAX_REUSES)
         ).all()
         uses += [

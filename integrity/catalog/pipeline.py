@@ -26,13 +26,13 @@ from integrity.audio import DecodeLimits, sha256_file
 from integrity.catalog import assets, ingest, scoring, storage
 from integrity.catalog.assets import ANALYSIS_VERSION, AssetTools, CatalogCopy, locate_audio_file
 from integrity.catalog.context import build_catalog_context, sender_of
-from integrity.catalog.findings import record_findings
+from integrity.catalog.findings import current_findings, record_findings
 from integrity.catalog.fingerprints import open_index
 from integrity.catalog.policy import FindingFacts, Policy, load_policy, with_model_defaults
 from integrity.catalog.scoring import ModelScores
 from integrity.catalog.states import AnalysisState, DeliveryState, TrackState
 from integrity.config import Settings
-from integrity.db.models import Analysis, AudioAsset, Delivery, Finding, Track, utc_now
+from integrity.db.models import Analysis, AudioAsset, Delivery, Track, utc_now
 from integrity.detection.metadata import ProtectedArtists, load_protected_artists, metadata_findings
 from integrity.findings import FindingSpec
 from integrity.fingerprint import FingerprintIndex
@@ -451,7 +451,7 @@ def _score_track(
             track_id=track.id,
         )
         record_findings(session, delivery_id=delivery.id, specs=specs)
-    findings = session.scalars(select(Finding).where(Finding.track_id == track.id)).all()
+    findings = session.scalars(current_findings(track)).all()  # earlier deliveries' are superseded
     policy = with_model_defaults(resources.policy, model_scores.thresholds)
     # AI content its sender declared is handled by the disclosure rules (kept, not recommended);
     # the synthetic score then confirms the declaration and must not escalate it to a block.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ LOGIN_COOKIE_TTL_S = 900
 CSRF_HEADER = "x-csrf-token"
 QUEUE_PAGE_SIZE = 50
 HOUR_S = 3600.0
+MS_PER_S = 1000.0
 AGE_CHOICES_H = (0, 1, 24, 168)  # "waiting at least" filter choices, in hours
 REASON_CODES = (  # the decision form's reason codes (free text is in the note)
     "duplicate",
@@ -158,8 +160,10 @@ def render(
     *,
     user: ConsoleUser | None,
     status_code: int = 200,
+    started: tuple[float, float] | None = None,
 ) -> HTMLResponse:
-    """A page, with the signed-in user's counts and undo state in its header."""
+    """A page, with the signed-in user's counts and undo state in its header; `started`
+    (perf_counter, thread_time at the handler's start) adds a Server-Timing header."""
     base: dict[str, Any] = {
         "user": user,
         "prefix": PREFIX,
@@ -194,6 +198,10 @@ def render(
         request, name, {**base, **context}, status_code=status_code
     )
     response.headers["cache-control"] = "no-store"
+    if started is not None:
+        wall_ms = (time.perf_counter() - started[0]) * MS_PER_S
+        cpu_ms = (time.thread_time() - started[1]) * MS_PER_S
+        response.headers["server-timing"] = f"app;dur={wall_ms:.2f}, cpu;dur={cpu_ms:.2f}"
     return response
 
 
@@ -408,6 +416,7 @@ def logout(
 @router.get("/queue")
 def queue(request: Request, user: ConsoleUser = SIGNED_IN) -> HTMLResponse:
     """The review queue, filtered and sorted, one page of it."""
+    started = (time.perf_counter(), time.thread_time())
     try:
         queue_filter = parse_filter(request.query_params)
         offset = int(_number(request.query_params.get("offset"), "offset", low=0, high=10**9))
@@ -452,6 +461,7 @@ def queue(request: Request, user: ConsoleUser = SIGNED_IN) -> HTMLResponse:
             "reason_codes": REASON_CODES,
         },
         user=user,
+        started=started,
     )
 
 
@@ -804,11 +814,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(NotSignedIn)
     async def _not_signed_in(request: Request, _exc: NotSignedIn) -> Response:
-        if request.method == "GET" and not request.url.path.endswith(("/audio", "/counts", ".png")):
+        media = request.url.path.endswith(("/audio", "/counts", ".png"))
+        if request.method == "GET" and not media:
             target = urlencode(
                 {"next": request.url.path + (f"?{request.url.query}" if request.url.query else "")}
             )
             return RedirectResponse(f"{PREFIX}/login?{target}", status_code=303)
+        if "text/html" in request.headers.get("accept", "") and not media:
+            # A form posted after the session ended: back to sign-in, nothing was done.
+            return RedirectResponse(f"{PREFIX}/login", status_code=303)
         return JSONResponse(
             {"detail": "sign in to the console first", "field": "session"}, status_code=401
         )

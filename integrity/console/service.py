@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from integrity.audio import AudioDecodeError, decode_file
@@ -33,6 +33,7 @@ from integrity.service.errors import ServiceError
 logger = logging.getLogger(__name__)
 
 SESSION_TOKEN_BYTES = 32
+EXPIRED_SESSION_KEPT_S = 7 * 24 * 3600  # expired or signed-out rows kept this long, then swept
 CSRF_TOKEN_BYTES = 32
 SPECTROGRAM_FOLDER = "console-spectrograms"  # under the data dir, one PNG per asset SHA-256
 AUDIO_MEDIA_TYPES = {
@@ -64,7 +65,14 @@ def create_session(session: Session, *, api_key_id: int, ttl_s: int) -> NewSessi
     """A fresh console session for a key that may review (the caller checked the role)."""
     token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
     csrf = secrets.token_urlsafe(CSRF_TOKEN_BYTES)
-    expires_at = utc_now() + timedelta(seconds=ttl_s)
+    now = utc_now()
+    expires_at = now + timedelta(seconds=ttl_s)
+    # Sessions long past their expiry are of no use to anyone: each sign-in sweeps them.
+    session.execute(
+        delete(ConsoleSession).where(
+            ConsoleSession.expires_at < now - timedelta(seconds=EXPIRED_SESSION_KEPT_S)
+        )
+    )
     session.add(
         ConsoleSession(
             token_hash=_token_hash(token),

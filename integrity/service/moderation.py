@@ -13,7 +13,20 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Float, Select, and_, case, cast, func, literal, not_, or_, select
+from sqlalchemy import (
+    Float,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    text,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from integrity.db.models import Delivery, Finding, Track, utc_now
@@ -101,8 +114,10 @@ class QueuePage:
     total: int
 
 
-def _risk_columns() -> tuple[Any, ...]:
-    """Per-track risk aggregated in SQL the way `review.risk_of` computes it in Python."""
+def _risks(track_ids: Any) -> Any:
+    """Per-track risk of the given tracks, aggregated in SQL the way `review.risk_of` computes
+    it in Python: the worst severity or evidence score of the non-info findings, plus a little
+    per extra finding, capped (tracks without such findings are absent: risk 0)."""
     severity_risk = case(
         *(
             (Finding.severity == name, literal(value))
@@ -114,10 +129,14 @@ def _risk_columns() -> tuple[Any, ...]:
     worst_severity = func.max(severity_risk)
     worst_score = func.max(score)
     base = case((worst_score > worst_severity, worst_score), else_=worst_severity)
-    counted = func.count(Finding.id)
-    raw = base + literal(review.FINDING_COUNT_RISK) * (counted - 1)
+    raw = base + literal(review.FINDING_COUNT_RISK) * (func.count(Finding.id) - 1)
     risk = case((raw > review.MAX_RISK, literal(review.MAX_RISK)), else_=raw)
-    return Finding.track_id.label("track_id"), risk.label("risk")
+    return (
+        select(Finding.track_id.label("track_id"), risk.label("risk"))
+        .where(Finding.track_id.in_(track_ids), Finding.severity != "info")
+        .group_by(Finding.track_id)
+        .subquery("risks")
+    )
 
 
 def _sender_column() -> Any:
@@ -125,61 +144,84 @@ def _sender_column() -> Any:
     return func.coalesce(Delivery.uploader, Delivery.sender_name)
 
 
-def _queue_statement(queue_filter: QueueFilter, *, now: datetime) -> tuple[Select[Any], Any]:
-    """The filtered queue as one statement (not yet ordered or paged) and its priority column."""
-    risks = (
-        select(*_risk_columns())
-        .where(Finding.track_id.is_not(None), Finding.severity != "info")
-        .group_by(Finding.track_id)
-        .subquery("risks")
-    )
-    appeal_since = (
-        select(func.min(Appeal.created_at))
-        .where(Appeal.track_id == Track.id, Appeal.status == review.APPEAL_OPEN)
-        .scalar_subquery()
+def _queued(queue_filter: QueueFilter, *, now: datetime, with_risk: bool = True) -> Any:
+    """The queue as a subquery with labelled columns, filtered but not ordered or paged.
+
+    Candidates come from three indexed lookups (automatic decision, human decision, open
+    appeal) rather than a scan of the catalog, so the cost follows the queue's size, not the
+    catalog's; the risk is computed per candidate from its own findings (`with_risk=False`
+    leaves it out where only counts are needed)."""
+    candidates = union(
+        select(Track.id.label("id")).where(Track.decision.in_(review.QUEUED_DECISIONS)),
+        select(TrackModeration.track_id).where(
+            TrackModeration.decision.in_(review.QUEUED_DECISIONS)
+        ),
+        select(Appeal.track_id).where(Appeal.status == review.APPEAL_OPEN),
+    ).cte("candidates")
+    appeals = (
+        select(Appeal.track_id.label("track_id"), func.min(Appeal.created_at).label("since"))
+        .where(Appeal.status == review.APPEAL_OPEN)
+        .group_by(Appeal.track_id)
+        .subquery("open_appeals")
     )
     decision = func.coalesce(TrackModeration.decision, Track.decision)
-    risk = func.coalesce(risks.c.risk, literal(0.0))
-    waiting_since = func.coalesce(appeal_since, TrackModeration.decided_at, Track.updated_at)
-    live_claim = case((ReviewClaim.expires_at > now, ReviewClaim.moderator), else_=None)
-    bonus = case(
-        (or_(decision == "escalated", appeal_since.is_not(None)), review.ESCALATION_PRIORITY),
-        else_=literal(0.0),
-    )
-    priority = risk + bonus
+    columns: list[Any] = [
+        Track.id.label("track_id"),
+        Track.isrc.label("isrc"),
+        Track.title.label("title"),
+        Track.display_artist.label("display_artist"),
+        _sender_column().label("sender"),
+        Track.delivery_id.label("delivery_id"),
+        decision.label("decision"),
+        func.coalesce(appeals.c.since, TrackModeration.decided_at, Track.updated_at).label(
+            "waiting_since"
+        ),
+        case((ReviewClaim.expires_at > now, ReviewClaim.moderator), else_=None).label("claimed_by"),
+        appeals.c.since.label("appeal_since"),
+    ]
     statement = (
-        select(
-            Track.id,
-            Track.isrc,
-            Track.title,
-            Track.display_artist,
-            _sender_column(),
-            Track.delivery_id,
-            decision,
-            risk,
-            waiting_since,
-            live_claim,
-            appeal_since,
-        )
+        select(*columns)
+        .select_from(candidates)
+        .join(Track, Track.id == candidates.c.id)
         .join(Delivery, Delivery.id == Track.delivery_id)
         .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
         .outerjoin(ReviewClaim, ReviewClaim.track_id == Track.id)
-        .outerjoin(risks, risks.c.track_id == Track.id)
-        .where(or_(decision.in_(review.QUEUED_DECISIONS), appeal_since.is_not(None)))
+        .outerjoin(appeals, appeals.c.track_id == Track.id)
+        .where(or_(decision.in_(review.QUEUED_DECISIONS), appeals.c.since.is_not(None)))
     )
+    if with_risk:
+        risks = _risks(select(candidates.c.id))
+        statement = statement.add_columns(
+            func.coalesce(risks.c.risk, literal(0.0)).label("risk")
+        ).outerjoin(risks, risks.c.track_id == Track.id)
     if queue_filter.sender:
         statement = statement.where(_sender_column() == queue_filter.sender)
     if queue_filter.delivery_id is not None:
         statement = statement.where(Track.delivery_id == queue_filter.delivery_id)
-    if queue_filter.min_risk > 0:
-        statement = statement.where(risk >= queue_filter.min_risk)
-    if queue_filter.min_age_s > 0:
-        statement = statement.where(
-            waiting_since <= now - timedelta(seconds=queue_filter.min_age_s)
-        )
     if queue_filter.reason is not None:
         statement = statement.where(_has_reason(queue_filter.reason))
-    return statement, priority
+    queued = statement.subquery("queued")
+    return queued
+
+
+def _without_jit(session: Session) -> None:
+    """PostgreSQL compiles a queue query with JIT (its cost estimate is high) and spends more
+    time compiling than running it: off for this transaction only."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+
+
+def _filtered(queue_filter: QueueFilter, *, now: datetime) -> tuple[Any, Select[Any]]:
+    """The queue subquery and a select over it with the risk and age filters applied."""
+    queued = _queued(queue_filter, now=now)
+    statement = select(queued)
+    if queue_filter.min_risk > 0:
+        statement = statement.where(queued.c.risk >= queue_filter.min_risk)
+    if queue_filter.min_age_s > 0:
+        statement = statement.where(
+            queued.c.waiting_since <= now - timedelta(seconds=queue_filter.min_age_s)
+        )
+    return queued, statement
 
 
 def _has_reason(family: ReasonFamily) -> Any:
@@ -191,16 +233,24 @@ def _has_reason(family: ReasonFamily) -> Any:
         )
     else:
         matching.append(Finding.code.like(f"{family.value}\\_%", escape="\\"))
-    return select(Finding.id).where(*matching).exists()
+    return select(Finding.id).where(*matching).correlate(Track).exists()
 
 
-def _order(sort: QueueSort, priority: Any, waiting_since: Any) -> list[Any]:
-    """ORDER BY terms of a queue sort (track id breaks ties, so paging is stable)."""
+def _order(sort: QueueSort, queued: Any) -> list[Any]:
+    """ORDER BY terms of a queue sort (track id breaks ties, so paging is stable). Priority:
+    escalated and appealed tracks first, then the riskiest."""
     if sort == QueueSort.OLDEST:
-        return [waiting_since.asc(), Track.id.asc()]
+        return [queued.c.waiting_since.asc(), queued.c.track_id.asc()]
     if sort == QueueSort.NEWEST:
-        return [waiting_since.desc(), Track.id.desc()]
-    return [priority.desc(), Track.id.asc()]
+        return [queued.c.waiting_since.desc(), queued.c.track_id.desc()]
+    bonus = case(
+        (
+            or_(queued.c.decision == "escalated", queued.c.appeal_since.is_not(None)),
+            literal(review.ESCALATION_PRIORITY),
+        ),
+        else_=literal(0.0),
+    )
+    return [(queued.c.risk + bonus).desc(), queued.c.track_id.asc()]
 
 
 def queue_page(
@@ -211,33 +261,41 @@ def queue_page(
     limit: int = review.DEFAULT_PAGE,
     now: datetime | None = None,
 ) -> QueuePage:
-    """One page of the filtered queue, ordered and paged in the database, with its total."""
+    """One page of the filtered queue, ordered, counted and paged in one statement."""
     now = now or utc_now()
-    statement, priority = _queue_statement(queue_filter, now=now)
-    order = _order(queue_filter.sort, priority, statement.selected_columns[8])
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    _without_jit(session)
+    queued, statement = _filtered(queue_filter, now=now)
     limit = max(1, min(limit, review.MAX_PAGE))
-    rows = session.execute(statement.order_by(*order).offset(max(0, offset)).limit(limit)).all()
-    tops = _top_findings(session, [row[0] for row in rows])
+    rows = session.execute(
+        statement.add_columns(func.count().over().label("total"))
+        .order_by(*_order(queue_filter.sort, queued))
+        .offset(max(0, offset))
+        .limit(limit)
+    ).all()
+    if rows:
+        total = int(rows[0].total)
+    else:  # past the last page (or nothing queued): count on its own
+        total = int(session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
+    tops = _top_findings(session, [row.track_id for row in rows])
     page = [
         QueueRow(
-            track_id=row[0],
-            isrc=row[1],
-            title=row[2],
-            display_artist=row[3],
-            sender=row[4],
-            delivery_id=row[5],
-            decision=row[6],
-            risk=round(float(row[7]), RISK_DECIMALS),
-            waiting_since=aware(row[8]),
-            claimed_by=row[9],
-            appeal_open=row[10] is not None,
-            top_code=tops.get(row[0], (None, None))[0],
-            top_reason=tops.get(row[0], (None, None))[1],
+            track_id=row.track_id,
+            isrc=row.isrc,
+            title=row.title,
+            display_artist=row.display_artist,
+            sender=row.sender,
+            delivery_id=row.delivery_id,
+            decision=row.decision,
+            risk=round(float(row.risk), RISK_DECIMALS),
+            waiting_since=aware(row.waiting_since),
+            claimed_by=row.claimed_by,
+            appeal_open=row.appeal_since is not None,
+            top_code=tops.get(row.track_id, (None, None))[0],
+            top_reason=tops.get(row.track_id, (None, None))[1],
         )
         for row in rows
     ]
-    return QueuePage(rows=page, total=int(total))
+    return QueuePage(rows=page, total=total)
 
 
 def _top_findings(session: Session, track_ids: list[int]) -> dict[int, tuple[str, str]]:
@@ -267,8 +325,12 @@ def queue_track_ids(
     session: Session, *, queue_filter: QueueFilter, now: datetime | None = None
 ) -> list[int]:
     """Every track the filter matches (for a bulk action on all of them), capped."""
-    statement, _ = _queue_statement(queue_filter, now=now or utc_now())
-    ids = statement.with_only_columns(Track.id).order_by(Track.id).limit(MAX_BULK_TRACKS + 1)
+    queued, statement = _filtered(queue_filter, now=now or utc_now())
+    ids = (
+        statement.with_only_columns(queued.c.track_id)
+        .order_by(queued.c.track_id)
+        .limit(MAX_BULK_TRACKS + 1)
+    )
     found = list(session.scalars(ids))
     if len(found) > MAX_BULK_TRACKS:
         raise ServiceError(
@@ -282,26 +344,27 @@ def queue_neighbours(
 ) -> tuple[int | None, int | None]:
     """The queued tracks before and after `track_id` in the queue's order (for j/k and
     "submit & next"); when the track is not in the queue, (None, the queue's first)."""
-    statement, priority = _queue_statement(queue_filter, now=utc_now())
-    order = _order(queue_filter.sort, priority, statement.selected_columns[8])
+    _without_jit(session)
+    queued, statement = _filtered(queue_filter, now=utc_now())
+    order = _order(queue_filter.sort, queued)
     ranked = statement.with_only_columns(
-        Track.id.label("id"),
-        func.lag(Track.id).over(order_by=order).label("before"),
-        func.lead(Track.id).over(order_by=order).label("after"),
-    ).subquery()
+        queued.c.track_id.label("id"),
+        func.lag(queued.c.track_id).over(order_by=order).label("before"),
+        func.lead(queued.c.track_id).over(order_by=order).label("after"),
+    ).subquery("ranked")
     found = session.execute(
         select(ranked.c.before, ranked.c.after).where(ranked.c.id == track_id)
     ).first()
     if found is not None:
         return found[0], found[1]
-    first = session.scalar(statement.with_only_columns(Track.id).order_by(*order).limit(1))
+    first = session.scalar(statement.with_only_columns(queued.c.track_id).order_by(*order).limit(1))
     return None, first
 
 
 def senders_in_queue(session: Session) -> list[str]:
     """The senders that have tracks waiting (the queue filter's choices)."""
-    statement, _ = _queue_statement(QueueFilter(), now=utc_now())
-    sender = statement.subquery().c[4]
+    queued = _queued(QueueFilter(), now=utc_now(), with_risk=False)
+    sender = queued.c.sender
     return [name for name in session.scalars(select(sender).distinct().order_by(sender)) if name]
 
 
@@ -317,10 +380,9 @@ class ReviewCounts:
 def review_counts(session: Session, *, now: datetime | None = None) -> ReviewCounts:
     """Queue depth, the oldest item's wait and the human decisions made since 00:00 UTC."""
     now = now or utc_now()
-    statement, _ = _queue_statement(QueueFilter(), now=now)
-    queued = statement.subquery()
+    queued = _queued(QueueFilter(), now=now, with_risk=False)
     depth, oldest = session.execute(
-        select(func.count(), func.min(queued.c[8])).select_from(queued)
+        select(func.count(), func.min(queued.c.waiting_since)).select_from(queued)
     ).one()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     decided = session.scalar(

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from integrity.catalog import pipeline, report
+from integrity.catalog.findings import current_for
 from integrity.catalog.states import WorkStage
 from integrity.config import Settings
 from integrity.db.models import Delivery, Finding, Track, utc_now
@@ -125,7 +126,9 @@ def score_step(
     track = session.get(Track, track_id)
     before = track.decision if track else None
     pipeline.score_track(session, track_id=track_id, settings=settings, resources=resources)
-    codes = session.scalars(select(Finding.code).where(Finding.track_id == track_id)).all()
+    codes = (
+        session.scalars(select(Finding.code).where(current_for(track))).all() if track else []
+    )
     work.stage = STAGE_DONE
     work.updated_at = utc_now()
     record_event(

@@ -309,3 +309,29 @@ def test_counts_are_the_metrics_numbers_and_models_page_is_admin_only(service, d
     sign_in(admin, service.admin_key)
     models = admin.get("/console/models")
     assert models.status_code == 200 and "synthetic" in models.text
+
+
+def test_appeal_shows_the_statement_beside_the_evidence_and_requeues(service, db, browser):
+    seeded = seed(db, sender=service.sender, count=1, kind="spam")
+    (track_id,) = seeded.track_ids
+    client = browser()
+    csrf = sign_in(client, service.moderator_key)
+    client.get(f"/console/tracks/{track_id}")
+    client.post(
+        f"/console/tracks/{track_id}/decision",
+        data={"csrf": csrf, "action": "remove", "reason": "spam", "seen_event_id": "0"},
+    )
+    appeal = service.client.post(
+        f"/v1/tracks/{track_id}/appeals",
+        json={"reason": "original_work", "note": "We own the masters; see contract 42."},
+        headers=service.auth(service.uploader_key),
+    )
+    assert appeal.status_code == 201, appeal.text
+    page = client.get("/console/appeals")
+    assert page.status_code == 200
+    assert "We own the masters; see contract 42." in page.text
+    assert "spam title hashtag" in page.text  # the evidence beside it
+    queue = client.get("/console/queue", params={"sender": service.sender})
+    assert f'id="row-{track_id}"' in queue.text and "appealed" in queue.text
+    mine = client.get("/console/mine")
+    assert "review.remove" in mine.text

@@ -14,6 +14,7 @@ import secrets
 import pytest
 from sqlalchemy import select
 
+from integrity.catalog import pipeline
 from integrity.db.models import Delivery, Release
 from integrity.db.session import create_db_engine, session_factory, session_scope
 from integrity.service import accounts
@@ -159,6 +160,14 @@ def test_another_senders_delivery_of_an_isrc_leaves_the_filter_answer_and_is_a_f
         service.settings, _accepted(upload(service, rival, claim, {}))
     )
     assert rival_track != own_track
+    assert answer() == before
+    # Nor once the first claimant's track is scored again (a rescan, a model change).
+    engine = create_db_engine(service.settings.database_url)
+    try:
+        with session_scope(session_factory(engine)) as session:
+            pipeline.score_track(session, track_id=own_track, settings=service.settings)
+    finally:
+        engine.dispose()
     assert answer() == before
 
     detail = _get_track(service, service.moderator_key, rival_track).json()
