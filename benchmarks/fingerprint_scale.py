@@ -270,6 +270,82 @@ def scale_run(n_tracks: int) -> dict[str, float]:
     }
 
 
+def postings_growth(sizes: list[int]) -> None:
+    """Postings each 10-s query reads at each size, counted without building the index.
+
+    Why this is exact: the index holds the synthetic postings generated from the same seed and
+    batches as `build_scale_index`, so a histogram of their keys gives every probed range's
+    posting count, and the embedded index's budget chooses the ranges from those counts alone
+    (`rarest_within_budget`). PostgreSQL reads every posting in the probed ranges.
+    """
+    from integrity.fingerprint.embedded import rarest_within_budget
+    from integrity.fingerprint.keys import KEY_BITS
+
+    real, pool, rate = real_pool()
+    queries = make_queries(real)
+    probes = [query_ranges(q.hashes) for _, _, q in queries]
+    rows = []
+    ref: tuple[float, float] | None = None
+    for n_tracks in sizes:
+        rng = np.random.default_rng(20261124)  # the seed and batches of build_scale_index
+        hist = np.zeros(1 << KEY_BITS, dtype=np.int64)
+        for _, _, fp in real:
+            hist += np.bincount(postings_for(0, fp.core())[0], minlength=hist.size)
+        done = 0
+        while done < n_tracks - len(real):
+            k = min(BATCH_TRACKS, n_tracks - len(real) - done)
+            (keys, _, _), _ = synthetic_batch(rng, pool, rate, k)
+            hist += np.bincount(keys, minlength=hist.size)
+            done += k
+            print(f"  {n_tracks}: {done + len(real)} tracks counted", file=sys.stderr)
+        cum = np.concatenate([[0], np.cumsum(hist)])
+        probed, read = [], []
+        for _, lo, hi, subs in probes:
+            counts = cum[hi.astype(np.int64) + 1] - cum[lo.astype(np.int64)]
+            probed.append(int(counts.sum()))
+            read.append(int(counts[rarest_within_budget(counts, subs)].sum()))
+        if ref is None:
+            ref = (float(np.median(probed)), float(np.median(read)))
+        print(
+            f"  {n_tracks:,} tracks: probed p50 {np.median(probed):,.0f}, "
+            f"read p50 / p99 / max {np.median(read):,.0f} / {np.percentile(read, 99):,.0f} / "
+            f"{max(read):,}",
+            file=sys.stderr,
+            flush=True,
+        )
+        rows.append(
+            [
+                f"{n_tracks:,}",
+                f"{int(hist.sum()):,}",
+                f"{np.median(probed):,.0f} / {np.percentile(probed, 99):,.0f} / {max(probed):,}",
+                f"{np.median(probed) / ref[0]:.2f}×",
+                f"{np.median(read):,.0f} / {np.percentile(read, 99):,.0f} / {max(read):,}",
+                f"{np.median(read) / ref[1]:.2f}×",
+            ]
+        )
+    print(f"machine: {machine()}")
+    print(
+        f"{len(queries)} real 10-s queries; postings counted from the key histogram of the "
+        f"same synthetic index (seed of the scale build); budget {fc.QUERY_HIT_BUDGET:,}"
+    )
+    print_table(
+        [
+            "tracks",
+            "postings indexed",
+            "in probed ranges p50 / p99 / max (PostgreSQL reads all)",
+            "growth",
+            "read by the embedded index p50 / p99 / max",
+            "growth",
+        ],
+        rows,
+    )
+    print(
+        f"goal postings read per 10-s query ≤ 50,000 at {sizes[-1]:,} tracks: "
+        f"{'met' if np.percentile(read, 99) <= 50_000 else 'NOT met'} "
+        f"(p99 {np.percentile(read, 99):,.0f})"
+    )
+
+
 def growth_run(sizes: list[int]) -> None:
     """Postings read and latency per 10-s query as the index grows (one table per size first)."""
     runs = []
@@ -570,6 +646,11 @@ def main() -> None:
     parser.add_argument(
         "--growth", help="comma-separated index sizes, e.g. 10000,30000,100000: postings read"
     )
+    parser.add_argument(
+        "--postings-only",
+        action="store_true",
+        help="with --growth: count the postings each query reads without building the indexes",
+    )
     parser.add_argument("--compare-tracks", type=int, default=2_000)
     parser.add_argument("--shards", action="store_true", help="PostgreSQL: one shard vs three")
     parser.add_argument("--shard-tracks", type=int, default=1_000)
@@ -590,6 +671,8 @@ def main() -> None:
         if urls is not None and len(urls) != 2:
             parser.error("--shard-urls takes two URLs")
         shard_run(args.shard_tracks, args.postgres_url, urls, args.shard_queries)
+    elif args.growth and args.postings_only:
+        postings_growth([int(n) for n in args.growth.split(",")])
     elif args.growth:
         growth_run([int(n) for n in args.growth.split(",")])
     elif args.compare_backends:

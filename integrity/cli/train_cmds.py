@@ -10,10 +10,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from integrity.cli.common import JSON_OPTION, emit_json, fail, progress_bar, stdout_console
-from integrity.config import get_settings
+from integrity.cli.common import (
+    JSON_OPTION,
+    cli_settings,
+    emit_json,
+    fail,
+    progress_bar,
+    stdout_console,
+)
 
 train_app = typer.Typer(help="Build training data, fit the detectors, evaluate them.")
 
@@ -22,7 +27,11 @@ QUICK_OPTION = typer.Option("--quick", help="The small corpus (a few minutes; wh
 DATA_OPTION = typer.Option(
     "--data", help="Corpus folder (default: ~/.cache/integrity/training/quick or full)."
 )
-MODELS_OPTION = typer.Option("--models-dir", help="Where models live (default: settings).")
+MODELS_OPTION = typer.Option(
+    "--models-dir",
+    help="Where models live [default: INTEGRITY_MODELS_DIR, else models/].",
+    show_default=False,
+)
 VERSION_OPTION = typer.Option("--version", help="Model version folder to write or evaluate.")
 
 
@@ -73,6 +82,8 @@ def build_data(
     if as_json:
         emit_json(summary)
         return
+    from rich.table import Table
+
     table = Table("task:family", "clips")
     for key, count in sorted(result.by_family.items()):
         table.add_row(key, str(count))
@@ -90,7 +101,7 @@ def fit(
     """Train, calibrate and write both detectors (synthetic, spam) into models/NAME/VERSION."""
     from integrity.training.fit import MODEL_NAMES, fit_model
 
-    source, target = _existing_corpus(data, quick), models_dir or get_settings().models_dir
+    source, target = _existing_corpus(data, quick), models_dir or cli_settings().models_dir
     results = {}
     with progress_bar() as progress:
         task = progress.add_task("fitting", total=len(MODEL_NAMES))
@@ -103,6 +114,8 @@ def fit(
     if as_json:
         emit_json(results)
         return
+    from rich.table import Table
+
     table = Table("model", "calib AUC", "calib EER", "n")
     for name, m in results.items():
         c = m["calib"]
@@ -124,7 +137,7 @@ def evaluate(
     """Write evaluation.md + ROC/PR/histogram PNGs beside each model and print the goal table."""
     from integrity.training.evaluate import evaluate_all
 
-    source, target = _existing_corpus(data, quick), models_dir or get_settings().models_dir
+    source, target = _existing_corpus(data, quick), models_dir or cli_settings().models_dir
     with progress_bar() as progress:
         task = progress.add_task("evaluating", total=None)
         report = evaluate_all(
@@ -139,6 +152,8 @@ def evaluate(
     if as_json:
         emit_json(report["goals"])
         return
+    from rich.table import Table
+
     table = Table("measure", "goal", "measured", "met")
     for row in report["goals"]:
         met = {True: "yes", False: "NO", None: "n/a"}[row["met"]]

@@ -140,7 +140,7 @@ def plan_jobs(*, quick: bool, seed: int, cache_dir: Path | None = None) -> list[
     candidates: list[tuple[str, Path]] = []
     for package, files in music.items():
         usable = [f for f in files if f.name not in STEM_NAMES]
-        rng.shuffle(usable)  # type: ignore[arg-type]
+        rng.shuffle(usable)
         kept = [f for f in usable[: cap * 3] if _duration(f) >= t.MIN_SOURCE_S][:cap]
         candidates += [(package, f) for f in kept]
     order = rng.permutation(len(candidates))
@@ -202,8 +202,8 @@ def plan_jobs(*, quick: bool, seed: int, cache_dir: Path | None = None) -> list[
             add("spam", kind, (), "generated", f"bed-{i}")
         elif kind == "real_speech" and prompts:
             start = int(rng.integers(0, max(1, len(prompts) - 12)))
-            group = tuple(prompts[start : start + 12])
-            add("spam", kind, group, "asterisk-core-sounds-en-wav", _relative(group[0], cache))
+            spoken = tuple(prompts[start : start + 12])
+            add("spam", kind, spoken, "asterisk-core-sounds-en-wav", _relative(spoken[0], cache))
         else:
             src = spam_sources[int(picks[i % len(picks)])]
             add("spam", kind, (src,), packages_of[src], "spam:" + _relative(src, cache))
