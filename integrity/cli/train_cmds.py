@@ -24,6 +24,8 @@ DATA_OPTION = typer.Option(
 )
 MODELS_OPTION = typer.Option("--models-dir", help="Where models live (default: settings).")
 VERSION_OPTION = typer.Option("--version", help="Model version folder to write or evaluate.")
+# Evaluation-only material beside the repository (a fresh clone has ../shared next to it).
+SHARED_AUDIO = Path(__file__).resolve().parents[2].parent / "shared" / "audio"
 
 
 def _data_dir(data: Path | None, quick: bool) -> Path:
@@ -119,12 +121,29 @@ def evaluate(
         bool, typer.Option(help="Re-encode / pitch / tempo the test clips (slow part).")
     ] = True,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 2,
+    devset: Annotated[
+        Path | None,
+        typer.Option(help="AI development set (MANIFEST.tsv); default ../shared/audio/ai-devset."),
+    ] = None,
+    recordings: Annotated[
+        Path | None,
+        typer.Option(help="Real recordings to count flags on (default: librosa-data there)."),
+    ] = None,
+    external: Annotated[
+        bool, typer.Option(help="Score the development set and the real recordings.")
+    ] = True,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write evaluation.md + ROC/PR/histogram PNGs beside each model and print the goal table."""
     from integrity.training.evaluate import evaluate_all
 
     source, target = _existing_corpus(data, quick), models_dir or get_settings().models_dir
+    devset_dir = devset or SHARED_AUDIO / "ai-devset"
+    recordings_dir = recordings or SHARED_AUDIO / "librosa-data"
+    checks = ((devset, devset_dir / "MANIFEST.tsv"), (recordings, recordings_dir))
+    for given, needed in checks:
+        if given is not None and not needed.exists():
+            fail(f"{needed}: not found")
     with progress_bar() as progress:
         task = progress.add_task("evaluating", total=None)
         report = evaluate_all(
@@ -135,6 +154,8 @@ def evaluate(
             workers=workers,
             on_plan=lambda n: progress.update(task, total=n),
             on_done=lambda: progress.advance(task),
+            devset_dir=devset_dir if external and (devset_dir / "MANIFEST.tsv").is_file() else None,
+            recordings_dir=recordings_dir if external and recordings_dir.is_dir() else None,
         )
     if as_json:
         emit_json(report["goals"])

@@ -42,6 +42,18 @@ class OperatingPoints:
     filter_fpr: float
     negatives: int = 0
     """Held-out real clips the thresholds were read from (what a stated FPR rests on)."""
+    review_fpr_measured: float = math.nan
+    review_fpr_upper: float = math.nan
+    """Measured share of held-out real clips at or above `review`, and its 95 % upper bound."""
+    negative_scores: tuple[float, ...] = ()
+    """Sorted calibrated scores of those held-out real clips (how rare a score is)."""
+
+    def real_share_at_or_above(self, score: float) -> float | None:
+        """Share of held-out real clips scoring at least `score` (None if not recorded)."""
+        if not self.negative_scores:
+            return None
+        below = int(np.searchsorted(np.asarray(self.negative_scores), score, side="left"))
+        return (len(self.negative_scores) - below) / len(self.negative_scores)
 
 
 @dataclass(frozen=True)
@@ -104,7 +116,14 @@ class LoadedModel:
                 break
             name = self.features[i]
             sentences.append(
-                render_reason(name, values[name], self.reference.get(name, math.nan), full)
+                render_reason(
+                    name,
+                    values[name],
+                    self.reference.get(name, math.nan),
+                    full,
+                    self.meta.get("real_quantiles", {}).get(name, ()),
+                    int(self.meta.get("real_quantiles_n", 0)),
+                )
             )
         return sentences
 
@@ -161,6 +180,9 @@ def _load_cached(name: str, version: str | None, root: str) -> LoadedModel:
             review_fpr=float(points["review_fpr"]),
             filter_fpr=float(points["filter_fpr"]),
             negatives=int(points.get("negatives", 0)),
+            review_fpr_measured=float(points.get("review_fpr_measured", math.nan)),
+            review_fpr_upper=float(points.get("review_fpr_ci95", [math.nan, math.nan])[1]),
+            negative_scores=tuple(float(v) for v in points.get("negative_scores", ())),
         ),
         reference={k: float(v) for k, v in meta.get("reference_medians", {}).items()},
         meta=meta,

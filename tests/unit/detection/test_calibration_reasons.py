@@ -72,3 +72,16 @@ def test_explain_names_the_feature_that_drove_the_score() -> None:
     reasons = model.explain(vec)
     assert reasons, "a positive score must come with reasons"
     assert "comb" in reasons[0] and reasons[0].endswith(".")
+
+
+def test_reason_says_how_rare_the_value_is_among_real_recordings_with_its_unit() -> None:
+    quantiles = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 4.0)  # at REAL_QUANTILES levels
+    full = {"art.comb_period_hz": 689.06}
+    sentence = render_reason("art.grid_22050_s32", 3.5, 1.0, full, quantiles, 1234)
+    assert "689 Hz" in sentence and "3.5 dB" in sentence
+    assert "higher than in 99.0% of 1,234 held-out real recordings" in sentence
+    low = render_reason("voice.hnr_db.mean", 0.05, 1.0, {}, quantiles, 1234)
+    assert "lower than in 99.9% of 1,234 held-out real recordings" in low
+    # Ordinary values fall back to the direction against the median, never an inverted claim.
+    typical = render_reason("art.grid_22050_s32", 1.5, 1.0, full, quantiles, 1234)
+    assert "higher than typical real recordings (1 dB)" in typical
