@@ -43,6 +43,12 @@ def analyze_file(path: Path, models: dict[str, Any], policy: Policy) -> dict[str
                 f"score {scored.scores[name]:.3f} or more"
             )
         reasons += [f"{name}: {s}" for s in scored.explanations[name][:MAX_REASONS_PER_MODEL]]
+        found = models[name].attribute(vector) if name == "synthetic" else None
+        if found is not None:
+            reasons.append(
+                f"{name}: among the generator families it was trained on, this audio most "
+                f"resembles {found[0]} ({found[1]:.0%}; evidence, not a verdict)"
+            )
     if not reasons:
         reasons.append("No detector reached its review threshold.")
     return {

@@ -25,6 +25,7 @@ from integrity.features import FEATURE_SCHEMA_VERSION, FeatureVector
 MODEL_FILE = "model.txt"
 META_FILE = "model.json"
 CALIBRATION_FILE = "calibration.json"
+ATTRIBUTION_FILE = "attribution.txt"  # optional: which trained generator family audio resembles
 
 
 class ModelNotFoundError(LookupError):
@@ -103,6 +104,20 @@ class LoadedModel:
         """Calibrated probability in [0, 1] that the track belongs to the positive class."""
         return float(self.score_matrix(self.matrix([vector]))[0])
 
+    def attribute(self, vector: FeatureVector) -> tuple[str, float] | None:
+        """(trained generator family the audio most resembles, its share) or None.
+
+        Evidence for a moderator, not a decision: it ranks only the families this model was
+        trained on, so an unknown generator is still named as its nearest known one.
+        """
+        families = self.meta.get("attribution_families") or []
+        path = self.path / ATTRIBUTION_FILE
+        if not families or not path.is_file():
+            return None
+        probs = _attribution_booster(str(path)).predict(self.matrix([vector]))[0]
+        best = int(np.argmax(probs))
+        return str(families[best]), float(probs[best])
+
     def explain(self, vector: FeatureVector, top: int = 3) -> list[str]:
         """The features that pushed the score up most, as sentences a moderator can read."""
         x = self.matrix([vector])
@@ -126,6 +141,11 @@ class LoadedModel:
                 )
             )
         return sentences
+
+
+@lru_cache(maxsize=8)
+def _attribution_booster(path: str) -> lgb.Booster:
+    return lgb.Booster(model_file=path)
 
 
 def models_root() -> Path:

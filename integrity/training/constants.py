@@ -141,6 +141,7 @@ LGBM_PARAMS = {
 }
 LGBM_ROUNDS = 400
 LGBM_EARLY_STOP = 40
+ATTRIBUTION_ROUNDS = 150  # boosting rounds of the generator-family attribution model
 TARGET_FPR = 0.003  # operating point: false-positive rate on real music (issue 12: <= 0.3 %)
 FPR_UPPER_GOAL = 0.01  # ... with the upper end of its 95 % interval at most this
 FPR_MIN_WINDOWS = 1000  # ... measured on at least this many held-out real windows

@@ -22,7 +22,12 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from integrity.detection.reasons import REAL_QUANTILES
-from integrity.detection.registry import CALIBRATION_FILE, META_FILE, MODEL_FILE
+from integrity.detection.registry import (
+    ATTRIBUTION_FILE,
+    CALIBRATION_FILE,
+    META_FILE,
+    MODEL_FILE,
+)
 from integrity.features import CONTEXT_FEATURES, FEATURE_SCHEMA_VERSION
 from integrity.training import constants as t
 from integrity.training.dataset import EVALUATION_ONLY_FAMILIES, load_dataset, manifest_hash
@@ -123,6 +128,25 @@ def train_booster(split: Split, features: tuple[str, ...], seed: int = 0) -> lgb
     return lgb.train(params, data, num_boost_round=t.LGBM_ROUNDS)
 
 
+def fit_attribution(train: Split, features: tuple[str, ...], path: Path) -> list[str]:
+    """Which trained generator family a synthetic clip most resembles: a multiclass booster on
+    the train fold's synthetic rows. Reported as evidence beside the score, never a decision."""
+    fake = train.where(lambda r: r["label"] == 1)
+    families = sorted({r["family"] for r in fake.records})
+    if len(families) < 2:
+        return []
+    y = np.array([families.index(r["family"]) for r in fake.records])
+    params = {
+        **t.LGBM_PARAMS,
+        "objective": "multiclass",
+        "num_class": len(families),
+        "seed": 0,
+    }
+    data = lgb.Dataset(fake.x, label=y, feature_name=list(features), free_raw_data=False)
+    lgb.train(params, data, num_boost_round=t.ATTRIBUTION_ROUNDS).save_model(str(path))
+    return families
+
+
 def fit_platt(margins: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """Platt scaling on held-out margins; a > 0 keeps the calibration monotone increasing."""
     lr = LogisticRegression(C=PLATT_C, max_iter=1000)
@@ -163,6 +187,9 @@ def fit_model(name: str, data_dir: Path, models_dir: Path, version: str) -> dict
     out = models_dir / name / version
     out.mkdir(parents=True, exist_ok=True)
     booster.save_model(str(out / MODEL_FILE))
+    families: list[str] = []
+    if name == "synthetic":
+        families = fit_attribution(train, features, out / ATTRIBUTION_FILE)
     reference = np.nanmedian(train.x[train.y == 0], axis=0)
     levels = np.nanquantile(held.x, REAL_QUANTILES, axis=0)  # (levels, features)
     meta = {
@@ -176,6 +203,7 @@ def fit_model(name: str, data_dir: Path, models_dir: Path, version: str) -> dict
         "excluded_families": list(excluded),
         "train_counts": _counts(train),
         "train_packages": sorted({r["package"] for r in train.records}),
+        "attribution_families": families,
         "calib_counts": _counts(calib),
         "lightgbm": {"version": lgb.__version__, "params": t.LGBM_PARAMS, "rounds": t.LGBM_ROUNDS},
         "python": platform.python_version(),
