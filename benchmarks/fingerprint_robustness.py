@@ -40,7 +40,8 @@ from _fp_common import (
     print_table,
 )
 
-from integrity.fingerprint import FINGERPRINT_SAMPLE_RATE, extract, open_index
+from integrity.catalog.fingerprints import open_index
+from integrity.fingerprint import FINGERPRINT_SAMPLE_RATE, extract
 from integrity.fingerprint import constants as fc
 from integrity.fingerprint.embedded import EmbeddedIndex
 from integrity.fingerprint.matcher import reportable

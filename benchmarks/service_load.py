@@ -34,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _machine import load_average, machine  # noqa: E402
 
-from integrity import accounts  # noqa: E402
 from integrity.db.models import Delivery, Track  # noqa: E402
 from integrity.db.service_models import TrackModeration  # noqa: E402
 from integrity.db.session import (  # noqa: E402
@@ -43,6 +42,7 @@ from integrity.db.session import (  # noqa: E402
     session_scope,
     upgrade_schema,
 )
+from integrity.service import accounts  # noqa: E402
 from tests.service_support import (  # noqa: E402
     TrackSpec,
     make_ern,
@@ -325,8 +325,8 @@ def in_process_filter(
     database_url: str, ids: list[int], isrcs: list[str], args: argparse.Namespace
 ) -> dict[str, list[float]]:
     """The filter's own share: the service function on the API's read engine, no HTTP."""
-    from integrity import filtering
     from integrity.api.app import read_only_engine
+    from integrity.service import filtering
 
     main_engine = create_db_engine(database_url)
     engine = read_only_engine(main_engine)

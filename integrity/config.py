@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from integrity.audio import constants as audio_constants
+
 MEBIBYTE = 1024 * 1024
 GIBIBYTE = 1024 * MEBIBYTE
 
@@ -49,10 +51,10 @@ class Settings(BaseSettings):
     xml_max_depth: int = 256  # libxml2 refuses deeper trees for free; lower caps cost a check
 
     # Untrusted audio: decoded in a sandboxed child process with these caps.
-    audio_max_bytes: int = 512 * MEBIBYTE
-    audio_max_duration_s: float = 4 * 3600.0
-    decode_timeout_s: float = 120.0
-    decode_memory_limit_bytes: int = 4 * GIBIBYTE
+    audio_max_bytes: int = audio_constants.DEFAULT_MAX_BYTES
+    audio_max_duration_s: float = audio_constants.DEFAULT_MAX_DURATION_S
+    decode_timeout_s: float = audio_constants.DEFAULT_DECODE_TIMEOUT_S
+    decode_memory_limit_bytes: int = audio_constants.DEFAULT_DECODE_MEMORY_LIMIT_BYTES
 
     # Service: the upload webhook, the API and the workers.
     webhook_tolerance_s: int = 300  # accepted clock skew of webhook-timestamp, both ways

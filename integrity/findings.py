@@ -1,7 +1,7 @@
-"""Recording findings idempotently: the same observation stored twice is stored once.
+"""What a finding is, before it is stored: a pure value every engine can produce.
 
-Every source (ERN validation, audio checks, duplicate search, models) reports through here, so
-reruns and at-least-once task delivery never duplicate what a moderator sees.
+Engines (ddex validation, audio checks, metadata signals, models) return `FindingSpec`s; only the
+catalog layer (`integrity.catalog.findings`) stores them, so no engine needs the database.
 """
 
 from __future__ import annotations
@@ -10,11 +10,6 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from integrity.db.models import Finding
 
 
 @dataclass(frozen=True)
@@ -42,30 +37,3 @@ class FindingSpec:
             self.message,
         ]
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
-
-
-def record_findings(session: Session, *, delivery_id: int, specs: list[FindingSpec]) -> int:
-    """Insert the findings not stored yet; returns how many were new."""
-    if not specs:
-        return 0
-    by_key = {spec.key(delivery_id): spec for spec in specs}
-    existing = set(
-        session.scalars(select(Finding.finding_key).where(Finding.finding_key.in_(by_key))).all()
-    )
-    new = [(key, spec) for key, spec in by_key.items() if key not in existing]
-    for key, spec in new:
-        session.add(
-            Finding(
-                finding_key=key,
-                delivery_id=delivery_id,
-                track_id=spec.track_id,
-                release_id=spec.release_id,
-                source=spec.source,
-                severity=spec.severity,
-                code=spec.code,
-                location=spec.location,
-                message=spec.message,
-                evidence=spec.evidence,
-            )
-        )
-    return len(new)

@@ -28,11 +28,11 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from integrity import accounts, security
 from integrity.api import create_app
 from integrity.config import Settings
 from integrity.db.session import create_db_engine, session_factory, session_scope, upgrade_schema
-from workers.app import STAGES
+from integrity.service import accounts, security
+from integrity.service.queues import STAGES
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "INTEGRITY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

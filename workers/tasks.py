@@ -19,11 +19,13 @@ from celery.exceptions import Retry
 from celery.signals import worker_process_shutdown
 from sqlalchemy.orm import Session, sessionmaker
 
-from integrity import deadletters, deliveries, metrics, pipeline, rescans, storage
+from integrity.catalog import pipeline, storage
 from integrity.config import Settings, get_settings
 from integrity.db.session import create_db_engine, session_factory, session_scope
-from integrity.service_errors import ServiceError
-from workers.app import app, queue_name
+from integrity.service import deadletters, metrics, queues, rescans, steps
+from integrity.service.errors import ServiceError
+from integrity.service.queues import queue_name
+from workers.app import app
 
 logger = logging.getLogger(__name__)
 
@@ -170,11 +172,11 @@ class IntegrityTask(Task):
 
 
 def _give_up_delivery(session: Session, args: tuple[Any, ...], error: str) -> None:
-    deliveries.fail_step(session, delivery_id=int(args[0]), track_id=None, error=error)
+    steps.fail_step(session, delivery_id=int(args[0]), track_id=None, error=error)
 
 
 def _give_up_track(session: Session, args: tuple[Any, ...], error: str) -> None:
-    deliveries.fail_step(session, delivery_id=int(args[0]), track_id=int(args[1]), error=error)
+    steps.fail_step(session, delivery_id=int(args[0]), track_id=int(args[1]), error=error)
 
 
 def finish(delivery_id: int) -> None:
@@ -182,8 +184,8 @@ def finish(delivery_id: int) -> None:
     (S3 backend only): no task of a closed delivery reads its files again, and a rescan that
     needs the message downloads it anew."""
     with session_scope(sessions()) as session:
-        deliveries.finish_when_done(session, delivery_id=delivery_id)
-        location = deliveries.finished_location(session, delivery_id=delivery_id)
+        steps.finish_when_done(session, delivery_id=delivery_id)
+        location = steps.finished_location(session, delivery_id=delivery_id)
     if location is not None:
         storage.store_for(settings()).evict(location)
 
@@ -196,13 +198,13 @@ def send(task: Task, *args: Any, stage: str) -> None:
 @app.task(
     bind=True,
     base=IntegrityTask,
-    name="workers.tasks.ingest_delivery",
+    name=queues.INGEST_DELIVERY_TASK,
     give_up=staticmethod(_give_up_delivery),
 )
 def ingest_delivery(self: IntegrityTask, delivery_id: int) -> None:
     """Parse a delivery's ERN and fan its tracks out to the analyze queue."""
     with session_scope(sessions()) as session:
-        track_ids = deliveries.ingest_step(session, delivery_id=delivery_id, settings=settings())
+        track_ids = steps.ingest_step(session, delivery_id=delivery_id, settings=settings())
     for track_id in track_ids:
         send(analyze_track, delivery_id, track_id, stage="analyze")
     if not track_ids:
@@ -212,13 +214,13 @@ def ingest_delivery(self: IntegrityTask, delivery_id: int) -> None:
 @app.task(
     bind=True,
     base=IntegrityTask,
-    name="workers.tasks.analyze_track",
+    name=queues.ANALYZE_TRACK_TASK,
     give_up=staticmethod(_give_up_track),
 )
 def analyze_track(self: IntegrityTask, delivery_id: int, track_id: int) -> None:
     """Decode, measure, fingerprint and index one track, then send it to scoring."""
     with session_scope(sessions()) as session:
-        due = deliveries.analyze_step(
+        due = steps.analyze_step(
             session,
             delivery_id=delivery_id,
             track_id=track_id,
@@ -232,13 +234,13 @@ def analyze_track(self: IntegrityTask, delivery_id: int, track_id: int) -> None:
 @app.task(
     bind=True,
     base=IntegrityTask,
-    name="workers.tasks.score_track",
+    name=queues.SCORE_TRACK_TASK,
     give_up=staticmethod(_give_up_track),
 )
 def score_track(self: IntegrityTask, delivery_id: int, track_id: int) -> None:
     """Score one track, then close its delivery if it was the last one."""
     with session_scope(sessions()) as session:
-        deliveries.score_step(
+        steps.score_step(
             session,
             delivery_id=delivery_id,
             track_id=track_id,
@@ -248,7 +250,7 @@ def score_track(self: IntegrityTask, delivery_id: int, track_id: int) -> None:
     finish(delivery_id)
 
 
-@app.task(bind=True, base=IntegrityTask, name="workers.tasks.rescan_batch")
+@app.task(bind=True, base=IntegrityTask, name=queues.RESCAN_BATCH_TASK)
 def rescan_batch(self: IntegrityTask, rescan_id: int) -> None:
     """Re-score the next batch of a rescan and chain the following one."""
     with session_scope(sessions()) as session:
@@ -259,11 +261,11 @@ def rescan_batch(self: IntegrityTask, rescan_id: int) -> None:
         send(rescan_batch, rescan_id, stage="rescan")
 
 
-@app.task(bind=True, base=IntegrityTask, name="workers.tasks.sweep")
+@app.task(bind=True, base=IntegrityTask, name=queues.SWEEP_TASK)
 def sweep(self: IntegrityTask) -> None:
     """Beat: re-send deliveries whose ingest task was lost and rescans that stopped moving."""
     with session_scope(sessions()) as session:
-        stalled = deliveries.stalled_deliveries(session, older_than_s=STALL_AFTER_S)
+        stalled = steps.stalled_deliveries(session, older_than_s=STALL_AFTER_S)
         stuck = rescans.stalled_rescans(session, older_than_s=STALL_AFTER_S)
     beat_heartbeat(settings().redis_url)
     for delivery_id in stalled:

@@ -19,10 +19,9 @@ from integrity.api.auth import KeyCache, RedisRateLimiter, build_rate_limiter
 from integrity.api.routes import ROUTERS
 from integrity.config import Settings, get_settings
 from integrity.db.session import create_db_engine, session_factory
-from integrity.metrics import ServiceMetrics, StateCollector
-from integrity.service_errors import ServiceError
-from workers.app import STAGES, queue_name
-from workers.app import create_app as create_celery_app
+from integrity.service.errors import ServiceError
+from integrity.service.metrics import ServiceMetrics, StateCollector
+from integrity.service.queues import STAGES, create_celery, queue_name
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ class TaskSender:
 
     def send(self, task_name: str, *args: Any, stage: str, task_id: str | None = None) -> None:
         if self._celery is None:
-            self._celery = create_celery_app(self._settings)
+            self._celery = create_celery(self._settings)
         self._celery.send_task(
             task_name, args=list(args), queue=queue_name(stage, self._settings), task_id=task_id
         )

@@ -26,10 +26,10 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integrity import security
 from integrity.config import Settings
 from integrity.db.service_models import ApiKey, Sender
-from integrity.service_errors import ServiceError
+from integrity.service import security
+from integrity.service.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 

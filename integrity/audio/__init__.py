@@ -5,7 +5,7 @@ Decode once per file, at the highest rate any consumer needs, and hand the same
 for features, `audio.samples` for full band. Samples are mono (the mean of the source
 channels), float32, C-contiguous and read-only.
 
-    limits = DecodeLimits.from_settings(settings)
+    limits = DecodeLimits(max_bytes=..., max_duration_s=..., timeout_s=..., memory_limit_bytes=...)
     sha = sha256_file(path)                    # streamed, before anything parses the file
     audio = decode_file(path, limits=limits)   # native rate, capped at 48 kHz; sandboxed
     stats = measure(audio)                     # LUFS, peak, silence, clipping

@@ -13,8 +13,10 @@ formats from their magic bytes and open FFmpeg with that one demuxer forced and 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import av.error
@@ -28,6 +30,7 @@ from integrity.audio.constants import (
     ID3_FOOTER_BYTES,
     ID3_FOOTER_FLAG,
     ID3_HEADER_BYTES,
+    ID3_MAX_TAGS,
     ID3_SIZE_OFFSET,
     ID3_SYNCSAFE_BITS,
     MAX_NATIVE_OUTPUT_RATE_HZ,
@@ -89,15 +92,35 @@ class Decoded:
     backend: str
 
 
-def _skip_id3(head: bytes) -> bytes:
-    """Bytes after a leading ID3v2 tag (MP3, and some FLAC/AAC files carry one)."""
+def _id3_tag_bytes(head: bytes) -> int:
+    """Length of a leading ID3v2 tag (header, body, footer), 0 when `head` opens with none.
+
+    MP3 (and some FLAC/AAC) files carry one; cover art makes it hundreds of KiB long.
+    """
     if len(head) < ID3_HEADER_BYTES or head[:3] != b"ID3":
-        return head
+        return 0
     size = 0
     for byte in head[ID3_SIZE_OFFSET:ID3_HEADER_BYTES]:
         size = (size << ID3_SYNCSAFE_BITS) | (byte & ((1 << ID3_SYNCSAFE_BITS) - 1))
     footer = ID3_FOOTER_BYTES if head[ID3_FLAGS_OFFSET] & ID3_FOOTER_FLAG else 0
-    return head[ID3_HEADER_BYTES + size + footer :]
+    return ID3_HEADER_BYTES + size + footer
+
+
+def _read_past_id3(handle: BinaryIO) -> bytes:
+    """The first SNIFF_BYTES after any leading ID3v2 tags (seeking, never reading the tags).
+
+    Why seek: a tag holding cover art is routinely larger than SNIFF_BYTES, and the audio's
+    own magic bytes only start after it. A 28-bit syncsafe size caps one tag at 256 MiB, and
+    at most ID3_MAX_TAGS stacked tags are skipped, so a hostile header costs one seek each.
+    """
+    head = handle.read(SNIFF_BYTES)
+    for _ in range(ID3_MAX_TAGS):
+        skip = _id3_tag_bytes(head)
+        if skip == 0:
+            break
+        handle.seek(skip - len(head), os.SEEK_CUR)
+        head = handle.read(SNIFF_BYTES)
+    return head
 
 
 def sniff_container(path: Path) -> str:
@@ -105,6 +128,8 @@ def sniff_container(path: Path) -> str:
     try:
         with path.open("rb") as handle:
             head = handle.read(SNIFF_BYTES)
+            handle.seek(0)
+            body = _read_past_id3(handle)
     except OSError as exc:
         raise AudioDecodeError(path, DecodeFailure.UNREADABLE, exc.strerror or str(exc)) from exc
     if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
@@ -117,7 +142,6 @@ def sniff_container(path: Path) -> str:
         return "mp4"
     if head[:4] == b"\x1a\x45\xdf\xa3":
         return "matroska"
-    body = _skip_id3(head)
     if body[:4] == b"fLaC":
         return "flac"
     if len(body) >= 2 and (int.from_bytes(body[:2], "big") & MPEG_SYNC_MASK) == MPEG_SYNC_MASK:

@@ -26,7 +26,7 @@ SOXR_QUALITY: Final[str] = "HQ"
 
 # --- Untrusted-input checks -------------------------------------------------------------------
 SNIFF_BYTES: Final[int] = 64 * 1024
-"""Bytes read from the start of a file to recognise its container (bytes; covers ID3 tags)."""
+"""Bytes read to recognise a container (bytes), from the start and again after ID3v2 tags."""
 TRUNCATION_MIN_FRACTION: Final[float] = 0.9
 """A file decoding to less than this fraction of its declared duration is truncated (ratio)."""
 TRUNCATION_MIN_GAP_S: Final[float] = 1.0
@@ -51,6 +51,9 @@ ID3_FOOTER_BYTES: Final[int] = 10
 """Optional ID3v2.4 footer (bytes), present when ID3_FOOTER_FLAG is set."""
 ID3_FOOTER_FLAG: Final[int] = 0x10
 """ID3v2 header flag announcing a footer (bit mask)."""
+ID3_MAX_TAGS: Final[int] = 4
+"""Stacked leading ID3v2 tags skipped before the audio must begin (count; taggers that
+prepend instead of rewriting leave two or three)."""
 MPEG_SYNC_MASK: Final[int] = 0xFFE0
 """The 11 sync bits that open an MPEG audio or ADTS frame header (bit mask)."""
 MPEG_LAYER_SHIFT: Final[int] = 1
@@ -131,3 +134,13 @@ CLIP_LEVEL: Final[float] = 0.999
 CLIP_MIN_RUN_SAMPLES: Final[int] = 3
 """Full-scale samples count as clipped only in runs at least this long (samples): a lone peak
 of a normalised master is not clipping, a flat top is."""
+
+# Default caps on one untrusted file (the deployment overrides them through Settings).
+DEFAULT_MAX_BYTES: Final[int] = 512 * 1024 * 1024
+"""bytes: the largest audio file opened at all."""
+DEFAULT_MAX_DURATION_S: Final[float] = 4 * 3600.0
+"""seconds: the longest audio decoded (checked in the headers and while decoding)."""
+DEFAULT_DECODE_TIMEOUT_S: Final[float] = 120.0
+"""seconds of wall clock the sandbox gets for one file."""
+DEFAULT_DECODE_MEMORY_LIMIT_BYTES: Final[int] = 4 * 1024 * 1024 * 1024
+"""bytes: the sandbox's address-space cap."""

@@ -16,7 +16,13 @@ import threading
 from pathlib import Path
 
 from integrity.audio._sandbox import SandboxDecoder
-from integrity.audio.constants import HASH_CHUNK_BYTES
+from integrity.audio.constants import (
+    DEFAULT_DECODE_MEMORY_LIMIT_BYTES,
+    DEFAULT_DECODE_TIMEOUT_S,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DURATION_S,
+    HASH_CHUNK_BYTES,
+)
 from integrity.audio.errors import AudioDecodeError, DecodeFailure
 from integrity.audio.records import AudioProbe, DecodedAudio, DecodeLimits, check_output_rate
 
@@ -37,11 +43,13 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def default_limits() -> DecodeLimits:
-    """The deployment's configured limits (used when a caller passes none)."""
-    from integrity.config import get_settings  # settings are read only when actually needed
-
-    return DecodeLimits.from_settings(get_settings())
+DEFAULT_LIMITS = DecodeLimits(
+    max_bytes=DEFAULT_MAX_BYTES,
+    max_duration_s=DEFAULT_MAX_DURATION_S,
+    timeout_s=DEFAULT_DECODE_TIMEOUT_S,
+    memory_limit_bytes=DEFAULT_DECODE_MEMORY_LIMIT_BYTES,
+)
+"""The caps used when a caller passes none (the deployment's come through Settings)."""
 
 
 def _checked_path(path: Path, limits: DecodeLimits) -> Path:
@@ -90,7 +98,7 @@ def probe_file(path: Path, *, limits: DecodeLimits | None = None) -> AudioProbe:
     Raises AudioDecodeError when the file is too big, unrecognised, or its headers already
     break the limits (too long, odd channel count or rate), so callers can refuse it cheaply.
     """
-    limits = limits or default_limits()
+    limits = limits or DEFAULT_LIMITS
     resolved = _checked_path(path, limits)
     found = sandbox_for(limits).probe(resolved, limits)
     found.check(Path(path), limits.max_duration_s)
@@ -113,7 +121,7 @@ def decode_file(
     """
     if sample_rate is not None:
         check_output_rate(sample_rate)
-    limits = limits or default_limits()
+    limits = limits or DEFAULT_LIMITS
     try:
         resolved = _checked_path(path, limits)
         if sandbox:

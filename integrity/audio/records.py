@@ -22,8 +22,6 @@ from integrity.audio.errors import AudioDecodeError, DecodeFailure
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from integrity.config import Settings
-
 
 @dataclass(frozen=True, slots=True)
 class DecodeLimits:
@@ -40,15 +38,6 @@ class DecodeLimits:
             if not getattr(self, name) > 0:
                 raise ValueError(f"DecodeLimits.{name} must be positive")
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DecodeLimits:
-        """The limits configured for this deployment (INTEGRITY_AUDIO_MAX_BYTES etc.)."""
-        return cls(
-            max_bytes=settings.audio_max_bytes,
-            max_duration_s=settings.audio_max_duration_s,
-            timeout_s=settings.decode_timeout_s,
-            memory_limit_bytes=settings.decode_memory_limit_bytes,
-        )
 
 
 @dataclass(frozen=True, slots=True)

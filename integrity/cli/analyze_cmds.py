@@ -14,9 +14,9 @@ import typer
 from rich.table import Table
 
 from integrity.audio import AudioDecodeError, decode_file
+from integrity.catalog.policy import Policy, load_policy, with_model_defaults
 from integrity.cli.common import JSON_OPTION, emit_json, fail, progress_bar, stdout_console
 from integrity.config import get_settings
-from integrity.policy import Policy, load_policy, with_model_defaults
 
 MODEL_NAMES = ("synthetic", "spam")
 MAX_REASONS_PER_MODEL = 3
@@ -24,8 +24,8 @@ MAX_REASONS_PER_MODEL = 3
 
 def analyze_file(path: Path, models: dict[str, Any], policy: Policy) -> dict[str, Any]:
     """The JSON-contract object for one file."""
+    from integrity.catalog.scoring import score_features
     from integrity.features import extract_features
-    from integrity.scoring import score_features
 
     audio = decode_file(path)
     vector = extract_features(audio.samples, audio.sample_rate)
@@ -68,8 +68,9 @@ def analyze(
     """Score audio files for AI generation and spam; print decisions and reasons."""
     from integrity.detection import ModelNotFoundError, load_model
 
+    models_dir = get_settings().models_dir
     try:
-        models = {name: load_model(name) for name in MODEL_NAMES}
+        models = {name: load_model(name, root=models_dir) for name in MODEL_NAMES}
     except ModelNotFoundError as exc:
         fail(str(exc), code=1)
     for path in audio:

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from integrity.audio import AudioDecodeError
+from integrity.catalog.fingerprints import open_index
 from integrity.cli.common import JSON_OPTION, emit_json, fail, progress_bar, stdout_console
 from integrity.config import get_settings
 from integrity.corpus import AUDIO_SUFFIXES
@@ -22,7 +23,6 @@ from integrity.fingerprint import (
     FingerprintError,
     FingerprintIndex,
     FingerprintIndexError,
-    open_index,
 )
 from integrity.fingerprint.audio_io import fingerprint_file
 from integrity.fingerprint.evidence import match_record

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from integrity import pipeline
+from integrity.catalog import pipeline
+from integrity.catalog.report import delivery_report
+from integrity.catalog.scan import ScanInputError, discover_deliveries, scan_deliveries
 from integrity.cli.common import JSON_OPTION, emit_json, fail, progress_bar, stdout_console
 from integrity.config import get_settings
 from integrity.db.session import (
@@ -18,8 +20,6 @@ from integrity.db.session import (
     session_scope,
     upgrade_schema,
 )
-from integrity.report import delivery_report
-from integrity.scan import ScanInputError, discover_deliveries, scan_deliveries
 
 DECISION_STYLE = {"clear": "green", "review": "yellow", "filter": "magenta", "block": "red"}
 

@@ -9,11 +9,11 @@ import typer
 from celery import Celery
 from sqlalchemy.orm import Session
 
-from integrity import accounts, deadletters, rescans
 from integrity.cli.common import JSON_OPTION, emit_json, fail, stdout_console
 from integrity.config import get_settings
 from integrity.db.session import create_db_engine, schema_is_current, session_factory, session_scope
-from integrity.service_errors import ServiceError
+from integrity.service import accounts, deadletters, rescans
+from integrity.service.errors import ServiceError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -74,9 +74,10 @@ def worker(
     beat: bool = typer.Option(False, help="Also run the beat scheduler (one process only)."),
 ) -> None:
     """Run a Celery worker on the stage queues."""
-    from workers.app import STAGES, app, queue_name
+    from integrity.service.queues import STAGES, create_celery, queue_name
 
     settings = get_settings()
+    app = create_celery(settings)
     stages = [s.strip() for s in queues.split(",") if s.strip()] or list(STAGES)
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
@@ -97,9 +98,10 @@ def worker(
 
 def beat() -> None:
     """Run the Celery beat scheduler (the periodic sweep); exactly one per deployment."""
-    from workers.app import app
+    from integrity.service.queues import create_celery
 
     settings = get_settings()
+    app = create_celery(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     schedule = settings.data_dir / "celerybeat-schedule"
     app.start(["beat", "--loglevel", settings.log_level, "--schedule", str(schedule)])
@@ -221,9 +223,9 @@ def deadletters_replay(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Send dead letters' tasks again (each with a fresh task id, after the commit)."""
-    from workers.app import create_app
+    from integrity.service.queues import create_celery
 
-    celery = create_app(get_settings())
+    celery = create_celery(get_settings())
     replayed = []
     for letter_id in letter_ids:
         with _session() as session:
@@ -262,7 +264,7 @@ def rescan_start(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Start a rescan on the workers (after activating a model: --scope model_version)."""
-    from workers.app import create_app
+    from integrity.service.queues import create_celery
 
     scope = {"kind": kind} if value is None else {"kind": kind, "value": value}
     with _session() as session:
@@ -274,7 +276,7 @@ def rescan_start(
             models_dir=get_settings().models_dir,
         )
         document = rescans.rescan_as_dict(rescan)
-    _send_rescan(create_app(get_settings()), document["id"])
+    _send_rescan(create_celery(get_settings()), document["id"])
     if json_output:
         emit_json(document)
     else:
@@ -282,9 +284,10 @@ def rescan_start(
 
 
 def _send_rescan(celery: Celery, rescan_id: int) -> None:
-    from workers.app import queue_name
+    from integrity.service.queues import RESCAN_BATCH_TASK, Stage, queue_name
 
-    celery.send_task("workers.tasks.rescan_batch", args=[rescan_id], queue=queue_name("rescan"))
+    queue = queue_name(Stage.RESCAN, get_settings())
+    celery.send_task(RESCAN_BATCH_TASK, args=[rescan_id], queue=queue)
 
 
 @rescan_app.command("status")
@@ -321,13 +324,13 @@ def rescan_cancel(rescan_id: int = typer.Argument(...), json_output: bool = JSON
 @rescan_app.command("resume")
 def rescan_resume(rescan_id: int = typer.Argument(...), json_output: bool = JSON_OPTION) -> None:
     """Send the next batch of an active rescan again (after a crash; the cursor is kept)."""
-    from workers.app import create_app
+    from integrity.service.queues import create_celery
 
     with _session() as session:
         document = rescans.rescan_as_dict(rescans.get_rescan(session, rescan_id=rescan_id))
     if document["status"] not in rescans.ACTIVE_STATES:
         fail(f"rescan {rescan_id} is {document['status']}; nothing to resume")
-    _send_rescan(create_app(get_settings()), rescan_id)
+    _send_rescan(create_celery(get_settings()), rescan_id)
     if json_output:
         emit_json(document)
     else:

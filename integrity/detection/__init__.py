@@ -12,9 +12,7 @@ from typing import Any
 _LAZY = {
     "LoadedModel": "integrity.detection.registry",
     "ModelNotFoundError": "integrity.detection.registry",
-    "explain": "integrity.detection.registry",
     "load_model": "integrity.detection.registry",
-    "score_features": "integrity.detection.registry",
 }
 
 __all__ = sorted(_LAZY)

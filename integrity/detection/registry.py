@@ -18,7 +18,6 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from integrity.config import get_settings
 from integrity.detection.reasons import render_reason
 from integrity.features import FEATURE_SCHEMA_VERSION, FeatureVector
 
@@ -148,25 +147,21 @@ def _attribution_booster(path: str) -> lgb.Booster:
     return lgb.Booster(model_file=path)
 
 
-def models_root() -> Path:
-    return get_settings().models_dir
-
-
 def _version_key(version: str) -> tuple[int | str, ...]:
     return tuple(int(p) if p.isdigit() else p for p in version.replace("-", ".").split("."))
 
 
-def available_versions(name: str, root: Path | None = None) -> list[str]:
-    base = (root or models_root()) / name
+def available_versions(name: str, root: Path) -> list[str]:
+    base = root / name
     if not base.is_dir():
         return []
     found = [p.name for p in base.iterdir() if (p / MODEL_FILE).is_file()]
     return sorted(found, key=_version_key)
 
 
-def load_model(name: str, version: str | None = None, *, root: Path | None = None) -> LoadedModel:
-    """The named detector (newest version unless one is given), calibrated and ready."""
-    return _load_cached(name, version, str(root or models_root()))
+def load_model(name: str, version: str | None = None, *, root: Path) -> LoadedModel:
+    """The named detector under `root` (newest version unless one is given), calibrated."""
+    return _load_cached(name, version, str(root))
 
 
 @lru_cache(maxsize=16)
@@ -208,14 +203,3 @@ def _load_cached(name: str, version: str | None, root: str) -> LoadedModel:
         meta=meta,
     )
 
-
-def score_features(name: str, vector: FeatureVector, version: str | None = None) -> float:
-    """Calibrated probability from the shipped model `name`."""
-    return load_model(name, version).score_features(vector)
-
-
-def explain(
-    name: str, vector: FeatureVector, version: str | None = None, top: int = 3
-) -> list[str]:
-    """Top contributing features of the shipped model `name`, as sentences."""
-    return load_model(name, version).explain(vector, top=top)

@@ -1,7 +1,7 @@
 """Audio fingerprints that survive pitch, tempo and speed changes, and the index to match them.
 
-Pure: samples in, fingerprints and matches out. `extract` makes a `Fingerprint`; `open_index`
-opens the embedded file (a path) or PostgreSQL (a postgresql:// URL) behind one interface.
+Pure: samples in, fingerprints and matches out. `extract` makes a `Fingerprint`; the embedded
+index file and the PostgreSQL backend (`integrity.catalog`) share one interface.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from integrity.fingerprint.index import (
     DEFAULT_QUERY_LIMIT,
     FingerprintIndex,
     FingerprintIndexError,
-    open_index,
 )
 from integrity.fingerprint.matcher import Match
 
@@ -28,5 +27,4 @@ __all__ = [
     "Match",
     "duplicate_evidence",
     "extract",
-    "open_index",
 ]

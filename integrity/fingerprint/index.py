@@ -1,4 +1,4 @@
-"""The index interface every backend offers, the query logic they share, and `open_index`.
+"""The index interface every backend offers and the query logic they share.
 
 Why shared query logic: a backend only has to answer "which postings lie in these key ranges";
 probing, alignment, scoring and the whole-track sampling are the same for the embedded file and
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -25,7 +24,7 @@ DEFAULT_QUERY_LIMIT = 10
 
 @runtime_checkable
 class FingerprintIndex(Protocol):
-    """What the pipeline, the CLI and the API use; `open_index` returns one."""
+    """What the pipeline, the CLI and the API use; `catalog.fingerprints.open_index` returns one."""
 
     def add(self, track_id: str, fp: Fingerprint, *, meta: dict[str, Any] | None = None) -> None:
         """Index a track (replacing any earlier fingerprint under the same id)."""
@@ -133,18 +132,3 @@ def check_fingerprint(fp: Fingerprint) -> None:
             f"fingerprint version {fp.version}, the index holds version {fc.FINGERPRINT_VERSION}"
         )
 
-
-def open_index(location: str | Path, **kwargs: Any) -> FingerprintIndex:
-    """A path opens (or creates) the embedded file; a postgresql:// URL the PostgreSQL backend.
-
-    Extra keyword arguments go to the backend (e.g. `schema=` for PostgreSQL, `create=False`
-    for the embedded file).
-    """
-    text = str(location)
-    if text.startswith(("postgresql:", "postgresql+", "postgres:")):
-        from integrity.fingerprint.postgres import PostgresIndex
-
-        return PostgresIndex(text, **kwargs)
-    from integrity.fingerprint.embedded import EmbeddedIndex
-
-    return EmbeddedIndex(Path(text), **kwargs)

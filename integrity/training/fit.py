@@ -250,7 +250,7 @@ def operating_points(negatives: np.ndarray, records: list[dict[str, Any]]) -> di
     The threshold is the smallest score above all but floor(TARGET_FPR * n) of the n windows;
     the measured rate k / n and its exact 95 % interval are recorded, so the policy can refuse a
     model whose upper bound exceeds its budget. filter and block equal the review threshold and
-    BLOCK_PROBABILITY: a model score alone never filters or blocks (integrity.policy).
+    BLOCK_PROBABILITY: a model score alone never filters or blocks (integrity.catalog.policy).
     """
     review = threshold_at_fpr(negatives, t.TARGET_FPR)
     k = int(np.sum(negatives >= review))
@@ -340,7 +340,7 @@ def model_card(
             "same evidence, so the metadata rule compares durations with the 30-s threshold.",
             "Legitimate ambient, drone or minimal music resembles noise beds and loops; "
             "game music loops by design, so some real negatives are loop-like.",
-            "A model score alone never filters or blocks (integrity.policy).",
+            "A model score alone never filters or blocks (integrity.catalog.policy).",
         ]
     lines = [
         f"# Model card: `{name}` {version}",

@@ -13,30 +13,32 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
-from integrity import deliveries, security, storage
 from integrity.api.auth import Principal, require
 from integrity.api.deps import settings_of, unit_of_work
-from integrity.service_errors import ServiceError
+from integrity.catalog import storage
+from integrity.service import intake, security, steps
+from integrity.service.errors import ServiceError
+from integrity.service.queues import INGEST_DELIVERY_TASK as INGEST_TASK
 
 logger = logging.getLogger(__name__)
+
 router = APIRouter(tags=["deliveries"])
-INGEST_TASK = "workers.tasks.ingest_delivery"
 
 
 def _accept(
     request: Request,
     principal: Principal,
-    spool: deliveries.BodySpool,
+    spool: intake.BodySpool,
     webhook_id: str,
     signature: str,
-) -> deliveries.AcceptedDelivery:
+) -> intake.AcceptedDelivery:
     """Store and register in one transaction; a lost race on a unique key answers the winner."""
     assert principal.sender is not None
     settings = settings_of(request)
-    accepted: deliveries.AcceptedDelivery | None = None
+    accepted: intake.AcceptedDelivery | None = None
     try:
         with unit_of_work(request) as session:
-            accepted = deliveries.accept_delivery(
+            accepted = intake.accept_delivery(
                 session,
                 settings=settings,
                 sender=principal.sender,
@@ -55,7 +57,7 @@ def _accept(
         elif accepted is not None and accepted.directory is not None:
             shutil.rmtree(accepted.directory, ignore_errors=True)
         with unit_of_work(request) as session:
-            replay = deliveries.find_replay(session, sender=principal.sender, webhook_id=webhook_id)
+            replay = intake.find_replay(session, sender=principal.sender, webhook_id=webhook_id)
         if replay is None:
             raise ServiceError(409, "message", "a concurrent upload of the same message") from None
         return replay
@@ -95,7 +97,7 @@ async def post_delivery(
     try:
         if principal.sender is None:
             raise ServiceError(403, "authorization", "this uploader key names no sender")
-        deliveries.check_content_length(
+        intake.check_content_length(
             request.headers.get("content-length"), max_bytes=settings.webhook_max_body_bytes
         )
         try:
@@ -114,12 +116,12 @@ async def post_delivery(
 
         def load_secrets() -> list[str]:
             with unit_of_work(request) as session:
-                return deliveries.live_secrets(session, sender_id=sender_id)
+                return intake.live_secrets(session, sender_id=sender_id)
 
         secrets_ = await run_in_threadpool(load_secrets)
         if not secrets_:
             raise ServiceError(403, "sender", "no live webhook secret for this sender")
-        spool = deliveries.BodySpool.open(
+        spool = intake.BodySpool.open(
             settings=settings, secrets_=secrets_, webhook_id=webhook_id, timestamp=timestamp
         )
         try:
@@ -156,4 +158,4 @@ def get_delivery(
     """Status of a delivery and of each of its tracks (uploaders see only their own)."""
     own_only = principal.sender if principal.role == security.ROLE_UPLOADER else None
     with unit_of_work(request) as session:
-        return deliveries.delivery_status(session, delivery_id=delivery_id, sender=own_only)
+        return steps.delivery_status(session, delivery_id=delivery_id, sender=own_only)

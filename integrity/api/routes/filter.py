@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
-from integrity import filtering, security
 from integrity.api.auth import Principal, require
+from integrity.service import filtering, security
 
 router = APIRouter(tags=["filter"])
 

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from integrity import storage
 from integrity.api.deps import settings_of
+from integrity.catalog import storage
 from integrity.db.session import schema_is_current
 
 router = APIRouter(tags=["health"])

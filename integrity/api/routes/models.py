@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from integrity import activation, security
 from integrity.api.auth import Principal, require
 from integrity.api.deps import settings_of, unit_of_work
+from integrity.service import activation, security
 
 router = APIRouter(tags=["models"])
 

@@ -7,13 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from integrity import rescans, security
 from integrity.api.auth import Principal, require
 from integrity.api.deps import unit_of_work
+from integrity.service import rescans, security
+from integrity.service.queues import RESCAN_BATCH_TASK as RESCAN_TASK
 
 router = APIRouter(tags=["rescans"])
-RESCAN_TASK = "workers.tasks.rescan_batch"
-
 
 SCOPE_DESCRIPTION = """Which tracks to re-score (analysed or scored ones only):
 `{"kind": "all"}`; `{"kind": "since", "value": "YYYY-MM-DD"}` (updated since that day);

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from integrity import review, security
 from integrity.api.auth import Principal, require
 from integrity.api.deps import settings_of, unit_of_work
-from integrity.service_errors import ServiceError
+from integrity.service import audit, review, security
+from integrity.service.errors import ServiceError
 
 router = APIRouter(tags=["review"])
 
@@ -157,7 +157,7 @@ def get_audit(
 ) -> dict[str, Any]:
     """Audit events in order; page with `after_id` (the last id seen)."""
     with unit_of_work(request) as session:
-        events = review.audit_events(
+        events = audit.audit_events(
             session,
             track_id=track_id,
             delivery_id=delivery_id,
@@ -166,4 +166,4 @@ def get_audit(
             after_id=after_id,
             limit=limit,
         )
-        return {"events": [review.event_as_dict(event) for event in events]}
+        return {"events": [audit.event_as_dict(event) for event in events]}

@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from integrity import review, security
 from integrity.api.auth import Principal, require
 from integrity.api.deps import unit_of_work
 from integrity.db.models import Delivery, Track
-from integrity.service_errors import ServiceError
+from integrity.service import review, security
+from integrity.service.errors import ServiceError
 
 router = APIRouter(tags=["tracks"])
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from integrity.db.models import Analysis, Track
 from integrity.db.service_models import AuditEvent, TaskAttempt
 from integrity.db.session import create_db_engine, session_factory
-from integrity.filtering import SURFACES_ALLOWED
+from integrity.service.filtering import SURFACES_ALLOWED
 from tests.service_support import (
     TrackSpec,
     make_ern,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from integrity import pipeline
+from integrity.catalog import pipeline
+from integrity.catalog.assets import DUPLICATE_FINDINGS_KEPT
+from integrity.catalog.scan import discover_deliveries, scan_deliveries
 from integrity.config import Settings
 from integrity.db.models import (
     Analysis,
@@ -19,7 +22,7 @@ from integrity.db.models import (
     Track,
 )
 from integrity.db.session import session_scope
-from integrity.scan import discover_deliveries, scan_deliveries
+from tests.service_support import TrackSpec, make_ern, unique_audio
 
 MESSAGE = "NewReleaseMessage.xml"
 
@@ -242,3 +245,49 @@ def test_an_unexpected_crash_on_one_track_is_recorded_and_the_scan_goes_on(
         assert message == "unexpected ValueError: features: array of sample count 0"
         # The delivery closes; the failed track carries the error for a person to see.
         assert session.get(Delivery, delivery_id).status == "completed"
+
+
+TRACKS_ON_ONE_FILE = 300
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_many_tracks_on_one_file_get_a_bounded_number_of_duplicate_findings(
+    tmp_path, pipeline_settings, factory
+):
+    # A spammer delivers one file under 300 ISRCs: each track names at most
+    # DUPLICATE_FINDINGS_KEPT earlier copies and counts the rest (uncapped: 44,850 findings).
+    folder = tmp_path / "one-file"
+    folder.mkdir()
+    (folder / "loop.wav").write_bytes(unique_audio())
+    specs = [
+        TrackSpec(isrc=f"QZSPM26{n:05d}", title=f"Loop {n}", filename="loop.wav")
+        for n in range(TRACKS_ON_ONE_FILE)
+    ]
+    (folder / MESSAGE).write_bytes(make_ern("SPAM-ONE-FILE", specs))
+    _scan(folder, pipeline_settings, factory)
+    with session_scope(factory) as session:
+        tracks = session.scalars(select(Track).order_by(Track.id)).all()
+        assert len(tracks) == TRACKS_ON_ONE_FILE
+        per_track = dict(
+            session.execute(
+                select(Finding.track_id, func.count())
+                .where(Finding.code == "duplicate_audio_identical")
+                .group_by(Finding.track_id)
+            ).all()
+        )
+        assert sum(per_track.values()) == sum(
+            min(i, DUPLICATE_FINDINGS_KEPT) for i in range(TRACKS_ON_ONE_FILE)
+        )
+        last = session.scalars(
+            select(Finding).where(
+                Finding.track_id == tracks[-1].id, Finding.code == "duplicate_audio_identical"
+            )
+        ).all()
+        assert len(last) == DUPLICATE_FINDINGS_KEPT
+        # The earliest copies are named; the other 289 are counted.
+        earliest = [t.id for t in tracks[:DUPLICATE_FINDINGS_KEPT]]
+        assert [f.evidence["track_id"] for f in last] == earliest
+        assert {f.evidence["copies_not_listed"] for f in last} == {
+            TRACKS_ON_ONE_FILE - 1 - DUPLICATE_FINDINGS_KEPT
+        }
+        assert all(t.decision == "review" for t in tracks[1:])

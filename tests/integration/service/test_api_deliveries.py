@@ -199,8 +199,8 @@ def test_malformed_xml_and_unsafe_file_names_are_refused_with_the_field_named(
 
 
 def test_a_rotated_secret_and_the_old_one_both_verify(service):
-    from integrity import accounts
     from integrity.db.session import session_scope
+    from integrity.service import accounts
 
     engine = create_db_engine(service.settings.database_url)
     with session_scope(session_factory(engine)) as session:

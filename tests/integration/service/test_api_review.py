@@ -7,9 +7,9 @@ import secrets
 
 import pytest
 
-from integrity import deliveries
 from integrity.db.session import create_db_engine, session_factory, session_scope
-from integrity.filtering import SURFACES_ALLOWED
+from integrity.service import steps
+from integrity.service.filtering import SURFACES_ALLOWED
 from tests.service_support import (
     TrackSpec,
     make_ern,
@@ -36,18 +36,18 @@ def _deliver_and_process(service, tracks: list[TrackSpec], files: dict[str, byte
     factory = session_factory(engine)
     settings = service.settings
     with session_scope(factory) as session:
-        track_ids = deliveries.ingest_step(session, delivery_id=delivery_id, settings=settings)
+        track_ids = steps.ingest_step(session, delivery_id=delivery_id, settings=settings)
     for track_id in track_ids:
         with session_scope(factory) as session:
-            deliveries.analyze_step(
+            steps.analyze_step(
                 session, delivery_id=delivery_id, track_id=track_id, settings=settings
             )
         with session_scope(factory) as session:
-            deliveries.score_step(
+            steps.score_step(
                 session, delivery_id=delivery_id, track_id=track_id, settings=settings
             )
         with session_scope(factory) as session:
-            deliveries.finish_when_done(session, delivery_id=delivery_id)
+            steps.finish_when_done(session, delivery_id=delivery_id)
     engine.dispose()
     view = service.client.get(
         f"/v1/deliveries/{delivery_id}", headers=service.auth(service.moderator_key)
@@ -229,7 +229,7 @@ def test_rescan_is_recorded_and_reports_progress(service, processed):
     rescan = created.json()
     assert rescan["status"] == "queued" and rescan["total"] >= 1
     engine = create_db_engine(service.settings.database_url)
-    from integrity import rescans
+    from integrity.service import rescans
 
     more = True
     while more:
@@ -287,9 +287,9 @@ def test_a_cancelled_rescan_stops_and_a_stalled_one_is_found_for_resumption(serv
 
     from sqlalchemy import update
 
-    from integrity import rescans
     from integrity.db.models import utc_now
     from integrity.db.service_models import Rescan
+    from integrity.service import rescans
 
     admin = service.auth(service.admin_key)
     first = service.client.post("/v1/rescans", json={"scope": {"kind": "all"}}, headers=admin)

@@ -14,7 +14,7 @@ from integrity.cli import service_cmds
 from integrity.config import get_settings
 from integrity.db.service_models import ApiKey
 from integrity.db.session import create_db_engine, session_factory, upgrade_schema
-from integrity.security import hash_api_key
+from integrity.service.security import hash_api_key
 
 
 @pytest.fixture()

@@ -16,13 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from integrity import activation, pipeline, rescans
+from integrity.catalog import pipeline
+from integrity.catalog.scan import discover_deliveries, scan_deliveries
 from integrity.cli import service_cmds
 from integrity.config import Settings, get_settings
 from integrity.db.models import Track
 from integrity.db.session import create_db_engine, session_factory, session_scope, upgrade_schema
-from integrity.scan import discover_deliveries, scan_deliveries
-from integrity.service_errors import ServiceError
+from integrity.service import activation, rescans
+from integrity.service.errors import ServiceError
 from tests.conftest import REPO_ROOT
 from tests.service_support import RedisServer, Service, fresh_pg_database
 

@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from integrity import storage
 from integrity.api import create_app
+from integrity.catalog import storage
 from integrity.config import Settings
 from integrity.db.models import Delivery
 from integrity.db.service_models import DeadLetter, WebhookReceipt

@@ -181,8 +181,8 @@ def test_a_delivery_whose_ingest_task_was_never_sent_is_recovered_by_the_sweep(s
 
     from sqlalchemy import select, update
 
-    from integrity import pipeline
     from integrity.api.app import TaskSender
+    from integrity.catalog import pipeline
     from integrity.db.models import Delivery, utc_now
     from workers.tasks import STALL_AFTER_S
 

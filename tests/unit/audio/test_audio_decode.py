@@ -22,6 +22,7 @@ from integrity.audio import (
     sha256_file,
 )
 from integrity.audio._decoders import sniff_container
+from integrity.catalog.pipeline import decode_limits
 from integrity.config import Settings
 from tests.conftest import SHARED_AUDIO_DIR
 
@@ -203,7 +204,7 @@ def test_decode_error_survives_pickling(tmp_path: Path) -> None:
 
 
 def test_limits_come_from_settings_and_must_be_positive(settings: Settings) -> None:
-    limits = DecodeLimits.from_settings(settings)
+    limits = decode_limits(settings)
     assert limits.max_bytes == settings.audio_max_bytes
     assert limits.max_duration_s == settings.audio_max_duration_s
     assert limits.timeout_s == settings.decode_timeout_s
@@ -245,6 +246,42 @@ def test_containers_are_recognised_by_magic_bytes(
     path = tmp_path / "sample.bin"
     path.write_bytes(head + bytes(64))
     assert sniff_container(path) == expected
+
+
+COVER_ART_BYTES = 200 * 1024
+"""An APIC frame well past the sniffer's first read (bytes): real cover art is this big."""
+
+
+def _syncsafe(value: int) -> bytes:
+    """ID3v2 tag size: 28 bits in four 7-bit bytes."""
+    return bytes((value >> shift) & 0x7F for shift in (21, 14, 7, 0))
+
+
+def _id3v23_with_cover(art: bytes) -> bytes:
+    """An ID3v2.3 tag holding one APIC (attached picture) frame, as taggers write cover art."""
+    body = b"\x00" + b"image/jpeg\x00" + b"\x03" + b"Cover\x00" + art  # latin-1, front cover
+    frame = b"APIC" + len(body).to_bytes(4, "big") + b"\x00\x00" + body
+    return b"ID3\x03\x00\x00" + _syncsafe(len(frame)) + frame
+
+
+def test_mp3_with_large_cover_art_is_accepted(
+    tmp_path: Path, encoded: dict[str, Path], limits: DecodeLimits
+) -> None:
+    # The audio's frame sync lies 200 KiB in, far past the first SNIFF_BYTES read.
+    art = np.random.default_rng(3).bytes(COVER_ART_BYTES)
+    path = tmp_path / "with_cover.mp3"
+    path.write_bytes(_id3v23_with_cover(art) + encoded["mp3"].read_bytes())
+    assert sniff_container(path) == "mp3"
+    audio = decode_file(path, limits=limits)
+    assert (audio.container, audio.codec) == ("mp3", "mp3")
+    assert audio.duration_s == pytest.approx(FIXTURE_SECONDS, abs=0.1)
+
+
+def test_stacked_id3_tags_are_skipped(tmp_path: Path) -> None:
+    art = np.random.default_rng(4).bytes(COVER_ART_BYTES)
+    path = tmp_path / "retagged.flac"
+    path.write_bytes(_id3v23_with_cover(art) + _id3v23_with_cover(b"") + b"fLaC" + bytes(64))
+    assert sniff_container(path) == "flac"
 
 
 def test_unknown_magic_bytes_are_unsupported(tmp_path: Path) -> None:

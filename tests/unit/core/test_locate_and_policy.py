@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from integrity.assets import locate_audio_file
-from integrity.policy import (
+from integrity.catalog.assets import locate_audio_file
+from integrity.catalog.policy import (
     MODEL_REVIEW_FPR_BUDGET,
     FindingFacts,
     ModelThresholds,
@@ -18,7 +18,7 @@ from integrity.policy import (
     load_policy,
     with_model_defaults,
 )
-from integrity.scan import ScanInputError, discover_deliveries
+from integrity.catalog.scan import ScanInputError, discover_deliveries
 
 
 @pytest.fixture()

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from integrity.config import Settings
+from integrity.catalog.context import build_catalog_context, declared_hash, sender_of
 from integrity.db.models import AudioAsset, Base, Delivery, Release, ReleaseTrack, Track
 from integrity.db.session import create_db_engine, session_factory
-from integrity.detection.catalog_context import build_catalog_context, declared_hash, sender_of
 from integrity.detection.metadata import load_protected_artists, metadata_findings
 from tests.unit.detection.metadata_ern import message
 
@@ -121,9 +120,9 @@ def test_icpn_reuse_and_uploader_fallback(session: Session, tmp_path: Path) -> N
 
     operator = tmp_path / "protected.txt"
     operator.write_text("Mara Moon\n")
-    settings = Settings(data_dir=tmp_path, protected_artists_file=operator)
+    protected = load_protected_artists(operator)
     context = build_catalog_context(
-        session, track=track, delivery=upload, settings=settings, now=NOW
+        session, track=track, delivery=upload, protected=protected, now=NOW
     )
     assert context.sender == "api-key-7"
     assert (context.sender_tracks_24h, context.sender_tracks_30d) == (1, 1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import ddex
-from integrity.detection import metadata_constants as c
+from integrity.catalog.policy import FindingFacts, Policy
 from integrity.detection.metadata import (
     CatalogContext,
     IcpnUse,
@@ -27,7 +27,7 @@ from integrity.detection.metadata import (
     undeclared_synthetic_finding,
     velocity_findings,
 )
-from integrity.policy import FindingFacts, Policy
+from integrity.detection.metadata import constants as c
 from tests.conftest import DDEX_SAMPLES_DIR, REPO_ROOT
 from tests.unit.detection.metadata_ern import NS_432, SENDER_DPID, message
 

@@ -11,14 +11,17 @@ import soundfile as sf
 import typer
 from typer.testing import CliRunner
 
+from integrity.catalog.policy import ACTION_RANK, Policy
 from integrity.cli import analyze_cmds
 from integrity.cli.analyze_cmds import analyze_file
+from integrity.config import Settings
 from integrity.detection import load_model
 from integrity.features import CONTEXT_FEATURES, FEATURE_NAMES, extract_features
-from integrity.policy import ACTION_RANK, Policy
 from tests.unit.features.conftest import RATE, chord, with_periodic_pattern
 
 MODEL_NAMES = ("synthetic", "spam")
+
+SHIPPED = Settings().models_dir
 
 
 def _cli() -> typer.Typer:
@@ -39,7 +42,7 @@ def clip_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_shipped_model_loads_and_scores(name: str) -> None:
-    model = load_model(name)
+    model = load_model(name, root=SHIPPED)
     assert set(model.features) <= set(FEATURE_NAMES)
     assert (model.path / "card.md").is_file() and (model.path / "metrics.json").is_file()
     points = model.operating_points
@@ -50,11 +53,11 @@ def test_shipped_model_loads_and_scores(name: str) -> None:
 
 
 def test_synthetic_model_never_reads_duration_or_silence() -> None:
-    assert not set(load_model("synthetic").features) & set(CONTEXT_FEATURES)
+    assert not set(load_model("synthetic", root=SHIPPED).features) & set(CONTEXT_FEATURES)
 
 
 def test_analyze_file_follows_the_json_contract(clip_path: Path) -> None:
-    models = {name: load_model(name) for name in MODEL_NAMES}
+    models = {name: load_model(name, root=SHIPPED) for name in MODEL_NAMES}
     result = analyze_file(clip_path, models, Policy())
     assert set(result) == {"file", "duration_s", "scores", "decision", "reasons", "model_versions"}
     assert result["duration_s"] == pytest.approx(8.0, abs=0.01)

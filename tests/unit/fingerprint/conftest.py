@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from integrity.fingerprint import extract, open_index
+from integrity.catalog.fingerprints import open_index
+from integrity.fingerprint import extract
 from integrity.fingerprint.index import FingerprintIndex
 from tests.conftest import SHARED_AUDIO_DIR
 

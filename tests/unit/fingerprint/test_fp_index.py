@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from integrity.catalog.fingerprints import open_index
 from integrity.fingerprint import (
     Fingerprint,
     FingerprintError,
     FingerprintIndexError,
     duplicate_evidence,
     extract,
-    open_index,
 )
 from integrity.fingerprint.index import FingerprintIndex
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from integrity import filtering, review
 from integrity.api.auth import RateLimiter
-from integrity.service_errors import ServiceError
+from integrity.service import filtering, review
+from integrity.service.errors import ServiceError
 
 
 def _known(decision, source="policy", reason=None, track_id=1):

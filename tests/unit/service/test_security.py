@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from integrity import security
+from integrity.service import security
 
 NOW = 1_800_000_000
 TOLERANCE_S = 300

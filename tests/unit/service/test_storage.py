@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from integrity import storage
+from integrity.catalog import storage
 from integrity.config import Settings
 from integrity.db.models import Delivery
 from tests import s3_support

@@ -14,11 +14,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from integrity import pipeline
+from integrity.catalog import pipeline
+from integrity.catalog.findings import record_findings
 from integrity.config import Settings
 from integrity.db.models import Track
 from integrity.db.session import session_scope
-from integrity.findings import FindingSpec, record_findings
+from integrity.findings import FindingSpec
 
 logger = logging.getLogger(__name__)
 

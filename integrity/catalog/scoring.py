@@ -10,10 +10,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from integrity.catalog.policy import ModelThresholds
 from integrity.db.service_models import ActiveModel
 from integrity.detection.registry import LoadedModel, ModelNotFoundError, load_model
 from integrity.features import FeatureVector
-from integrity.policy import ModelThresholds
 
 logger = logging.getLogger(__name__)
 

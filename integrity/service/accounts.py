@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integrity import security
 from integrity.db.models import utc_now
 from integrity.db.service_models import ApiKey, Sender, SenderSecret
-from integrity.review import record_event
-from integrity.service_errors import ServiceError
+from integrity.service import security
+from integrity.service.audit import record_event
+from integrity.service.errors import ServiceError
 
 OPERATOR_ACTOR, OPERATOR_ROLE = "operator:cli", "admin"
 MAX_NAME_CHARS = 255

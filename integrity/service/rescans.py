@@ -21,17 +21,23 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from integrity import pipeline, scoring
-from integrity.assets import ANALYSIS_VERSION
+from integrity.catalog import pipeline, scoring
+from integrity.catalog.assets import ANALYSIS_VERSION
+from integrity.catalog.states import AnalysisState, RescanState
 from integrity.config import Settings
 from integrity.db.models import Analysis, Delivery, Track, utc_now
 from integrity.db.service_models import Rescan
-from integrity.review import record_event
-from integrity.service_errors import ServiceError
+from integrity.service.audit import record_event
+from integrity.service.errors import ServiceError
 
 SCOPE_KINDS = ("all", "since", "sender", "pipeline_version", "model_version")
 ANY_MODEL = "*"  # scope model_version without a model name: out of date on any detector
-QUEUED, RUNNING, COMPLETED, CANCELLED = "queued", "running", "completed", "cancelled"
+QUEUED, RUNNING, COMPLETED, CANCELLED = (
+    RescanState.QUEUED,
+    RescanState.RUNNING,
+    RescanState.COMPLETED,
+    RescanState.CANCELLED,
+)
 ACTIVE_STATES = (QUEUED, RUNNING)
 RESCANNABLE_STATES = (pipeline.TRACK_ANALYZED, pipeline.TRACK_SCORED)
 SYSTEM_ACTOR, SYSTEM_ROLE = "system:rescan", "system"
@@ -95,7 +101,7 @@ def _scored_by_older_model(model: str, versions: dict[str, str]) -> ColumnElemen
     has_features = exists().where(
         Analysis.asset_sha256 == Track.asset_sha256,
         Analysis.analysis_version == ANALYSIS_VERSION,
-        Analysis.status == "ok",
+        Analysis.status == AnalysisState.OK,
     )
     return and_(Track.asset_sha256.is_not(None), has_features, or_(*stale))
 

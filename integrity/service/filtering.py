@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from integrity.db.models import Track
 from integrity.db.service_models import TrackModeration
-from integrity.service_errors import ServiceError
+from integrity.service.errors import ServiceError
 
 SURFACES = ("recommendation", "search", "editorial")
 MAX_TRACKS_PER_REQUEST = 1000

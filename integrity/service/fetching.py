@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from integrity.config import Settings
-from integrity.service_errors import ServiceError
+from integrity.service.errors import ServiceError
 
 FETCH_CHUNK_BYTES = 1024 * 1024
 HTTP_OK = 200

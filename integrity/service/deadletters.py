@@ -15,17 +15,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from integrity.catalog.states import TaskAttemptState
 from integrity.db.models import utc_now
 from integrity.db.service_models import DeadLetter, TaskAttempt
-from integrity.service_errors import ServiceError
+from integrity.service.errors import ServiceError
 
 RUN, SKIP_DONE, SKIP_QUARANTINED = "run", "done", "quarantined"
 STATE_RUNNING, STATE_RETRYING, STATE_DONE, STATE_FAILED, STATE_QUARANTINED = (
-    "running",
-    "retrying",
-    "done",
-    "failed",
-    "quarantined",
+    TaskAttemptState.RUNNING,
+    TaskAttemptState.RETRYING,
+    TaskAttemptState.DONE,
+    TaskAttemptState.FAILED,
+    TaskAttemptState.QUARANTINED,
 )
 REASON_FAILED, REASON_QUARANTINED = "failed", "quarantined"
 MAX_ERROR_CHARS = 4000

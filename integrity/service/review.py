@@ -9,23 +9,30 @@ and nothing here ever updates or deletes an audit row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from integrity import pipeline
+from integrity.catalog.states import AppealState
 from integrity.db.models import Delivery, Finding, Track, utc_now
 from integrity.db.service_models import (
-    ActiveModel,
     Appeal,
-    AuditEvent,
     ReviewClaim,
     Sender,
     TrackModeration,
 )
-from integrity.service_errors import ServiceError
+from integrity.service.audit import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    audit_events,
+    aware,
+    event_as_dict,
+    record_event,
+    track_model_versions,
+)
+from integrity.service.errors import ServiceError
 
 # Moderator actions → the decision they set.
 ACTION_DECISIONS: dict[str, str] = {
@@ -35,55 +42,13 @@ ACTION_DECISIONS: dict[str, str] = {
     "escalate": "escalated",
 }
 QUEUED_DECISIONS = ("review", "escalated")
-APPEAL_OPEN, APPEAL_RESOLVED = "open", "resolved"
+APPEAL_OPEN, APPEAL_RESOLVED = AppealState.OPEN, AppealState.RESOLVED
 SEVERITY_RISK: dict[str, float] = {"error": 1.0, "warning": 0.6, "info": 0.1}
 FINDING_COUNT_RISK = 0.05  # each extra non-info finding adds this much risk...
 MAX_RISK = 1.0  # ...up to this cap
 ESCALATION_PRIORITY = 1.0  # added to the sort key of escalated tracks and open appeals
-DEFAULT_PAGE = 50
-MAX_PAGE = 500
 MAX_REASON_CHARS = 255
 MAX_NOTE_CHARS = 4000
-
-
-def record_event(
-    session: Session,
-    *,
-    actor: str,
-    role: str,
-    action: str,
-    reason: str | None = None,
-    note: str | None = None,
-    track_id: int | None = None,
-    delivery_id: int | None = None,
-    before: str | None = None,
-    after: str | None = None,
-    model_versions: dict[str, Any] | None = None,
-    evidence: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one audit event (the only write this table ever gets)."""
-    event = AuditEvent(
-        actor=actor,
-        role=role,
-        action=action,
-        reason=reason,
-        note=note,
-        track_id=track_id,
-        delivery_id=delivery_id,
-        before=before,
-        after=after,
-        model_versions=model_versions or {},
-        evidence=evidence or {},
-    )
-    session.add(event)
-    return event
-
-
-def model_versions(session: Session) -> dict[str, str]:
-    """The pipeline version and the active model versions, recorded with every decision."""
-    versions = {"pipeline": pipeline.PIPELINE_VERSION}
-    versions.update({row.name: row.version for row in session.scalars(select(ActiveModel))})
-    return versions
 
 
 def effective_decision(track: Track, moderation: TrackModeration | None) -> str | None:
@@ -180,7 +145,7 @@ def review_queue(
         findings[track_id].append((code, severity, evidence))
     items: list[tuple[float, QueueItem]] = []
     for track, current, claimer, expires_at, appealed in rows:
-        claimed_by = claimer if expires_at is not None and _aware(expires_at) > now else None
+        claimed_by = claimer if expires_at is not None and aware(expires_at) > now else None
         if unclaimed_only and claimed_by is not None:
             continue
         risk, reasons = risk_of(findings[track.id])
@@ -202,11 +167,6 @@ def review_queue(
     return [item for _, item in items[: max(1, min(limit, MAX_PAGE))]]
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes for timezone-aware columns; they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=utc_now().tzinfo)
-
-
 def claim_track(
     session: Session, *, track_id: int, moderator: str, role: str, ttl_s: int
 ) -> ReviewClaim:
@@ -214,7 +174,7 @@ def claim_track(
     _track(session, track_id)
     now = utc_now()
     claim = session.get(ReviewClaim, track_id, with_for_update=True)
-    if claim is not None and claim.moderator != moderator and _aware(claim.expires_at) > now:
+    if claim is not None and claim.moderator != moderator and aware(claim.expires_at) > now:
         raise ServiceError(
             409, "track_id", f"claimed by {claim.moderator} until {claim.expires_at}"
         )
@@ -248,7 +208,7 @@ def decide(
         raise ServiceError(422, "note", f"at most {MAX_NOTE_CHARS} characters")
     track = _track(session, track_id)
     claim = session.get(ReviewClaim, track_id, with_for_update=True)
-    if claim is not None and claim.moderator != actor and _aware(claim.expires_at) > utc_now():
+    if claim is not None and claim.moderator != actor and aware(claim.expires_at) > utc_now():
         raise ServiceError(409, "track_id", f"claimed by {claim.moderator}; claim it first")
     moderation = session.get(TrackModeration, track_id, with_for_update=True)
     before = effective_decision(track, moderation)
@@ -284,7 +244,7 @@ def decide(
         delivery_id=track.delivery_id,
         before=before,
         after=after,
-        model_versions=model_versions(session),
+        model_versions=track_model_versions(track),
         evidence={"findings": sorted(set(findings)), "appeals_resolved": [a.id for a in appeals]},
     )
     session.flush()
@@ -349,48 +309,6 @@ def list_appeals(
     return list(session.scalars(query))
 
 
-def audit_events(
-    session: Session,
-    *,
-    track_id: int | None = None,
-    delivery_id: int | None = None,
-    actor: str | None = None,
-    action: str | None = None,
-    after_id: int = 0,
-    limit: int = DEFAULT_PAGE,
-) -> list[AuditEvent]:
-    """Audit events in the order they happened, filtered, paged by id."""
-    query = select(AuditEvent).where(AuditEvent.id > after_id)
-    if track_id is not None:
-        query = query.where(AuditEvent.track_id == track_id)
-    if delivery_id is not None:
-        query = query.where(AuditEvent.delivery_id == delivery_id)
-    if actor is not None:
-        query = query.where(AuditEvent.actor == actor)
-    if action is not None:
-        query = query.where(AuditEvent.action == action)
-    return list(session.scalars(query.order_by(AuditEvent.id).limit(max(1, min(limit, MAX_PAGE)))))
-
-
-def event_as_dict(event: AuditEvent) -> dict[str, Any]:
-    """The JSON shape of an audit event."""
-    return {
-        "id": event.id,
-        "at": _aware(event.at).isoformat(),
-        "actor": event.actor,
-        "role": event.role,
-        "action": event.action,
-        "reason": event.reason,
-        "note": event.note,
-        "track_id": event.track_id,
-        "delivery_id": event.delivery_id,
-        "before": event.before,
-        "after": event.after,
-        "model_versions": event.model_versions,
-        "evidence": event.evidence,
-    }
-
-
 def track_detail(session: Session, *, track_id: int) -> dict[str, Any]:
     """Everything a moderator needs about one track: decision, reasons, findings, history."""
     track = _track(session, track_id)
@@ -416,7 +334,7 @@ def track_detail(session: Session, *, track_id: int) -> dict[str, Any]:
             "action": moderation.action,
             "reason": moderation.reason,
             "actor": moderation.actor,
-            "decided_at": _aware(moderation.decided_at).isoformat(),
+            "decided_at": aware(moderation.decided_at).isoformat(),
         },
         "risk": risk,
         "reasons": reasons,

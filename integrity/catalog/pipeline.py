@@ -17,22 +17,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import ddex
 from ddex.model import AI_ALL, AI_PARTLY, PURGE_RELEASE_MESSAGE
-from integrity import assets, ingest, scoring, storage
-from integrity.assets import ANALYSIS_VERSION, AssetTools, CatalogCopy, locate_audio_file
 from integrity.audio import DecodeLimits, sha256_file
+from integrity.catalog import assets, ingest, scoring, storage
+from integrity.catalog.assets import ANALYSIS_VERSION, AssetTools, CatalogCopy, locate_audio_file
+from integrity.catalog.context import build_catalog_context
+from integrity.catalog.findings import record_findings
+from integrity.catalog.fingerprints import open_index
+from integrity.catalog.policy import FindingFacts, Policy, load_policy, with_model_defaults
+from integrity.catalog.scoring import ModelScores
+from integrity.catalog.states import AnalysisState, DeliveryState, TrackState
 from integrity.config import Settings
 from integrity.db.models import Analysis, AudioAsset, Delivery, Finding, Track, utc_now
-from integrity.detection.catalog_context import build_catalog_context
 from integrity.detection.metadata import ProtectedArtists, load_protected_artists, metadata_findings
-from integrity.findings import FindingSpec, record_findings
-from integrity.fingerprint import FingerprintIndex, open_index
-from integrity.policy import FindingFacts, Policy, load_policy, with_model_defaults
-from integrity.scoring import ModelScores
+from integrity.findings import FindingSpec
+from integrity.fingerprint import FingerprintIndex
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +57,17 @@ PIPELINE_VERSION = "2026.11.1"
 """Bump when ingest semantics change: completed deliveries of an older version are redone."""
 
 # Delivery states.
-RECEIVED, PROCESSING, COMPLETED, FAILED = "received", "processing", "completed", "failed"
-# Track states.
+RECEIVED, PROCESSING, COMPLETED, FAILED = (
+    DeliveryState.RECEIVED,
+    DeliveryState.PROCESSING,
+    DeliveryState.COMPLETED,
+    DeliveryState.FAILED,
+)
 TRACK_PENDING, TRACK_ANALYZED, TRACK_SCORED, TRACK_FAILED = (
-    ingest.TRACK_PENDING,
-    "analyzed",
-    "scored",
-    "failed",
+    TrackState.PENDING,
+    TrackState.ANALYZED,
+    TrackState.SCORED,
+    TrackState.FAILED,
 )
 
 
@@ -71,6 +78,16 @@ PARSED_MESSAGES_KEPT = 16
 class PipelineError(RuntimeError):
     """A pipeline step was asked to work on something that does not exist."""
 
+
+
+def decode_limits(settings: Settings) -> DecodeLimits:
+    """The deployment's caps on one untrusted audio file (INTEGRITY_AUDIO_MAX_BYTES etc.)."""
+    return DecodeLimits(
+        max_bytes=settings.audio_max_bytes,
+        max_duration_s=settings.audio_max_duration_s,
+        timeout_s=settings.decode_timeout_s,
+        memory_limit_bytes=settings.decode_memory_limit_bytes,
+    )
 
 @dataclass
 class AnalysisResources:
@@ -93,7 +110,7 @@ class AnalysisResources:
     @classmethod
     def from_settings(cls, settings: Settings) -> AnalysisResources:
         return cls(
-            decode_limits=DecodeLimits.from_settings(settings),
+            decode_limits=decode_limits(settings),
             read_limits=ddex.ReadLimits(
                 max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth
             ),
@@ -346,28 +363,41 @@ def _analyze_track(session: Session, *, track_id: int, resources: AnalysisResour
             located.path, asset=asset, analysis=analysis, tools=resources.asset_tools, meta=meta
         )
     specs.extend(assets.measurement_findings(track, analysis))
-    specs.extend(assets.duplicate_findings(track, _catalog_copies(session, track, analysis)))
-    finish(TRACK_ANALYZED if analysis.status == "ok" else TRACK_FAILED)
+    copies, uncounted = _catalog_copies(session, track, analysis)
+    specs.extend(assets.duplicate_findings(track, copies, more=uncounted))
+    finish(TRACK_ANALYZED if analysis.status == AnalysisState.OK else TRACK_FAILED)
 
 
-def _catalog_copies(session: Session, track: Track, analysis: Analysis) -> list[CatalogCopy]:
-    """Earlier tracks with this very file, or with audio the fingerprint index matched."""
-    copies = [
-        CatalogCopy(other, {"identical_file": True})
-        for other in session.scalars(
-            select(Track).where(Track.asset_sha256 == track.asset_sha256, Track.id < track.id)
-        )
-    ]
+def _catalog_copies(
+    session: Session, track: Track, analysis: Analysis
+) -> tuple[list[CatalogCopy], int]:
+    """Earlier tracks with this very file, or with audio the fingerprint index matched; at
+    most DUPLICATE_FINDINGS_KEPT of each kind are loaded, and how many more exist is counted.
+
+    Why bounded: 300 tracks delivered on one file made one finding per earlier track, 44,531
+    in all; a moderator needs the strongest evidence and a count, and the query stays O(1).
+    """
+    kept = assets.DUPLICATE_FINDINGS_KEPT
+    not_redelivery = ~(
+        Track.isrc.is_not_distinct_from(track.isrc)
+        & Track.sender_dpid.is_not_distinct_from(track.sender_dpid)
+    )
+    same_file = (Track.asset_sha256 == track.asset_sha256) & (Track.id < track.id) & not_redelivery
+    identical = session.scalars(select(Track).where(same_file).order_by(Track.id).limit(kept))
+    copies = [CatalogCopy(other, {"identical_file": True}) for other in identical]
+    more = max(0, (session.scalar(select(func.count()).where(same_file)) or 0) - len(copies))
     matched = {m["id"]: m for m in (analysis.details or {}).get("duplicates", [])}
     if matched:
-        for other in session.scalars(
-            select(Track).where(Track.asset_sha256.in_(matched), Track.id != track.id)
-        ):
+        similar = Track.asset_sha256.in_(matched) & (Track.id != track.id) & not_redelivery
+        loaded = 0
+        for other in session.scalars(select(Track).where(similar).order_by(Track.id).limit(kept)):
             evidence = {
                 k: v for k, v in matched[other.asset_sha256].items() if k not in ("id", "meta")
             }
             copies.append(CatalogCopy(other, {"asset_sha256": other.asset_sha256, **evidence}))
-    return copies
+            loaded += 1
+        more += max(0, (session.scalar(select(func.count()).where(similar)) or 0) - loaded)
+    return copies, more
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,7 +430,6 @@ def _score_track(
             session,
             track=track,
             delivery=delivery,
-            settings=settings,
             protected=resources.protected_artists,
         )
         specs = metadata_findings(

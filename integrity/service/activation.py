@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from integrity.db.models import utc_now
 from integrity.db.service_models import ActiveModel
-from integrity.review import record_event
-from integrity.service_errors import ServiceError
+from integrity.service.audit import record_event
+from integrity.service.errors import ServiceError
 
 
 def list_registry(session: Session, *, models_dir: Path) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from integrity.audio import AudioDecodeError, DecodedAudio, DecodeLimits, decode_file, measure
+from integrity.catalog.states import AnalysisState
 from integrity.db.models import Analysis, AudioAsset, Track
 from integrity.features import (
     FEATURE_NAMES,
@@ -29,7 +30,7 @@ from integrity.fingerprint import (
 )
 from integrity.fingerprint import extract as extract_fingerprint
 
-PENDING = "pending"
+PENDING = AnalysisState.PENDING
 ANALYSIS_VERSION = f"audio-1+fp{FINGERPRINT_VERSION}+feat{FEATURE_SCHEMA_VERSION}"
 """What `analyse_asset` stores; a new value re-analyses every asset on its next pass."""
 
@@ -42,6 +43,9 @@ MOSTLY_SILENT_RATIO = 0.9
 """Fraction of silent frames above which a file is reported as (nearly) silent."""
 DUPLICATES_KEPT = 10
 """Earlier copies recorded per asset (a moderator needs the evidence, not every copy)."""
+DUPLICATE_FINDINGS_KEPT = 10
+"""Duplicate findings per track (count): the strongest copies; the rest are only counted in
+each finding's evidence (`copies_not_listed`)."""
 SPEED_REPORT_MIN_RATIO = 0.005
 """Time-scale changes below 0.5 % are measurement noise, not an edit worth naming."""
 PITCH_REPORT_MIN_SEMITONES = 0.2
@@ -119,7 +123,7 @@ def needs_analysis(analysis: Analysis, *, index: FingerprintIndex) -> bool:
     from the index (e.g. a crash between the database commit and the index flush)."""
     if analysis.status == PENDING:
         return True
-    return analysis.status == "ok" and analysis.asset_sha256 not in index
+    return analysis.status == AnalysisState.OK and analysis.asset_sha256 not in index
 
 
 def analyse_asset(
@@ -139,14 +143,14 @@ def analyse_asset(
     try:
         audio: DecodedAudio = decode_file(path, limits=tools.decode_limits)
     except AudioDecodeError as exc:
-        analysis.status, analysis.error = "failed", str(exc)
+        analysis.status, analysis.error = AnalysisState.FAILED, str(exc)
         return
     asset.container = audio.container
     asset.codec = audio.codec
     asset.sample_rate = audio.source_sample_rate
     asset.channels = audio.source_channels
     measured = measure(audio)
-    analysis.status, analysis.error = "ok", None
+    analysis.status, analysis.error = AnalysisState.OK, None
     analysis.duration_s = measured.duration_s
     analysis.loudness_lufs = _finite_or_none(measured.integrated_lufs)
     analysis.peak_dbfs = _finite_or_none(measured.sample_peak_dbfs)
@@ -252,7 +256,7 @@ def hash_findings(
 
 
 def measurement_findings(track: Track, analysis: Analysis) -> list[FindingSpec]:
-    if analysis.status != "ok":
+    if analysis.status != AnalysisState.OK:
         return [audio_finding(track, "error", "audio_decode_failed", analysis.error or "")]
     specs = []
     declared, actual = track.declared_duration_s, analysis.duration_s
@@ -289,16 +293,33 @@ class CatalogCopy:
     evidence: dict[str, Any]
 
 
-def duplicate_findings(track: Track, copies: list[CatalogCopy]) -> list[FindingSpec]:
-    """Findings for earlier tracks with the same audio under other metadata.
+def _strength(copy: CatalogCopy) -> tuple[int, float, float]:
+    """Sort key, strongest first: the very same file, then the best-scored, longest match."""
+    evidence = copy.evidence
+    identical = 1 if evidence.get("identical_file") else 0
+    return (-identical, -float(evidence.get("score", 0.0)), -float(evidence.get("matched_s", 0)))
+
+
+def duplicate_findings(
+    track: Track, copies: list[CatalogCopy], *, more: int = 0
+) -> list[FindingSpec]:
+    """Findings for earlier tracks with the same audio under other metadata: the strongest
+    DUPLICATE_FINDINGS_KEPT, each naming how many further copies were not listed (`more`
+    counts copies the caller did not even load).
 
     The same ISRC from the same sender is a redelivery, not a re-upload, and is not reported.
     """
+    others = [
+        copy
+        for copy in copies
+        if not (copy.track.isrc == track.isrc and copy.track.sender_dpid == track.sender_dpid)
+    ]
+    others.sort(key=_strength)
+    listed = others[:DUPLICATE_FINDINGS_KEPT]
+    not_listed = more + len(others) - len(listed)
     specs = []
-    for copy in copies:
+    for copy in listed:
         other = copy.track
-        if other.isrc == track.isrc and other.sender_dpid == track.sender_dpid:
-            continue
         evidence = {
             "track_id": other.id,
             "isrc": other.isrc,
@@ -306,6 +327,7 @@ def duplicate_findings(track: Track, copies: list[CatalogCopy]) -> list[FindingS
             "display_artist": other.display_artist,
             "sender_dpid": other.sender_dpid,
             **copy.evidence,
+            "copies_not_listed": not_listed,
         }
         identical = copy.evidence.get("identical_file", False)
         code = "duplicate_audio_identical" if identical else "duplicate_audio"

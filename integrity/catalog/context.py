@@ -14,16 +14,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ddex.identifiers import check_isrc
-from integrity.config import Settings, get_settings
 from integrity.db.models import Delivery, Release, ReleaseTrack, Track
-from integrity.detection import metadata_constants as c
 from integrity.detection.metadata import (
     CatalogContext,
     IcpnUse,
     IsrcUse,
     ProtectedArtists,
-    load_protected_artists,
 )
+from integrity.detection.metadata import constants as c
 
 MAX_REUSES = 20
 """rows: enough evidence for a moderator; a placeholder shared by thousands stays cheap."""
@@ -50,8 +48,7 @@ def build_catalog_context(
     *,
     track: Track,
     delivery: Delivery,
-    settings: Settings | None = None,
-    protected: ProtectedArtists | None = None,
+    protected: ProtectedArtists,
     now: datetime | None = None,
 ) -> CatalogContext:
     """What the catalog knows around ``track``: sender volume, ISRC and ICPN reuse.
@@ -60,8 +57,6 @@ def build_catalog_context(
     with different audio compares file contents; before that, declared hash sums are used.
     """
     now = now or datetime.now(UTC)
-    if protected is None:
-        protected = load_protected_artists((settings or get_settings()).protected_artists_file)
     day_count, month_count = _sender_counts(session, delivery, now)
     return CatalogContext(
         sender=sender_of(track.track_key),

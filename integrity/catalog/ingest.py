@@ -10,10 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ddex
+from integrity.catalog.findings import record_findings
+from integrity.catalog.states import TrackState
 from integrity.db.models import Delivery, Release, ReleaseTrack, Track, utc_now
-from integrity.findings import FindingSpec, record_findings
+from integrity.findings import FindingSpec
 
-TRACK_PENDING = "pending"
+TRACK_PENDING = TrackState.PENDING
 
 
 def copy_header(delivery: Delivery, message: ddex.Message) -> None:
