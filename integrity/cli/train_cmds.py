@@ -90,6 +90,7 @@ def fit(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train, calibrate and write both detectors (synthetic, spam) into models/NAME/VERSION."""
+    from integrity.catalog.policy import MODEL_REVIEW_FPR_BUDGET
     from integrity.training.fit import MODEL_NAMES, fit_model
 
     source, target = _existing_corpus(data, quick), models_dir or get_settings().models_dir
@@ -98,7 +99,7 @@ def fit(
         task = progress.add_task("fitting", total=len(MODEL_NAMES))
         for name in MODEL_NAMES:
             try:
-                results[name] = fit_model(name, source, target, version)
+                results[name] = fit_model(name, source, target, version, MODEL_REVIEW_FPR_BUDGET)
             except ValueError as exc:
                 fail(str(exc))
             progress.advance(task)

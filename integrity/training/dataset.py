@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,7 @@ def fold_for(key: str, shares: tuple[tuple[str, float], ...] = t.FOLD_SHARES) ->
     return shares[-1][0]
 
 
+@lru_cache(maxsize=None)
 def _duration(path: Path) -> float:
     try:
         info = sf.info(str(path))
@@ -309,12 +311,12 @@ def _festival_song(rng: np.random.Generator) -> list[tuple[str, float, float]]:
 
 
 def _windows(
-    x: np.ndarray, rng: np.random.Generator, most: int
+    x: np.ndarray, rng: np.random.Generator, most: int, rate: int = t.WORK_RATE_HZ
 ) -> list[tuple[int, np.ndarray]]:
     """Non-overlapping CLIP_S windows spread over a track (after its intro), at most `most`,
     each starting at a random offset inside its share of the track."""
-    n = int(t.CLIP_S * t.WORK_RATE_HZ)
-    lo = min(int(t.SOURCE_SKIP_S * t.WORK_RATE_HZ), max(0, x.size - n))
+    n = int(t.CLIP_S * rate)
+    lo = min(int(t.SOURCE_SKIP_S * rate), max(0, x.size - n))
     count = max(1, min(most, (x.size - lo) // n))
     share = (x.size - lo) // count
     out = []
@@ -375,13 +377,6 @@ def _make_clips(job: Job, cache: Path) -> list[tuple[str, np.ndarray, dict[str, 
             out.append((family, to_work_rate(g.samples, g.sample_rate), g.params))
         if job.kind == "music_hifigan":
             _hifigan_pair(clip, rng, out)
-    elif job.kind in ("window", "window_whole"):
-        x = load_sources(job.paths, cache)
-        for start, clip in _windows(x, rng, max(1, job.windows)):
-            out.append(("real", clip, {"offset_s": round(start / t.WORK_RATE_HZ, 3)}))
-        if job.kind == "window_whole":  # the whole track too: what `integrity analyze` scores
-            whole = x[: int(t.SPAM_NEGATIVE_MAX_S * t.WORK_RATE_HZ)]
-            out.append(("real", whole, {"whole_track": True}))
     elif job.kind in ("speech", "speech_hifigan"):
         native = _native_rate(job.paths, cache)
         clip = load_sources(job.paths, cache)[: int(t.SPEECH_CLIP_MAX_S * t.WORK_RATE_HZ)]
@@ -409,9 +404,57 @@ def _make_clips(job: Job, cache: Path) -> list[tuple[str, np.ndarray, dict[str, 
     return out
 
 
+def _record(
+    job: Job, i: int, family: str, params: dict[str, Any], chain: Any, seconds: float
+) -> dict[str, Any]:
+    """The manifest record of one clip."""
+    return {
+        "id": f"{job.index:05d}-{i}-{family}",
+        "task": job.task,
+        "label": _label(job.task, family),
+        "family": family,
+        "kind": job.kind,
+        "fold": job.fold,
+        "sources": list(job.paths),
+        "package": job.package,
+        "licence": LICENCES.get(job.package, _generated_licence(job.package)),
+        "seed": job.seed,
+        "clip_index": i,
+        "generator": params,
+        "chain": chain.as_dict(),
+        "duration_s": round(seconds, 3),
+    }
+
+
+def run_windows(job: Job, cache: Path) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """Real windows of one track: the track goes through one draw of the chain (one encode,
+    not one per window: windows are cheap, which is what lets thousands of them stand behind
+    the operating point), then is cut into non-overlapping windows (and kept whole)."""
+    rng = np.random.default_rng(job.seed)
+    x = load_sources(job.paths, cache)[: int(t.SPAM_NEGATIVE_MAX_S * t.WORK_RATE_HZ)]
+    chain = draw_chain(np.random.default_rng([job.seed, 0]))
+    degraded, rate = apply_chain(x, t.WORK_RATE_HZ, chain)
+    out = []
+    pieces = _windows(degraded, rng, max(1, job.windows), rate)
+    for i, (start, clip) in enumerate(pieces):
+        params = {"offset_s": round(start / rate, 3)}
+        record = _record(job, i, "real", params, chain, clip.size / rate)
+        out.append((record, extract_features(clip, rate).values))
+    if job.kind == "window_whole":  # the whole track too: what `integrity analyze` scores
+        record = _record(job, len(pieces), "real", {"whole_track": True}, chain, x.size / rate)
+        out.append((record, extract_features(degraded, rate).values))
+    return out
+
+
 def run_job(job: Job, cache: Path, clips_dir: Path) -> list[tuple[dict[str, Any], np.ndarray]]:
     """Make, degrade and describe every clip of one job (runs in a worker process)."""
     results: list[tuple[dict[str, Any], np.ndarray]] = []
+    if job.kind.startswith("window"):
+        try:
+            return run_windows(job, cache)
+        except Exception as exc:
+            logger.warning("job %d (%s) failed: %r", job.index, job.kind, exc)
+            return results
     try:
         made = _make_clips(job, cache)
     except Exception as exc:
@@ -427,25 +470,9 @@ def run_job(job: Job, cache: Path, clips_dir: Path) -> list[tuple[dict[str, Any]
         except Exception as exc:
             logger.warning("chain failed on job %d: %r", job.index, exc)
             continue
-        clip_id = f"{job.index:05d}-{i}-{family}"
-        label = _label(job.task, family)
-        record: dict[str, Any] = {
-            "id": clip_id,
-            "task": job.task,
-            "label": label,
-            "family": family,
-            "kind": job.kind,
-            "fold": job.fold,
-            "sources": list(job.paths),
-            "package": job.package,
-            "licence": LICENCES.get(job.package, _generated_licence(job.package)),
-            "seed": job.seed,
-            "clip_index": i,
-            "generator": params,
-            "chain": chain.as_dict(),
-            "duration_s": round(degraded.size / rate, 3),
-        }
-        if job.fold == "test" and job.task == "synthetic" and not job.kind.startswith("window"):
+        record = _record(job, i, family, params, chain, degraded.size / rate)
+        clip_id = record["id"]
+        if job.fold == "test" and job.task == "synthetic":
             audio_path = clips_dir / f"{clip_id}.flac"
             sf.write(str(audio_path), degraded, rate, subtype="PCM_24")
             record["audio"] = f"clips/{audio_path.name}"

@@ -161,8 +161,14 @@ def _probabilities(a: float, b: float, margins: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(a * margins + b, -50.0, 50.0)))
 
 
-def fit_model(name: str, data_dir: Path, models_dir: Path, version: str) -> dict[str, Any]:
-    """Train, calibrate and write one model's artifact folder; returns its metrics."""
+def fit_model(
+    name: str, data_dir: Path, models_dir: Path, version: str, review_budget: float
+) -> dict[str, Any]:
+    """Train, calibrate and write one model's artifact folder; returns its metrics.
+
+    review_budget: the policy's highest upper 95 % bound of the real-music false-positive rate
+    at which a model score alone may send a track to review (the threshold is chosen for it).
+    """
     split, features = task_split(name, data_dir)
     excluded = EVALUATION_ONLY_FAMILIES if name == "synthetic" else ()
     train = split.fold("train", exclude_families=excluded)
@@ -182,7 +188,7 @@ def fit_model(name: str, data_dir: Path, models_dir: Path, version: str) -> dict
             f"(need {t.MIN_THRESHOLD_NEGATIVES}); build more data"
         )
     negatives = _probabilities(a, b, booster.predict(held.x, raw_score=True))
-    points = operating_points(negatives, held.records)
+    points = operating_points(negatives, held.records, review_budget)
     out = models_dir / name / version
     out = models_dir / name / version
     out.mkdir(parents=True, exist_ok=True)
@@ -244,17 +250,23 @@ def fit_model(name: str, data_dir: Path, models_dir: Path, version: str) -> dict
     return metrics
 
 
-def operating_points(negatives: np.ndarray, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The review threshold at TARGET_FPR on held-out real windows, with what it measures.
+def operating_points(
+    negatives: np.ndarray, records: list[dict[str, Any]], budget: float
+) -> dict[str, Any]:
+    """The review threshold on held-out real windows, with what it measures.
 
-    The threshold is the smallest score above all but floor(TARGET_FPR * n) of the n windows;
-    the measured rate k / n and its exact 95 % interval are recorded, so the policy can refuse a
-    model whose upper bound exceeds its budget. filter and block equal the review threshold and
-    BLOCK_PROBABILITY: a model score alone never filters or blocks (integrity.catalog.policy).
+    The threshold lets through at most floor(TARGET_FPR * n) of the n windows, and fewer if
+    needed until the exact 95 % upper bound of that rate is within `budget` (the policy's), so
+    the threshold a model ships is one its score may act on. The measured rate k / n and its
+    interval are recorded; the policy re-checks them. filter and block equal the review
+    threshold and BLOCK_PROBABILITY: a model score alone never filters or blocks.
     """
-    review = threshold_at_fpr(negatives, t.TARGET_FPR)
-    k = int(np.sum(negatives >= review))
     n = int(negatives.size)
+    allowed = int(np.floor(t.TARGET_FPR * n))
+    while allowed > 0 and clopper_pearson(allowed, n)[1] > budget:
+        allowed -= 1
+    review = threshold_at_fpr(negatives, allowed / n if n else 0.0)
+    k = int(np.sum(negatives >= review))
     lo, hi = clopper_pearson(k, n)
     packages = sorted({r["package"] for r in records})
     return {
@@ -381,5 +393,10 @@ def model_card(
     return "\n".join(lines)
 
 
-def fit_all(data_dir: Path, models_dir: Path, version: str) -> dict[str, dict[str, Any]]:
-    return {name: fit_model(name, data_dir, models_dir, version) for name in MODEL_NAMES}
+def fit_all(
+    data_dir: Path, models_dir: Path, version: str, review_budget: float
+) -> dict[str, dict[str, Any]]:
+    return {
+        name: fit_model(name, data_dir, models_dir, version, review_budget)
+        for name in MODEL_NAMES
+    }
