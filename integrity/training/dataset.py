@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -106,7 +106,7 @@ def fold_for(key: str, shares: tuple[tuple[str, float], ...] = t.FOLD_SHARES) ->
     return shares[-1][0]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _duration(path: Path) -> float:
     try:
         info = sf.info(str(path))
