@@ -46,9 +46,20 @@ def build_data(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random draw.")] = 20_240_401,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 2,
+    folds: Annotated[
+        str,
+        typer.Option(
+            "--folds",
+            help="Only these folds of the plan, comma-separated (train, calib, threshold, test).",
+        ),
+    ] = "",
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make the labeled, content-paired corpus (real + synthetic twins + spam material)."""
+    chosen = tuple(f for f in folds.split(",") if f)
+    unknown = set(chosen) - {"train", "calib", "threshold", "test"}
+    if unknown:
+        fail(f"--folds: unknown fold(s) {sorted(unknown)}")
     from integrity.corpus import CorpusFetchError
     from integrity.training.dataset import build_dataset
 
@@ -63,6 +74,7 @@ def build_data(
                 workers=workers,
                 on_plan=lambda n: progress.update(task, total=n),
                 on_done=lambda: progress.advance(task),
+                folds=chosen,
             )
         except CorpusFetchError as exc:
             fail(str(exc))
@@ -110,6 +122,41 @@ def fit(
     for name, m in results.items():
         c = m["calib"]
         table.add_row(name, f"{c['auc']:.4f}", f"{c['eer']:.4f}", str(c["n"]))
+    stdout_console.print(table)
+
+
+def calibrate(
+    quick: Annotated[bool, QUICK_OPTION] = False,
+    data: Annotated[Path | None, DATA_OPTION] = None,
+    models_dir: Annotated[Path | None, MODELS_OPTION] = None,
+    version: Annotated[str, VERSION_OPTION] = DEFAULT_VERSION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Re-read the shipped models' operating points from a corpus's held-out real windows."""
+    from integrity.catalog.policy import MODEL_REVIEW_FPR_BUDGET
+    from integrity.training.fit import MODEL_NAMES, calibrate_model
+
+    source, target = _existing_corpus(data, quick), models_dir or get_settings().models_dir
+    results = {}
+    for name in MODEL_NAMES:
+        try:
+            points = calibrate_model(name, source, target, version, MODEL_REVIEW_FPR_BUDGET)
+        except ValueError as exc:
+            fail(str(exc))
+        results[name] = {k: v for k, v in points.items() if k != "negative_scores"}
+    if as_json:
+        emit_json(results)
+        return
+    table = Table("model", "review threshold", "held-out real", "measured FPR", "95% CI")
+    for name, p in results.items():
+        lo, hi = p["review_fpr_ci95"]
+        table.add_row(
+            name,
+            f"{p['review']:.4f}",
+            str(p["negatives"]),
+            f"{p['review_fpr_measured']:.2%}",
+            f"{lo:.2%}-{hi:.2%}",
+        )
     stdout_console.print(table)
 
 
@@ -173,5 +220,6 @@ def evaluate(
 def register(app: typer.Typer) -> None:
     train_app.command("build-data")(build_data)
     train_app.command("fit")(fit)
+    train_app.command("calibrate")(calibrate)
     train_app.command("evaluate")(evaluate)
     app.add_typer(train_app, name="train")

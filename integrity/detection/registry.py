@@ -164,6 +164,11 @@ def load_model(name: str, version: str | None = None, *, root: Path) -> LoadedMo
     return _load_cached(name, version, str(root))
 
 
+def forget_loaded() -> None:
+    """Drop loaded models (after an artifact on disk was rewritten, e.g. recalibrated)."""
+    _load_cached.cache_clear()
+
+
 @lru_cache(maxsize=16)
 def _load_cached(name: str, version: str | None, root: str) -> LoadedModel:
     versions = available_versions(name, Path(root))

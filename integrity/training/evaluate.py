@@ -177,9 +177,7 @@ def evaluate_synthetic(
     on_plan: Callable[[int], None] | None,
     on_done: Callable[[], None] | None,
 ) -> dict[str, Any]:
-    split, features = task_split("synthetic", data_dir)
-    if tuple(features) != model.features:
-        raise ValueError("the corpus's features differ from the model's: rebuild or refit")
+    split, features = task_split("synthetic", data_dir, model.features)
     test = split.fold("test")
     probs = model.score_matrix(test.x)
     groups = np.array(test.groups())
@@ -340,7 +338,7 @@ def _robustness(
 
 
 def evaluate_spam(data_dir: Path, model: LoadedModel) -> dict[str, Any]:
-    split, _features = task_split("spam", data_dir)
+    split, _features = task_split("spam", data_dir, model.features)
     test = split.fold("test")
     probs = model.score_matrix(test.x)
     result: dict[str, Any] = {"all": _summary(test.y, probs, test.groups())}

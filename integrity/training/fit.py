@@ -27,6 +27,8 @@ from integrity.detection.registry import (
     CALIBRATION_FILE,
     META_FILE,
     MODEL_FILE,
+    forget_loaded,
+    load_model,
 )
 from integrity.features import CONTEXT_FEATURES, FEATURE_SCHEMA_VERSION
 from integrity.training import constants as t
@@ -103,9 +105,13 @@ def model_features(name: str, all_names: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
-def task_split(name: str, data_dir: Path) -> tuple[Split, tuple[str, ...]]:
+def task_split(
+    name: str, data_dir: Path, features: tuple[str, ...] | None = None
+) -> tuple[Split, tuple[str, ...]]:
+    """One model's rows and columns (its own feature list by default; a shipped model's when
+    given, so an artifact fitted under an older column choice is scored as it was trained)."""
     records, x, names = load_dataset(data_dir)
-    features = model_features(name, names)
+    features = features or model_features(name, names)
     cols = [names.index(f) for f in features]
     rows = [i for i, r in enumerate(records) if r["task"] == name]
     kept = [records[i] for i in rows]
@@ -250,6 +256,45 @@ def fit_model(
     return metrics
 
 
+def calibrate_model(
+    name: str, data_dir: Path, models_dir: Path, version: str, review_budget: float
+) -> dict[str, Any]:
+    """Re-read a shipped model's operating point from a corpus's threshold fold.
+
+    The booster and its Platt scaling stay as they are; only the review threshold (chosen for
+    the budget as in fit), what it measures and the real-recording quantiles behind the reasons
+    are replaced. For a corpus with held-out real windows only (`build-data --folds
+    threshold,test`): thousands of windows cost minutes, a refit's twins hours.
+    """
+    model = load_model(name, version, root=models_dir)
+    split, _ = task_split(name, data_dir, model.features)
+    held = split.fold("threshold")
+    held = held.where(lambda r: r["label"] == 0 and r["family"] in ("real", "clip:real"))
+    if held.y.size < t.MIN_THRESHOLD_NEGATIVES:
+        raise ValueError(
+            f"{name}: only {held.y.size} real windows on the threshold fold of {data_dir} "
+            f"(need {t.MIN_THRESHOLD_NEGATIVES})"
+        )
+    points = operating_points(model.score_matrix(held.x), held.records, review_budget)
+    calibration = json.loads((model.path / CALIBRATION_FILE).read_text())
+    calibration["operating_points"] = points
+    calibration["operating_point_manifest_sha256"] = manifest_hash(data_dir)
+    (model.path / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2) + "\n")
+    meta = dict(model.meta)
+    levels = np.nanquantile(held.x, REAL_QUANTILES, axis=0)
+    meta["real_quantiles_n"] = int(held.y.size)
+    meta["real_quantiles"] = {
+        f: [round(float(v), 5) for v in levels[:, i]]
+        for i, f in enumerate(model.features)
+        if np.all(np.isfinite(levels[:, i]))
+    }
+    (model.path / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    metrics = json.loads((model.path / "metrics.json").read_text())
+    (model.path / "card.md").write_text(model_card(name, version, meta, calibration, metrics))
+    forget_loaded()
+    return points
+
+
 def operating_points(
     negatives: np.ndarray, records: list[dict[str, Any]], budget: float
 ) -> dict[str, Any]:
@@ -307,7 +352,10 @@ def model_card(
     """The model card: intended use, data, limits, evaluation pointer, known failure modes."""
     points = calibration["operating_points"]
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(meta["train_counts"].items()))
-    train_pk = ", ".join(meta.get("train_packages", [])) or "n/a"
+    train_pk = ", ".join(meta.get("train_packages", [])) or (
+        "the 1.0.0 corpus (Wesnoth, Nexuiz, Endgame: Singularity, FreedroidRPG, Frets on Fire, "
+        "HyperRogue, UFO: AI, SuperTux music; Asterisk prompts, KLettres speech)"
+    )
     thr_pk = ", ".join(points.get("negative_packages", [])) or "n/a"
     if name == "synthetic":
         use = (
