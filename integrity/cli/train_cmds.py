@@ -50,16 +50,19 @@ def build_data(
         str,
         typer.Option(
             "--folds",
-            help="Only these folds of the plan, comma-separated (train, calib, threshold, test).",
+            help="Only these folds of the plan, comma-separated (train, calib, threshold, "
+            "test); FOLD:N keeps that fold's first N jobs in plan order.",
         ),
     ] = "",
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make the labeled, content-paired corpus (real + synthetic twins + spam material)."""
-    chosen = tuple(f for f in folds.split(",") if f)
-    unknown = set(chosen) - {"train", "calib", "threshold", "test"}
-    if unknown:
-        fail(f"--folds: unknown fold(s) {sorted(unknown)}")
+    chosen: dict[str, int | None] = {}
+    for part in (f.strip() for f in folds.split(",") if f.strip()):
+        name, _, limit = part.partition(":")
+        if name not in ("train", "calib", "threshold", "test") or (limit and not limit.isdigit()):
+            fail(f"--folds: {part!r} is not FOLD or FOLD:N (folds: train, calib, threshold, test)")
+        chosen[name] = int(limit) if limit else None
     from integrity.corpus import CorpusFetchError
     from integrity.training.dataset import build_dataset
 
@@ -74,7 +77,7 @@ def build_data(
                 workers=workers,
                 on_plan=lambda n: progress.update(task, total=n),
                 on_done=lambda: progress.advance(task),
-                folds=chosen,
+                folds=chosen or None,
             )
         except CorpusFetchError as exc:
             fail(str(exc))

@@ -507,18 +507,25 @@ def build_dataset(
     cache_dir: Path | None = None,
     on_plan: Callable[[int], None] | None = None,
     on_done: Callable[[], None] | None = None,
-    folds: tuple[str, ...] = (),
+    folds: dict[str, int | None] | None = None,
 ) -> BuildResult:
     """Plan and run every job; write manifest.jsonl, features.npz and the test-fold clips.
 
     folds: build only the jobs of these folds (the same jobs, seeds and cache entries as in
-    the whole plan), e.g. ("threshold", "test") for the held-out real windows that
-    `integrity train calibrate` and the evaluation's false-positive rate read.
+    the whole plan), each limited to its first N jobs in plan order when N is given, e.g.
+    {"threshold": None, "test": 40} for the held-out real windows that `integrity train
+    calibrate` and the evaluation's false-positive rate read.
     """
     cache = cache_dir or default_cache_dir()
     jobs = plan_jobs(quick=quick, seed=seed, cache_dir=cache)
     if folds:
-        jobs = [j for j in jobs if j.fold in folds]
+        kept: list[Job] = []
+        for job in jobs:
+            if job.fold in folds:
+                limit = folds[job.fold]
+                if limit is None or sum(k.fold == job.fold for k in kept) < limit:
+                    kept.append(job)
+        jobs = kept
     out_dir.mkdir(parents=True, exist_ok=True)
     clips_dir = out_dir / "clips"
     clips_dir.mkdir(exist_ok=True)
