@@ -133,6 +133,14 @@ def calibrate(
     data: Annotated[Path | None, DATA_OPTION] = None,
     models_dir: Annotated[Path | None, MODELS_OPTION] = None,
     version: Annotated[str, VERSION_OPTION] = DEFAULT_VERSION,
+    folds: Annotated[
+        str,
+        typer.Option(
+            "--folds",
+            help="Folds whose real windows set the threshold (threshold; threshold,test pools "
+            "both and the evaluation then cross-fits the FPR by package side).",
+        ),
+    ] = "threshold",
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Re-read the shipped models' operating points from a corpus's held-out real windows."""
@@ -143,7 +151,14 @@ def calibrate(
     results = {}
     for name in MODEL_NAMES:
         try:
-            points = calibrate_model(name, source, target, version, MODEL_REVIEW_FPR_BUDGET)
+            points = calibrate_model(
+                name,
+                source,
+                target,
+                version,
+                MODEL_REVIEW_FPR_BUDGET,
+                tuple(f for f in folds.split(",") if f in ("threshold", "test")) or ("threshold",),
+            )
         except ValueError as exc:
             fail(str(exc))
         results[name] = {k: v for k, v in points.items() if k != "negative_scores"}

@@ -31,7 +31,7 @@ from integrity.training import constants as t
 from integrity.training.chain import apply_chain, draw_chain, encode_decode
 from integrity.training.dataset import EVALUATION_ONLY_FAMILIES, load_sources, to_work_rate
 from integrity.training.external import evaluate_devset, evaluate_recordings
-from integrity.training.fit import Split, task_split, train_booster
+from integrity.training.fit import Split, operating_points, task_split, train_booster
 from integrity.training.generators import CONTENT_FAMILIES
 from integrity.training.metrics import auc, bootstrap_ci, clopper_pearson, eer, tpr_at_fpr
 
@@ -189,14 +189,18 @@ def evaluate_synthetic(
         mask = _subset(test, lambda r, f=fam: r["family"] in ("real", f))
         result["per_family"][fam] = _summary(test.y[mask], probs[mask], list(groups[mask]))
     real_music = _subset(test, lambda r: r["family"] == "real" and r["kind"] in MUSIC_KINDS)
-    k = int(np.sum(probs[real_music] >= model.operating_points.review))
-    n = int(real_music.sum())
-    result["real_music_fpr"] = {
-        "k": k,
-        "n": n,
-        "rate": k / n if n else float("nan"),
-        "ci": clopper_pearson(k, n),
-    }
+    if "test" in model.meta.get("operating_point_folds", ()):
+        result["real_music_fpr"] = cross_fitted_fpr(split, model)
+    else:
+        k = int(np.sum(probs[real_music] >= model.operating_points.review))
+        n = int(real_music.sum())
+        result["real_music_fpr"] = {
+            "k": k,
+            "n": n,
+            "rate": k / n if n else float("nan"),
+            "ci": clopper_pearson(k, n),
+            "how": "test packages at the shipped review threshold",
+        }
     real_all = test.y == 0
     result["real_fpr_all"] = {
         "k": int(np.sum(probs[real_all] >= model.operating_points.review)),
@@ -235,6 +239,35 @@ def evaluate_synthetic(
         result["whole_songs"] = _whole_songs(test, model, workers)
     result["curves"] = curves
     return result
+
+
+def cross_fitted_fpr(split: Split, model: LoadedModel) -> dict[str, Any]:
+    """Real-music FPR of the calibration procedure when the shipped threshold was read from the
+    threshold and test packages together: the threshold is re-read from one side's windows
+    (same rule, same budget) and counted on the other side's, both ways, so no window is
+    counted against a threshold fitted on it."""
+    sides = {}
+    for fold in ("threshold", "test"):
+        part = split.fold(fold).where(
+            lambda r: r["label"] == 0 and r["family"] in ("real", "clip:real")
+            and r["kind"] in MUSIC_KINDS
+        )
+        sides[fold] = (model.score_matrix(part.x), part.records)
+    budget = float(model.meta.get("operating_point_budget", t.FPR_UPPER_GOAL))
+    k = n = 0
+    for fold, other in (("threshold", "test"), ("test", "threshold")):
+        if sides[other][0].size == 0 or sides[fold][0].size == 0:
+            continue
+        threshold = operating_points(sides[other][0], sides[other][1], budget)["review"]
+        k += int(np.sum(sides[fold][0] >= threshold))
+        n += int(sides[fold][0].size)
+    return {
+        "k": k,
+        "n": n,
+        "rate": k / n if n else float("nan"),
+        "ci": clopper_pearson(k, n),
+        "how": "2-fold cross-fit by package side (threshold packages <-> test packages)",
+    }
 
 
 def whole_song_features(rel_path: str, seed: int) -> list[tuple[str, np.ndarray]]:
@@ -428,11 +461,10 @@ def goal_rows(
     fpr = syn["real_music_fpr"]
     rows.append(
         {
-            "measure": "real-music FPR at the operating point (test packages, never trained "
-            "on or calibrated on)",
+            "measure": "real-music FPR at the operating point (packages never trained on)",
             "goal": "<= 0.3%, upper 95% bound <= 1%, >= 1,000 windows",
             "measured": f"{fpr['k']}/{fpr['n']} = {fpr['rate']:.2%} (95% CI "
-            f"{fpr['ci'][0]:.2%}-{fpr['ci'][1]:.2%})",
+            f"{fpr['ci'][0]:.2%}-{fpr['ci'][1]:.2%}; {fpr.get('how', 'test packages')})",
             "met": _fpr_met(fpr),
         }
     )

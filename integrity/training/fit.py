@@ -257,7 +257,12 @@ def fit_model(
 
 
 def calibrate_model(
-    name: str, data_dir: Path, models_dir: Path, version: str, review_budget: float
+    name: str,
+    data_dir: Path,
+    models_dir: Path,
+    version: str,
+    review_budget: float,
+    folds: tuple[str, ...] = ("threshold",),
 ) -> dict[str, Any]:
     """Re-read a shipped model's operating point from a corpus's threshold fold.
 
@@ -268,8 +273,9 @@ def calibrate_model(
     """
     model = load_model(name, version, root=models_dir)
     split, _ = task_split(name, data_dir, model.features)
-    held = split.fold("threshold")
-    held = held.where(lambda r: r["label"] == 0 and r["family"] in ("real", "clip:real"))
+    held = split.where(
+        lambda r: r["fold"] in folds and r["label"] == 0 and r["family"] in ("real", "clip:real")
+    )
     if held.y.size < t.MIN_THRESHOLD_NEGATIVES:
         raise ValueError(
             f"{name}: only {held.y.size} real windows on the threshold fold of {data_dir} "
@@ -281,6 +287,8 @@ def calibrate_model(
     calibration["operating_point_manifest_sha256"] = manifest_hash(data_dir)
     (model.path / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2) + "\n")
     meta = dict(model.meta)
+    meta["operating_point_folds"] = list(folds)
+    meta["operating_point_budget"] = review_budget
     levels = np.nanquantile(held.x, REAL_QUANTILES, axis=0)
     meta["real_quantiles_n"] = int(held.y.size)
     meta["real_quantiles"] = {
