@@ -30,7 +30,7 @@ class CorpusSize:
 
 # Sized for CPU: a HiFi-GAN twin costs ~1.6 CPU-s per second of audio, the other twins of a
 # 10-s clip ~7 CPU-s together; a real window ~0.15 CPU-s (chain + features).
-QUICK = CorpusSize(4, 2, 4, 12, 3, 16, 4, False, 0.0)
+QUICK = CorpusSize(4, 2, 4, 24, 3, 16, 8, False, 0.0)
 FULL = CorpusSize(16, 6, 60, 200, 6, 32, 12, False, 0.5)
 # The quick corpus (CI) fetches only these small packages, one to a few per role.
 QUICK_PACKAGES = frozenset(
@@ -39,6 +39,7 @@ QUICK_PACKAGES = frozenset(
         "singularity-music",
         "asterisk-core-sounds-en-wav",
         "btanks-data",
+        "xmoto-data",
         "asc-music",
         "lugaru-data",
         "frozen-bubble-data",
