@@ -29,7 +29,12 @@ from integrity.detection.registry import LoadedModel, load_model
 from integrity.features import FEATURE_NAMES, extract_features
 from integrity.training import constants as t
 from integrity.training.chain import apply_chain, draw_chain, encode_decode
-from integrity.training.dataset import EVALUATION_ONLY_FAMILIES, load_sources, to_work_rate
+from integrity.training.dataset import (
+    EVALUATION_ONLY_FAMILIES,
+    load_sources,
+    manifest_hash,
+    to_work_rate,
+)
 from integrity.training.external import evaluate_devset, evaluate_recordings
 from integrity.training.fit import Split, operating_points, task_split, train_booster
 from integrity.training.generators import CONTENT_FAMILIES
@@ -641,7 +646,7 @@ def evaluate_all(
         f"# Evaluation: `synthetic` {syn_model.version}",
         "",
         "Written by `integrity train evaluate` on the test fold of the corpus with manifest "
-        f"sha256 `{syn_model.meta['data_manifest_sha256']}`. Intervals: 95 % bootstrap over "
+        f"sha256 `{manifest_hash(data_dir)}`. Intervals: 95 % bootstrap over "
         f"sources ({t.BOOTSTRAP_ROUNDS} rounds).",
         "",
         "## Goals of issue 12 (measured, not asserted)",
