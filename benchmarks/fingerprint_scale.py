@@ -12,21 +12,33 @@ the robustness cache when present) and their whole fingerprints for the duplicat
 --compare-backends builds the same smaller index (default 2,000 tracks) as the segment file,
 as LMDB (one value per key holding that key's postings) and as SQLite (a row per posting,
 indexed by key), and times the raw key-range lookups of the same queries on each.
+
+--shards builds the same synthetic index (default 1,000 tracks and 50 queries: minutes on 2
+cores, most of it loading postings through postgres_fdw) in PostgreSQL three ways: one plain
+table on the main server, one postgres_fdw shard, and three shards (the main server and two
+more), and prints the 10-s query latency of each against the one-shard layout, with the tracks
+and postings each shard holds. The two extra servers are throwaway clusters it starts itself
+(initdb on free ports, as the tests do) unless --shard-urls names two; the main server is
+--postgres-url (a database is created there for the run and dropped afterwards).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import secrets
 import shutil
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # tests.pg_cluster
 
 import itertools
 
@@ -163,7 +175,8 @@ def timed(fn: Callable[[], object], runs: list[float]) -> object:
     return result
 
 
-def scale_run(n_tracks: int) -> None:
+def scale_run(n_tracks: int) -> dict[str, float]:
+    """Build (or reuse) the n-track index, print its table; returns the figures for --growth."""
     real, pool, rate = real_pool()
     # Cached per fingerprint version: it is bumped whenever extraction or keys change.
     path = BENCH_CACHE / f"scale-{n_tracks}-v{fc.FINGERPRINT_VERSION}.fpi"
@@ -176,11 +189,14 @@ def scale_run(n_tracks: int) -> None:
     index = EmbeddedIndex(path, readonly=True)
     open_ms = 1000 * (time.perf_counter() - t0)
     first, warm, whole = [], [], []
+    read, probed = [], []
     found = {"clean": [0, 0], "distorted": [0, 0]}
     for _, _, q in queries:
         timed(lambda q=q: index.query(q), first)
     for kind, truth, q in queries:
         matches = timed(lambda q=q: index.query(q, limit=1), warm)
+        read.append(index.last_postings_read)
+        probed.append(index.last_postings_probed)
         tally = found["clean" if kind == "clean" else "distorted"]
         tally[0] += bool(matches) and matches[0].track_id == truth  # type: ignore[index]
         tally[1] += 1
@@ -203,6 +219,14 @@ def scale_run(n_tracks: int) -> None:
         [
             "10-s query p50 / p99 (warm)",
             f"{np.median(warm):.0f} / {np.percentile(warm, 99):.0f} ms",
+        ],
+        [
+            "postings read per 10-s query p50 / p99 / max",
+            f"{np.median(read):,.0f} / {np.percentile(read, 99):,.0f} / {max(read):,}",
+        ],
+        [
+            f"postings in the probed key ranges p50 / max (read up to {fc.QUERY_HIT_BUDGET:,})",
+            f"{np.median(probed):,.0f} / {max(probed):,}",
         ],
         [
             "10-s queries: right track first (clean; distorted)",
@@ -234,6 +258,124 @@ def scale_run(n_tracks: int) -> None:
             f"({verdict[k]:.0f} ms)"
         )
     index.close()
+    return {
+        "tracks": float(n_tracks),
+        "read_p50": float(np.median(read)),
+        "read_p99": float(np.percentile(read, 99)),
+        "read_max": float(max(read)),
+        "probed_p50": float(np.median(probed)),
+        "query_p50": float(np.median(warm)),
+        "query_p99": float(np.percentile(warm, 99)),
+        "clean": found["clean"][0] / max(1, found["clean"][1]),
+    }
+
+
+def postings_growth(sizes: list[int]) -> None:
+    """Postings each 10-s query reads at each size, counted without building the index.
+
+    Why this is exact: the index holds the synthetic postings generated from the same seed and
+    batches as `build_scale_index`, so a histogram of their keys gives every probed range's
+    posting count, and the embedded index's budget chooses the ranges from those counts alone
+    (`rarest_within_budget`). PostgreSQL reads every posting in the probed ranges.
+    """
+    from integrity.fingerprint.embedded import rarest_within_budget
+    from integrity.fingerprint.keys import KEY_BITS
+
+    real, pool, rate = real_pool()
+    queries = make_queries(real)
+    probes = [query_ranges(q.hashes) for _, _, q in queries]
+    rows = []
+    ref: tuple[float, float] | None = None
+    for n_tracks in sizes:
+        rng = np.random.default_rng(20261124)  # the seed and batches of build_scale_index
+        hist = np.zeros(1 << KEY_BITS, dtype=np.int64)
+        for _, _, fp in real:
+            hist += np.bincount(postings_for(0, fp.core())[0], minlength=hist.size)
+        done = 0
+        while done < n_tracks - len(real):
+            k = min(BATCH_TRACKS, n_tracks - len(real) - done)
+            (keys, _, _), _ = synthetic_batch(rng, pool, rate, k)
+            hist += np.bincount(keys, minlength=hist.size)
+            done += k
+            print(f"  {n_tracks}: {done + len(real)} tracks counted", file=sys.stderr)
+        cum = np.concatenate([[0], np.cumsum(hist)])
+        probed, read = [], []
+        for _, lo, hi, subs in probes:
+            counts = cum[hi.astype(np.int64) + 1] - cum[lo.astype(np.int64)]
+            probed.append(int(counts.sum()))
+            read.append(int(counts[rarest_within_budget(counts, subs)].sum()))
+        if ref is None:
+            ref = (float(np.median(probed)), float(np.median(read)))
+        rows.append(
+            [
+                f"{n_tracks:,}",
+                f"{int(hist.sum()):,}",
+                f"{np.median(probed):,.0f} / {np.percentile(probed, 99):,.0f} / {max(probed):,}",
+                f"{np.median(probed) / ref[0]:.2f}×",
+                f"{np.median(read):,.0f} / {np.percentile(read, 99):,.0f} / {max(read):,}",
+                f"{np.median(read) / ref[1]:.2f}×",
+            ]
+        )
+    print(f"machine: {machine()}")
+    print(
+        f"{len(queries)} real 10-s queries; postings counted from the key histogram of the "
+        f"same synthetic index (seed of the scale build); budget {fc.QUERY_HIT_BUDGET:,}"
+    )
+    print_table(
+        [
+            "tracks",
+            "postings indexed",
+            "in probed ranges p50 / p99 / max (PostgreSQL reads all)",
+            "growth",
+            "read by the embedded index p50 / p99 / max",
+            "growth",
+        ],
+        rows,
+    )
+    print(
+        f"goal postings read per 10-s query ≤ 50,000 at {sizes[-1]:,} tracks: "
+        f"{'met' if np.percentile(read, 99) <= 50_000 else 'NOT met'} "
+        f"(p99 {np.percentile(read, 99):,.0f})"
+    )
+
+
+def growth_run(sizes: list[int]) -> None:
+    """Postings read and latency per 10-s query as the index grows (one table per size first)."""
+    runs = []
+    for n in sizes:
+        runs.append(scale_run(n))
+        print()
+    ref = runs[0]
+    rows = [
+        [
+            f"{int(r['tracks']):,}",
+            f"{r['probed_p50']:,.0f}",
+            f"{r['read_p50']:,.0f} / {r['read_p99']:,.0f} / {r['read_max']:,.0f}",
+            f"{r['read_p50'] / ref['read_p50']:.2f}×",
+            f"{r['query_p50']:.0f} / {r['query_p99']:.0f} ms",
+            f"{r['query_p50'] / ref['query_p50']:.2f}×",
+            f"{100 * r['clean']:.0f} %",
+        ]
+        for r in runs
+    ]
+    print(f"growth (ratios against {int(ref['tracks']):,} tracks, same run):")
+    print_table(
+        [
+            "tracks",
+            "postings probed p50",
+            "postings read p50 / p99 / max",
+            "read p50 growth",
+            "query p50 / p99",
+            "p50 growth",
+            "clean right first",
+        ],
+        rows,
+    )
+    last = runs[-1]
+    print(
+        f"goal postings read per 10-s query ≤ 50,000 at {int(last['tracks']):,} tracks: "
+        f"{'met' if last['read_p99'] <= 50_000 else 'NOT met'} (p99 {last['read_p99']:,.0f})"
+    )
 
 
 # --- backend comparison --------------------------------------------------------------------
@@ -364,13 +506,169 @@ def _row(name: str, size: int, hours: float, build: float, lat: list[float]) -> 
     ]
 
 
+# --- PostgreSQL: one shard vs three ---------------------------------------------------------
+
+SHARD_LAYOUTS = ("one plain table (main server)", "one shard (postgres_fdw)", "three shards")
+SHARD_REFERENCE = 1  # the layout the others are compared with (index into SHARD_LAYOUTS)
+
+
+@contextlib.contextmanager
+def bench_database(admin_url: str) -> Iterator[str]:
+    """A database of our own on the main server for the run, dropped afterwards."""
+    import psycopg
+
+    name = f"fp_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = admin_url.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def extra_servers(urls: list[str] | None) -> Iterator[list[str]]:
+    """The two servers beside the main one: given, or throwaway clusters started here."""
+    if urls:
+        yield urls
+        return
+    from tests.pg_cluster import local_clusters
+
+    with local_clusters(2) as clusters:
+        yield [c.url() for c in clusters]
+
+
+def shard_run(
+    n_tracks: int, admin_url: str, shard_urls: list[str] | None, n_queries: int
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    from integrity.catalog.postgres_index import PostgresIndex
+
+    real, pool, rate = real_pool()
+    rng = np.random.default_rng(20261124)
+    synthetic = []
+    done = 0
+    while done < n_tracks - len(real):
+        k = min(BATCH_TRACKS, n_tracks - len(real) - done)
+        postings, durations = synthetic_batch(rng, pool, rate, k)
+        synthetic.append(([f"synthetic-{done + i:06d}" for i in range(k)], durations, postings))
+        done += k
+    hours = (
+        sum(x.size for _, x, _ in real) / FINGERPRINT_SAMPLE_RATE
+        + sum(float(d.sum()) for _, d, _ in synthetic)
+    ) / 3600
+    queries = make_queries(real)
+    queries = queries[:: max(1, len(queries) // n_queries)][:n_queries]
+    rows = []
+    with bench_database(admin_url) as db_url, extra_servers(shard_urls) as others:
+        engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+        layouts: list[list[str] | None] = [None, others[:1], [db_url, *others]]
+        results = []
+        for name, shards in zip(SHARD_LAYOUTS, layouts, strict=True):
+            schema = f"layout{len(results)}"
+            with engine.begin() as conn:
+                conn.execute(text(f"CREATE SCHEMA {schema}"))
+            t0 = time.perf_counter()
+            index = PostgresIndex(db_url, schema=schema, shards=shards)
+            for tid, _, fp in real:
+                index.add(tid, fp)
+            for ids, durations, postings in synthetic:
+                index.add_postings(ids, durations.tolist(), postings)
+                print(f"  {name}: +{len(ids)} tracks", file=sys.stderr)
+            index.analyze()
+            build_s = time.perf_counter() - t0
+            stats = index.shard_stats()
+            for q in queries:  # warm-up: caches, connections to the shards
+                index.query(q[2], limit=1)
+            lat, read, right = [], [], 0
+            for _, truth, q in queries:
+                matches = timed(lambda q=q, ix=index: ix.query(q, limit=1), lat)
+                read.append(index.last_postings_read)
+                right += bool(matches) and matches[0].track_id == truth  # type: ignore[index]
+            results.append((name, stats, build_s, lat, read, right))
+            index.drop()
+            index.close()
+        engine.dispose()
+    ref = np.median(results[SHARD_REFERENCE][3])
+    for name, stats, build_s, lat, read, right in results:
+        rows.append(
+            [
+                name,
+                " / ".join(f"{s['tracks']:,}" for s in stats),
+                " / ".join(f"{s['postings'] / 1e6:.2f} M" for s in stats),
+                f"{build_s:.0f} s",
+                f"{np.median(lat):.0f} / {np.percentile(lat, 99):.0f} ms",
+                f"{np.median(lat) / ref:.2f}",
+                f"{np.median(read):,.0f}",
+                f"{right}/{len(queries)}",
+            ]
+        )
+    total = sum(s["postings"] for s in results[0][1])
+    print(f"machine: {machine()}")
+    print(
+        f"{n_tracks:,} tracks, {hours:,.0f} h, {total:,} postings, the same in each layout; "
+        f"{len(queries)} real 10-s queries (warm pass, after one untimed pass)"
+    )
+    print_table(
+        [
+            "layout",
+            "tracks per shard",
+            "postings per shard",
+            "load",
+            "10-s query p50 / p99",
+            "p50 vs one shard",
+            "postings read p50",
+            "right track first",
+        ],
+        rows,
+    )
+    three = np.median(results[2][3]) / ref
+    print(
+        f"\ngoal three shards vs one, query p50 ≤ 1.3×: {'met' if three <= 1.3 else 'NOT met'} "
+        f"({three:.2f}×)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tracks", type=int, default=100_000)
     parser.add_argument("--compare-backends", action="store_true")
+    parser.add_argument(
+        "--growth", help="comma-separated index sizes, e.g. 10000,30000,100000: postings read"
+    )
+    parser.add_argument(
+        "--postings-only",
+        action="store_true",
+        help="with --growth: count the postings each query reads without building the indexes",
+    )
     parser.add_argument("--compare-tracks", type=int, default=2_000)
+    parser.add_argument("--shards", action="store_true", help="PostgreSQL: one shard vs three")
+    parser.add_argument("--shard-tracks", type=int, default=1_000)
+    parser.add_argument("--shard-queries", type=int, default=50)
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "INTEGRITY_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="main server (a database is created there for the run)",
+    )
+    parser.add_argument(
+        "--shard-urls", help="two more PostgreSQL servers, comma-separated (default: start two)"
+    )
     args = parser.parse_args()
-    if args.compare_backends:
+    if args.shards:
+        urls = args.shard_urls.split(",") if args.shard_urls else None
+        if urls is not None and len(urls) != 2:
+            parser.error("--shard-urls takes two URLs")
+        shard_run(args.shard_tracks, args.postgres_url, urls, args.shard_queries)
+    elif args.growth and args.postings_only:
+        postings_growth([int(n) for n in args.growth.split(",")])
+    elif args.growth:
+        growth_run([int(n) for n in args.growth.split(",")])
+    elif args.compare_backends:
         compare_backends(args.compare_tracks)
     else:
         scale_run(args.tracks)

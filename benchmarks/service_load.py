@@ -44,6 +44,7 @@ from integrity.db.session import (  # noqa: E402
 )
 from integrity.service import accounts  # noqa: E402
 from tests.service_support import (  # noqa: E402
+    TEST_SENDER_DPID,
     TrackSpec,
     make_ern,
     multipart_body,
@@ -128,7 +129,7 @@ def seed(url: str) -> tuple[dict[str, str], list[int], list[str]]:
     engine = create_db_engine(url)
     factory = session_factory(engine)
     with session_scope(factory) as session:
-        _, secret = accounts.create_sender(session, name="bench")
+        _, secret = accounts.create_sender(session, name="bench", dpids=(TEST_SENDER_DPID,))
         keys = {"secret": secret}
         for role, sender in (("uploader", "bench"), ("service", None)):
             keys[role] = accounts.create_api_key(

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: SQLite file inside data_dir (the embedded default)
     storage_dir: Path | None = None  # accepted deliveries; default data_dir/deliveries
     index_path: Path | None = None  # embedded fingerprint index; default data_dir/fingerprints
+    # Service mode: PostgreSQL URLs the fingerprint postings are hash-partitioned over (postgres_fdw
+    # foreign tables) when the index is first created in database_url; empty: one server. An
+    # existing index keeps the shards it was built with (a different list is refused).
+    fingerprint_shards: list[str] = Field(default_factory=list)
     models_dir: Path = PROJECT_ROOT / "models"
     policy_file: Path | None = None
     protected_artists_file: Path | None = None  # operator's list, added to the shipped default
@@ -50,7 +54,8 @@ class Settings(BaseSettings):
     xml_max_bytes: int = 16 * MEBIBYTE
     xml_max_depth: int = 256  # libxml2 refuses deeper trees for free; lower caps cost a check
 
-    # Untrusted audio: decoded in a sandboxed child process with these caps.
+    # Untrusted audio: decoded and analysed (measure, fingerprint, features) in a sandboxed
+    # child process with these caps; the timeout and memory limit cover the whole analysis.
     audio_max_bytes: int = audio_constants.DEFAULT_MAX_BYTES
     audio_max_duration_s: float = audio_constants.DEFAULT_MAX_DURATION_S
     decode_timeout_s: float = audio_constants.DEFAULT_DECODE_TIMEOUT_S
@@ -73,10 +78,24 @@ class Settings(BaseSettings):
     task_max_deliveries: int = 5  # a task redelivered more often is quarantined (dead letter)
     task_soft_time_limit_s: int = 900
     task_time_limit_s: int = 1200
-    broker_visibility_timeout_s: int = 7200  # larger than any task run or retry countdown
+    # A message a worker took stays in Redis's unacked set until acknowledged; a live worker
+    # renews the lease of every message it holds (running, reserved or waiting for a retry's
+    # countdown) every broker_lease_renew_interval_s, so only the messages of a dead worker
+    # (SIGKILL of the whole process tree, OOM, a lost node) age past the visibility timeout and
+    # go back to their queue: a killed worker's work resumes within about
+    # visibility timeout + restore interval, however long the task may legitimately run.
+    broker_visibility_timeout_s: int = 180
+    broker_lease_renew_interval_s: int = 30
     broker_restore_interval_s: int = 10  # how often workers return expired unacked messages
+    # The beat sweep: every sweep_interval_s, work whose progress row has not moved for
+    # task_stall_after_s, that no task is running (its row is not locked) and that no message in
+    # Redis carries (queued, reserved or unacked) is re-sent (e.g. after Redis restarted empty).
+    sweep_interval_s: int = 60
+    task_stall_after_s: int = 120
     broker_health_check_interval_s: int = 25  # ping an idle broker connection this often
     review_claim_ttl_s: int = 1800
+    console_session_ttl_s: int = 8 * 3600  # a console sign-in lasts one working day
+    console_undo_window_s: int = 60  # a moderator may undo their last decision this long
     rescan_batch_size: int = 200
     # JSON deliveries naming audio by URL: fetched only from these hosts ("host" or "host:port").
     fetch_allowed_hosts: list[str] = Field(default_factory=list)

@@ -8,6 +8,7 @@ process on a free port, so a Redis restart in a test never disturbs anyone else.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import secrets
@@ -128,6 +129,16 @@ class RedisServer:
             self.process.wait(timeout=REDIS_START_TIMEOUT_S)
         self.process = None
 
+    def restart_empty(self) -> None:
+        """Stop, lose every file (as a Redis whose volume is gone), start again empty."""
+        self.stop()
+        for entry in self.directory.iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        self.start()
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
@@ -143,20 +154,25 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 # ---------------------------------------------------------------------------------------------
 # Deliveries: a small ERN 4.3 NewReleaseMessage naming audio files, and signed multipart bodies.
 
-ERN_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
-<ern:NewReleaseMessage xmlns:ern="http://ddex.net/xml/ern/43" LanguageAndScriptCode="en"
-   ReleaseProfileVersionId="Audio" AvsVersionId="3">
-  <MessageHeader>
+TEST_SENDER_DPID = "PADPIDA2014120301X"
+"""The MessageSender of `make_ern` messages (every test sender registers it unless told)."""
+
+HEADER_TEMPLATE = """  <MessageHeader>
     <MessageThreadId>{message_id}</MessageThreadId>
     <MessageId>{message_id}</MessageId>
-    <MessageSender><PartyId>PADPIDA2014120301X</PartyId>
+    <MessageSender><PartyId>{sender_dpid}</PartyId>
       <PartyName><FullName>Test Distributor</FullName></PartyName></MessageSender>
     <MessageRecipient><PartyId>PADPIDA2014120302Y</PartyId>
       <PartyName><FullName>Test DSP</FullName></PartyName></MessageRecipient>
     <MessageCreatedDateTime>2026-11-24T02:00:00Z</MessageCreatedDateTime>
     <MessageControlType>{control}</MessageControlType>
   </MessageHeader>
-  <PartyList>
+"""
+
+ERN_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
+<ern:NewReleaseMessage xmlns:ern="http://ddex.net/xml/ern/43" LanguageAndScriptCode="en"
+   ReleaseProfileVersionId="Audio" AvsVersionId="3">
+{header}  <PartyList>
     <Party><PartyReference>PArtist</PartyReference>
       <PartyName><FullName>The Testers</FullName></PartyName></Party>
     <Party><PartyReference>PLabel</PartyReference>
@@ -233,7 +249,14 @@ class TrackSpec:
     duration: str = "PT8S"  # AUDIO_SECONDS, what unique_audio() renders
 
 
-def make_ern(message_id: str, tracks: list[TrackSpec], *, control: str = "LiveMessage") -> bytes:
+def make_ern(
+    message_id: str,
+    tracks: list[TrackSpec],
+    *,
+    control: str = "LiveMessage",
+    sender_dpid: str = TEST_SENDER_DPID,
+    icpn: str | None = None,
+) -> bytes:
     """An ERN 4.3 NewReleaseMessage with one album naming the given audio files."""
     recordings = "".join(
         RECORDING_TEMPLATE.format(
@@ -242,10 +265,13 @@ def make_ern(message_id: str, tracks: list[TrackSpec], *, control: str = "LiveMe
         for i, t in enumerate(tracks, start=1)
     )
     items = "".join(GROUP_ITEM_TEMPLATE.format(n=i) for i in range(1, len(tracks) + 1))
-    icpn = str(int(hashlib.sha256(message_id.encode()).hexdigest(), 16) % 10**13).zfill(13)
+    if icpn is None:
+        icpn = str(int(hashlib.sha256(message_id.encode()).hexdigest(), 16) % 10**13).zfill(13)
+    header = HEADER_TEMPLATE.format(
+        message_id=message_id, sender_dpid=sender_dpid, control=control
+    )
     return ERN_TEMPLATE.format(
-        message_id=message_id,
-        control=control,
+        header=header,
         recordings=recordings,
         group_items=items,
         icpn=icpn,
@@ -326,6 +352,7 @@ def service_environment(
             "INTEGRITY_TASK_RETRY_BACKOFF_MAX_S": "2",
             "INTEGRITY_TASK_MAX_RETRIES": "2",
             "INTEGRITY_BROKER_VISIBILITY_TIMEOUT_S": "75",
+            "INTEGRITY_BROKER_LEASE_RENEW_INTERVAL_S": "5",
             # Small rescan batches: each must finish well within the soft time limit here.
             "INTEGRITY_RESCAN_BATCH_SIZE": "25",
             "INTEGRITY_LOG_LEVEL": "INFO",
@@ -368,24 +395,13 @@ class WorkerProcess:
     def start(self) -> None:
         self.starts += 1
         readies_before = self._readies()
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        self.process = _start_logged(
             self.command(),
-            cwd=REPO_ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            self.env,
+            self.log_path,
+            ready=lambda: self._readies() > readies_before,
+            what="worker",
         )
-        log.close()
-        deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._readies() > readies_before:
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(POLL_INTERVAL_S * 4)
-        pytest.fail(f"worker did not start:\n{self.log_path.read_text()[-4000:]}")
 
     def _readies(self) -> int:
         """How many times a worker logged that it is ready (one per start)."""
@@ -393,34 +409,105 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool children (its own process group)."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=WORKER_STOP_TIMEOUT_S)
+        _end_group(self.process, gracefully=False)
         self.process = None
 
     def stop(self) -> None:
         """Warm shutdown (SIGTERM), then SIGKILL if it lingers."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=WORKER_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        _end_group(self.process, gracefully=True)
         self.process = None
 
 
-def worker_for(
-    settings: Settings, log_path: Path, overrides: dict[str, str] | None = None
-) -> WorkerProcess:
-    """A worker process configured like the API under test (same database, Redis, prefix)."""
-    env = service_environment(
+def _start_logged(
+    command: list[str], env: dict[str, str], log_path: Path, *, ready: Callable[[], bool], what: str
+) -> subprocess.Popen[bytes]:
+    """Start a child in its own session (so its whole tree can be signalled), logging to
+    `log_path`, and wait until `ready()` (bounded; fails with the log's tail)."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if ready():
+            return process
+        if process.poll() is not None:
+            break
+        time.sleep(POLL_INTERVAL_S * 4)
+    pytest.fail(f"{what} did not start:\n{log_path.read_text()[-4000:]}")
+
+
+def _end_group(process: subprocess.Popen[bytes] | None, *, gracefully: bool) -> None:
+    """End a child started in its own session, with every process of its group: SIGTERM
+    first when `gracefully` (then SIGKILL if it lingers), else SIGKILL at once."""
+    if process is None or process.poll() is not None:
+        return
+    if gracefully:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=WORKER_STOP_TIMEOUT_S)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=WORKER_STOP_TIMEOUT_S)
+
+
+@dataclass
+class BeatProcess:
+    """`celery -A workers.app beat`: the periodic sweep, as `integrity beat` runs it."""
+
+    env: dict[str, str]
+    log_path: Path
+    schedule_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [str(CELERY_BIN), "-A", "workers.app", "beat", "--loglevel", "INFO"]
+        self.process = _start_logged(
+            [*command, "--schedule", str(self.schedule_path)],
+            self.env,
+            self.log_path,
+            ready=lambda: b"beat: Starting" in self.log_path.read_bytes(),
+            what="beat",
+        )
+
+    def stop(self) -> None:
+        _end_group(self.process, gracefully=True)
+        self.process = None
+
+
+def _environment_for(settings: Settings, overrides: dict[str, str] | None) -> dict[str, str]:
+    return service_environment(
         database_url=settings.database_url,
         redis_url=settings.redis_url,
         data_dir=settings.data_dir,
         queue_prefix=settings.queue_prefix,
         overrides=overrides,
     )
-    return WorkerProcess(env=env, log_path=log_path)
+
+
+def worker_for(
+    settings: Settings, log_path: Path, overrides: dict[str, str] | None = None
+) -> WorkerProcess:
+    """A worker process configured like the API under test (same database, Redis, prefix)."""
+    return WorkerProcess(env=_environment_for(settings, overrides), log_path=log_path)
+
+
+def beat_for(
+    settings: Settings, directory: Path, overrides: dict[str, str] | None = None
+) -> BeatProcess:
+    """A beat process configured like the API under test (its schedule file in `directory`)."""
+    return BeatProcess(
+        env=_environment_for(settings, overrides),
+        log_path=directory / "beat.log",
+        schedule_path=directory / "celerybeat-schedule",
+    )
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str) -> Any:
@@ -470,12 +557,15 @@ def make_settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings
     )
 
 
-def create_accounts(settings: Settings, sender_name: str) -> dict[str, str]:
-    """A sender and one key per role, created as `integrity senders add` / `keys create` do."""
+def create_accounts(
+    settings: Settings, sender_name: str, *, dpids: tuple[str, ...] = (TEST_SENDER_DPID,)
+) -> dict[str, str]:
+    """A sender (sending as `dpids`) and one key per role, created as `integrity senders add
+    --dpid` / `keys create` do."""
     engine = create_db_engine(settings.database_url)
     try:
         with session_scope(session_factory(engine)) as session:
-            _, secret = accounts.create_sender(session, name=sender_name)
+            _, secret = accounts.create_sender(session, name=sender_name, dpids=dpids)
             made = {"secret": secret}
             made["uploader"] = accounts.create_api_key(
                 session, role="uploader", sender_name=sender_name
@@ -487,13 +577,9 @@ def create_accounts(settings: Settings, sender_name: str) -> dict[str, str]:
     return made
 
 
-@pytest.fixture()
-def service(
-    tmp_path: Path,
-    pg_database_url: str,
-    redis_server: RedisServer,
-) -> Iterator[Service]:
-    settings = make_settings(tmp_path, pg_database_url, redis_server.url)
+@contextmanager
+def open_service(settings: Settings) -> Iterator[Service]:
+    """A fresh sender and keys in the settings' database, and the API in-process."""
     sender = f"distributor-{secrets.token_hex(4)}"
     made = create_accounts(settings, sender)
     app = create_app(settings)
@@ -510,6 +596,16 @@ def service(
         )
 
 
+@pytest.fixture()
+def service(
+    tmp_path: Path,
+    pg_database_url: str,
+    redis_server: RedisServer,
+) -> Iterator[Service]:
+    with open_service(make_settings(tmp_path, pg_database_url, redis_server.url)) as opened:
+        yield opened
+
+
 AUDIO_RATE_HZ = 22_050
 AUDIO_SECONDS = 8.0
 NOTE_SECONDS = 0.25
@@ -517,8 +613,9 @@ LOWEST_NOTE_HZ = 220.0
 SEMITONES_SPAN = 24
 
 
-def unique_audio() -> bytes:
-    """A short WAV melody of random notes: content no other delivery in the catalog shares."""
+def unique_audio(seconds: float = AUDIO_SECONDS, audio_format: str = "WAV") -> bytes:
+    """A melody of random notes (a short WAV unless asked otherwise; "OGG" is Vorbis): content
+    no other delivery in the catalog shares, so its analysis is never a cached one."""
     import io
 
     import numpy as np
@@ -526,12 +623,231 @@ def unique_audio() -> bytes:
 
     rng = np.random.default_rng(secrets.randbits(64))
     per_note = int(AUDIO_RATE_HZ * NOTE_SECONDS)
-    notes = rng.integers(0, SEMITONES_SPAN, size=int(AUDIO_SECONDS / NOTE_SECONDS))
+    notes = rng.integers(0, SEMITONES_SPAN, size=int(seconds / NOTE_SECONDS))
     t = np.arange(per_note) / AUDIO_RATE_HZ
     envelope = np.minimum(1.0, np.linspace(0, 8, per_note)) * np.linspace(1.0, 0.3, per_note)
     signal = np.concatenate(
         [0.4 * envelope * np.sin(2 * np.pi * LOWEST_NOTE_HZ * 2 ** (n / 12) * t) for n in notes]
     )
     buffer = io.BytesIO()
-    soundfile.write(buffer, signal.astype(np.float32), AUDIO_RATE_HZ, format="WAV")
+    subtype = "VORBIS" if audio_format == "OGG" else None
+    samples = signal.astype(np.float32)
+    # One second per write: libsndfile's Vorbis encoder crashes on one long write (~2 min).
+    with soundfile.SoundFile(
+        buffer, "w", AUDIO_RATE_HZ, 1, format=audio_format, subtype=subtype
+    ) as sink:
+        for start in range(0, len(samples), AUDIO_RATE_HZ):
+            sink.write(samples[start : start + AUDIO_RATE_HZ])
     return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Deliveries through the API and what the workers made of them.
+
+
+def deliver(service: Service, tracks: list[TrackSpec], files: dict[str, bytes]) -> int:
+    """POST one signed delivery of these tracks; returns its id (asserts the 202)."""
+    message = make_ern(f"MSG-{secrets.token_hex(6)}", tracks)
+    body, content_type = multipart_body(message, files)
+    headers = signed_headers(
+        secret=service.secret, body=body, content_type=content_type, key=service.uploader_key
+    )
+    response = service.client.post("/v1/deliveries", content=body, headers=headers)
+    assert response.status_code == 202, response.text
+    return int(response.json()["delivery_id"])
+
+
+def wait_finished(service: Service, delivery_id: int, *, timeout_s: float) -> dict[str, Any]:
+    """The delivery's view once it is completed or failed (bounded wait)."""
+    headers = service.auth(service.moderator_key)
+
+    def finished() -> dict[str, Any] | None:
+        view = service.client.get(f"/v1/deliveries/{delivery_id}", headers=headers).json()
+        return view if view["status"] in ("completed", "failed") else None
+
+    return wait_for(finished, timeout_s=timeout_s, what=f"delivery {delivery_id} to finish")
+
+
+def query_rows(service: Service, statement: Any) -> list[Any]:
+    """Rows of one statement against the test database (its own short-lived engine)."""
+    engine = create_db_engine(service.settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            return list(session.execute(statement))
+    finally:
+        engine.dispose()
+
+
+def assert_each_track_processed_once(
+    service: Service, delivery_id: int, track_ids: list[int]
+) -> None:
+    """Exactly one analysis and one scoring per track in the audit log, one completion of the
+    delivery, and one analysis row per distinct asset."""
+    from sqlalchemy import select
+
+    from integrity.db.models import Analysis, Track
+    from integrity.db.service_models import AuditEvent
+
+    events = query_rows(
+        service,
+        select(AuditEvent.action, AuditEvent.track_id).where(AuditEvent.delivery_id == delivery_id),
+    )
+    counts = collections.Counter((action, track) for action, track in events)
+    for track_id in track_ids:
+        assert counts[("track.analyzed", track_id)] == 1, counts
+        assert counts[("track.scored", track_id)] == 1, counts
+    assert counts[("delivery.completed", None)] == 1
+    assets = query_rows(service, select(Track.asset_sha256).where(Track.id.in_(track_ids)))
+    shas = [sha for (sha,) in assets]
+    analyses = query_rows(
+        service, select(Analysis.asset_sha256).where(Analysis.asset_sha256.in_(shas))
+    )
+    assert sorted(sha for (sha,) in analyses) == sorted(set(shas))
+
+
+def stranded_tracks(service: Service, delivery_id: int) -> dict[tuple[str, tuple[int, ...]], Any]:
+    """This delivery's unfinished tracks that no task is running (their rows are not locked),
+    as the sweep sees them: (task name, args) -> when the row last moved."""
+    from integrity.service import queues, steps
+
+    engine = create_db_engine(service.settings.database_url)
+    try:
+        with session_scope(session_factory(engine)) as session:
+            work = steps.stranded_work(session, older_than_s=0)
+    finally:
+        engine.dispose()
+    names = {"analyze": queues.ANALYZE_TRACK_TASK, "score": queues.SCORE_TRACK_TASK}
+    return {
+        (names[item.step], item.args): item.since
+        for item in work
+        if item.delivery_id == delivery_id and item.step in names
+    }
+
+
+def wait_resent(
+    service: Service, delivery_id: int, stranded: dict[Any, Any], *, timeout_s: float
+) -> float:
+    """The monotonic time at which one stranded track was carried by a message again (re-sent)
+    or had moved on (picked up between two looks)."""
+    from integrity.service import queues
+
+    client = redis.Redis.from_url(service.settings.redis_url)
+
+    def resent() -> bool:
+        held = queues.held_tasks(client, service.settings)
+        now = stranded_tracks(service, delivery_id)
+        return any(key in held or now.get(key) != since for key, since in stranded.items())
+
+    wait_for(resent, timeout_s=timeout_s, what="the stranded work to be re-sent")
+    return time.monotonic()
+
+
+def running_analyses(service: Service, since: Any) -> list[str]:
+    """Task ids of analyses started since `since` and not finished (a cancelled task's
+    bookkeeping stays 'running', so earlier tests' leftovers are excluded by the time)."""
+    from sqlalchemy import select
+
+    from integrity.db.service_models import TaskAttempt
+    from integrity.service.queues import ANALYZE_TRACK_TASK
+
+    rows = query_rows(
+        service,
+        select(TaskAttempt.task_id).where(
+            TaskAttempt.task_name == ANALYZE_TRACK_TASK,
+            TaskAttempt.state == "running",
+            TaskAttempt.first_seen_at >= since,
+        ),
+    )
+    return [task_id for (task_id,) in rows]
+
+
+# More than one sender: each with its own secret and uploader key, and the worker steps run
+# in-process on a delivery (the real worker is exercised in test_workers.py and e2e).
+
+OTHER_SENDER_DPID = "PADPIDA2026120201U"
+"""A second DDEX Party ID for tests that need two senders under different DPIDs."""
+
+PURGE_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
+<ern:PurgeReleaseMessage xmlns:ern="http://ddex.net/xml/ern/43" LanguageAndScriptCode="en"
+   AvsVersionId="3">
+{header}  <PurgedRelease>
+    <ReleaseId><ICPN>{icpn}</ICPN></ReleaseId>
+    <DisplayTitleText>Lanterns On The Water</DisplayTitleText>
+  </PurgedRelease>
+</ern:PurgeReleaseMessage>
+"""
+
+
+def make_purge(message_id: str, *, icpn: str, sender_dpid: str = TEST_SENDER_DPID) -> bytes:
+    """An ERN 4.3 PurgeReleaseMessage taking down the release with this ICPN."""
+    header = HEADER_TEMPLATE.format(
+        message_id=message_id, sender_dpid=sender_dpid, control="LiveMessage"
+    )
+    return PURGE_TEMPLATE.format(header=header, icpn=icpn).encode()
+
+
+@dataclass(frozen=True)
+class Uploader:
+    """One sender as an uploader sees itself: its name, webhook secret and uploader key."""
+
+    name: str
+    secret: str
+    key: str
+
+
+def add_uploader(service: Service, *, dpids: tuple[str, ...]) -> Uploader:
+    """Another sender, sending as `dpids`, beside the fixture's own."""
+    name = f"sender-{secrets.token_hex(4)}"
+    made = create_accounts(service.settings, name, dpids=dpids)
+    return Uploader(name=name, secret=made["secret"], key=made["uploader"])
+
+
+def fixture_uploader(service: Service) -> Uploader:
+    """The `service` fixture's sender (sending as TEST_SENDER_DPID)."""
+    return Uploader(name=service.sender, secret=service.secret, key=service.uploader_key)
+
+
+def upload(
+    service: Service,
+    uploader: Uploader,
+    message: bytes,
+    files: dict[str, bytes],
+    *,
+    webhook_id: str | None = None,
+) -> Any:
+    """POST /v1/deliveries signed with the uploader's secret and key; the response."""
+    body, content_type = multipart_body(message, files)
+    headers = signed_headers(
+        secret=uploader.secret,
+        body=body,
+        content_type=content_type,
+        key=uploader.key,
+        webhook_id=webhook_id,
+    )
+    return service.client.post("/v1/deliveries", content=body, headers=headers)
+
+
+def run_worker_steps(settings: Settings, delivery_id: int) -> list[int]:
+    """Ingest, analyse, score and finish a delivery in-process, a transaction per step as the
+    worker tasks do; returns the ingested track ids."""
+    from integrity.service import steps
+
+    engine = create_db_engine(settings.database_url)
+    factory = session_factory(engine)
+    try:
+        with session_scope(factory) as session:
+            track_ids = steps.ingest_step(session, delivery_id=delivery_id, settings=settings)
+        for track_id in track_ids:
+            with session_scope(factory) as session:
+                steps.analyze_step(
+                    session, delivery_id=delivery_id, track_id=track_id, settings=settings
+                )
+            with session_scope(factory) as session:
+                steps.score_step(
+                    session, delivery_id=delivery_id, track_id=track_id, settings=settings
+                )
+        with session_scope(factory) as session:
+            steps.finish_when_done(session, delivery_id=delivery_id)
+    finally:
+        engine.dispose()
+    return track_ids

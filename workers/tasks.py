@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from integrity.catalog import pipeline, storage
 from integrity.config import Settings, get_settings
+from integrity.db.models import utc_now
 from integrity.db.session import create_db_engine, session_factory, session_scope
 from integrity.service import deadletters, metrics, queues, rescans, steps
 from integrity.service.errors import ServiceError
@@ -29,11 +30,9 @@ from workers.app import app
 
 logger = logging.getLogger(__name__)
 
-STALL_AFTER_S = (
-    600  # a delivery still 'received' (or a rescan without progress) this long is re-sent
-)
 PERMANENT_ERRORS = (ServiceError, pipeline.PipelineError)
 HEARTBEAT_TIMEOUT_S = 2.0
+SWEEP_REDIS_TIMEOUT_S = 10.0  # reading every queued and unacked message may take a moment
 
 
 class _ProcessState:
@@ -261,19 +260,80 @@ def rescan_batch(self: IntegrityTask, rescan_id: int) -> None:
         send(rescan_batch, rescan_id, stage="rescan")
 
 
+# The task (and its stage queue) that carries each step of stranded work.
+RESEND_BY_STEP: dict[str, tuple[Task, str]] = {
+    steps.STEP_INGEST: (ingest_delivery, "ingest"),
+    steps.STAGE_ANALYZE: (analyze_track, "analyze"),
+    steps.STAGE_SCORE: (score_track, "score"),
+}
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(
+        settings().redis_url,
+        socket_timeout=SWEEP_REDIS_TIMEOUT_S,
+        socket_connect_timeout=SWEEP_REDIS_TIMEOUT_S,
+    )
+
+
+def find_stranded() -> tuple[list[steps.StrandedWork], list[int]]:
+    """Work and rescans that no task runs and no message in Redis carries, unchanged while Redis
+    was looked at (what moved meanwhile was being handled after all)."""
+    stall = settings().task_stall_after_s
+    with session_scope(sessions()) as session:
+        work = steps.stranded_work(session, older_than_s=stall)
+        stuck = rescans.stalled_rescans(session, older_than_s=stall)
+    if not work and not stuck:
+        return [], []
+    with _redis() as client:
+        held = queues.held_tasks(client, settings())
+    with session_scope(sessions()) as session:
+        still = set(steps.stranded_work(session, older_than_s=stall))
+        still_stuck = set(rescans.stalled_rescans(session, older_than_s=stall))
+    stranded = [
+        item
+        for item in work
+        if item in still
+        and (
+            item.step == steps.STEP_FINISH
+            or (RESEND_BY_STEP[item.step][0].name, item.args) not in held
+        )
+    ]
+    rescans_stuck = [
+        rescan_id
+        for rescan_id in stuck
+        if rescan_id in still_stuck and (rescan_batch.name, (rescan_id,)) not in held
+    ]
+    return stranded, rescans_stuck
+
+
 @app.task(bind=True, base=IntegrityTask, name=queues.SWEEP_TASK)
 def sweep(self: IntegrityTask) -> None:
-    """Beat: re-send deliveries whose ingest task was lost and rescans that stopped moving."""
-    with session_scope(sessions()) as session:
-        stalled = steps.stalled_deliveries(session, older_than_s=STALL_AFTER_S)
-        stuck = rescans.stalled_rescans(session, older_than_s=STALL_AFTER_S)
+    """Beat: re-send the work a lost message stranded (Redis restarted empty, a send that failed
+    after its commit), close deliveries whose last task died before closing them, and restart
+    rescans that stopped moving. Re-sending is safe: every step checks its row's stage under
+    the row's lock, so a duplicate finds its work done and changes nothing."""
     beat_heartbeat(settings().redis_url)
-    for delivery_id in stalled:
-        send(ingest_delivery, delivery_id, stage="ingest")
+    stranded, stuck = find_stranded()
+    for item in stranded:
+        if item.step == steps.STEP_FINISH:
+            finish(item.delivery_id)
+        else:
+            task, stage = RESEND_BY_STEP[item.step]
+            send(task, *item.args, stage=stage)
     for rescan_id in stuck:
         send(rescan_batch, rescan_id, stage="rescan")
-    if stalled or stuck:
-        logger.warning("sweep re-sent work", extra={"deliveries": stalled, "rescans": stuck})
+    if stranded or stuck:
+        logger.warning(
+            "sweep recovered stranded work",
+            extra={
+                "work": [(item.step, *item.args) for item in stranded],
+                "rescans": stuck,
+                "idle_s": [
+                    round((utc_now() - item.since).total_seconds(), 1) for item in stranded
+                ],
+            },
+        )
 
 
 TASKS_BY_NAME: dict[str, Task] = {

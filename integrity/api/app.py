@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, create_engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from integrity import __version__
+from integrity import __version__, console
 from integrity.api.auth import KeyCache, RedisRateLimiter, build_rate_limiter
 from integrity.api.routes import ROUTERS
 from integrity.config import Settings, get_settings
@@ -41,10 +41,13 @@ Standard Webhooks: `webhook-id`, `webhook-timestamp` (Unix seconds, ±300 s) and
 `webhook-signature: v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{raw body}">`
 with the sender's `whsec_` secret (`integrity senders add NAME --json`); several
 space-separated signatures are accepted during a secret rotation. Answers 202
-`{"delivery_id": N, "duplicate": false}`; a replayed webhook id, or the same ERN MessageId from
-the same sender, answers the first delivery's id with `"duplicate": true`. Errors name the
-field: 401 signature/timestamp, 403 role, 413 body over the cap (checked before reading),
-415/400 multipart, 422 malformed ERN or unsafe file names.
+`{"delivery_id": N, "duplicate": false}`; a replayed webhook id, the same ERN MessageId or the
+same bytes from the same sender answers the first delivery's id with `"duplicate": true` (ids
+and bytes are per sender). The delivery belongs to the signing sender; its ERN's MessageSender
+DPID must be one registered for it (`integrity senders add-dpid`). Errors name the field: 401
+signature/timestamp, 403 role or disabled sender, 413 body over the cap (checked before
+reading), 415/400 multipart, 422 malformed ERN, unsafe file names or an unregistered
+`MessageHeader/MessageSender/PartyId`.
 
 **Filter** `POST /v1/filter` `{"tracks": [ids or ISRCs], "surface": "recommendation"|"search"|
 "editorial"}` → `{"results": [{"track", "keep", "decision", "reasons", "track_ids"}]}`; the
@@ -157,4 +160,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    console.install(app)
     return app

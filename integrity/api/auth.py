@@ -273,6 +273,11 @@ def lookup_principal(session: Session, *, key: str) -> Principal | None:
     ).first()
     if row is None or not security.api_key_matches(key, row.key_hash):
         return None
+    return principal_of(session, row)
+
+
+def principal_of(session: Session, row: ApiKey) -> Principal:
+    """The Principal of a live key row (the console rebuilds it from its session's key)."""
     sender = session.get(Sender, row.sender_id) if row.sender_id is not None else None
     if sender is not None:
         session.expunge(sender)
@@ -310,6 +315,9 @@ async def authenticate(request: Request) -> Principal:
         state.key_cache.put(key_hash, principal)
     if principal is None:
         raise HTTPException(401, "authorization: unknown or revoked API key")
+    if principal.sender is not None and principal.sender.disabled:
+        # Within AUTH_CACHE_TTL_S of `integrity senders disable`; intake re-reads the row.
+        raise ServiceError(403, "sender", f"sender {principal.sender.name!r} is disabled")
     limiter: AsyncRateLimit = state.rate_limiter
     wait_s = await limiter.check(principal.key_id, principal.rate_per_minute)
     if wait_s > 0:

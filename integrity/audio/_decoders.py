@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -33,7 +34,6 @@ from integrity.audio.constants import (
     ID3_MAX_TAGS,
     ID3_SIZE_OFFSET,
     ID3_SYNCSAFE_BITS,
-    MAX_NATIVE_OUTPUT_RATE_HZ,
     MPEG_LAYER_SHIFT,
     MPEG_SYNC_MASK,
     OGG_EOS_FLAG,
@@ -45,11 +45,12 @@ from integrity.audio.constants import (
     SNIFF_BYTES,
     SOUNDFILE_BLOCK_FRAMES,
     SOXR_QUALITY,
+    STREAM_BLOCK_FRAMES,
     TRUNCATION_MIN_FRACTION,
     TRUNCATION_MIN_GAP_S,
 )
 from integrity.audio.errors import AudioDecodeError, DecodeFailure
-from integrity.audio.records import AudioProbe
+from integrity.audio.records import AudioProbe, Stream, output_rate
 
 # Our container name -> the FFmpeg demuxer forced for it.
 FFMPEG_DEMUXERS: dict[str, str] = {
@@ -231,13 +232,6 @@ def _probe_vorbis_with_soundfile(path: Path) -> AudioProbe | None:
     )
 
 
-def output_rate(probe: AudioProbe, sample_rate: int | None) -> int:
-    """The rate a decode delivers: the request, or the native rate capped at 48 kHz."""
-    if sample_rate is not None:
-        return sample_rate
-    return min(probe.sample_rate, MAX_NATIVE_OUTPUT_RATE_HZ)
-
-
 def _max_source_samples(rate: int, max_duration_s: float) -> int:
     return math.ceil((max_duration_s + DURATION_CAP_SLACK_S) * rate)
 
@@ -277,6 +271,34 @@ class _MonoBuffer:
         return self.data[: self.size]
 
 
+class _ChunkBuffer:
+    """Like _MonoBuffer, but hands each full block to `emit` (scaled to the channel mean)
+    instead of keeping it: the decoded signal is never whole in memory."""
+
+    def __init__(self, emit: Callable[[np.ndarray], None], channels: int) -> None:
+        self.emit = emit
+        self.scale = np.float32(1.0 / channels) if channels > 1 else None
+        self.data = np.empty(STREAM_BLOCK_FRAMES, dtype=np.float32)
+        self.size = 0
+
+    def claim(self, count: int) -> np.ndarray:
+        if self.size + count > self.data.shape[0]:
+            self.flush()
+            if count > self.data.shape[0]:
+                self.data = np.empty(count, dtype=np.float32)
+        view = self.data[self.size : self.size + count]
+        self.size += count
+        return view
+
+    def flush(self) -> None:
+        if self.size:
+            block = self.data[: self.size]
+            if self.scale is not None:
+                block *= self.scale
+            self.emit(block)
+            self.size = 0
+
+
 class _MonoSink:
     """Takes channel sums at the source rate, keeps them at the output rate.
 
@@ -287,13 +309,22 @@ class _MonoSink:
     """
 
     def __init__(
-        self, source_rate: int, target_rate: int, expected_s: float, max_duration_s: float
+        self,
+        source_rate: int,
+        target_rate: int,
+        expected_s: float,
+        max_duration_s: float,
+        stream: Stream | None = None,
     ) -> None:
         self.source_rate = source_rate
         self.limit = _max_source_samples(source_rate, max_duration_s)
         self.taken = 0
         out_limit = _max_source_samples(target_rate, max_duration_s) + SOUNDFILE_BLOCK_FRAMES
-        self.out = _MonoBuffer(math.ceil(expected_s * target_rate) + target_rate, out_limit)
+        self.out: _MonoBuffer | _ChunkBuffer
+        if stream is None:
+            self.out = _MonoBuffer(math.ceil(expected_s * target_rate) + target_rate, out_limit)
+        else:
+            self.out = _ChunkBuffer(stream.emit, stream.channels)
         self.stream: soxr.ResampleStream | None = None
         self.stage = np.empty(0, dtype=np.float32)
         if source_rate != target_rate:
@@ -336,9 +367,13 @@ class _MonoSink:
         into[:] = resampled
 
     def result(self, channels: int) -> np.ndarray:
-        """The output-rate signal, scaled from channel sums to the channel mean."""
+        """The output-rate signal, scaled from channel sums to the channel mean (empty when
+        it was streamed: then the last block is emitted here)."""
         if self.stream is not None:
             self._flush(last=True)
+        if isinstance(self.out, _ChunkBuffer):
+            self.out.flush()
+            return np.zeros(0, dtype=np.float32)
         samples = self.out.result()
         if channels > 1:
             samples *= np.float32(1.0 / channels)
@@ -357,7 +392,11 @@ def _sum_into(channels: list[np.ndarray], into: np.ndarray) -> None:
 
 
 def _decode_pyav(
-    path: Path, container: str, sample_rate: int | None, max_duration_s: float
+    path: Path,
+    container: str,
+    sample_rate: int | None,
+    max_duration_s: float,
+    stream_to: Callable[[AudioProbe], Stream] | None = None,
 ) -> tuple[AudioProbe, _MonoSink]:
     """Decode every frame and sum its channels into the sink at the source rate.
 
@@ -374,7 +413,11 @@ def _decode_pyav(
         found, stream = _probe_open(path, handle, container)
         rate, channels = found.sample_rate, found.channels
         sink = _MonoSink(
-            rate, output_rate(found, sample_rate), found.duration_s or 0.0, max_duration_s
+            rate,
+            output_rate(found, sample_rate),
+            found.duration_s or 0.0,
+            max_duration_s,
+            stream_to(found) if stream_to is not None else None,
         )
         converter: av.AudioResampler | None = None
         try:
@@ -416,7 +459,11 @@ def _decode_pyav(
 
 
 def _decode_soundfile(
-    path: Path, found: AudioProbe, sample_rate: int | None, max_duration_s: float
+    path: Path,
+    found: AudioProbe,
+    sample_rate: int | None,
+    max_duration_s: float,
+    stream_to: Callable[[AudioProbe], Stream] | None = None,
 ) -> _MonoSink:
     """libsndfile in blocks into a reused buffer, channels summed straight into the sink."""
     rate = found.sample_rate
@@ -425,7 +472,11 @@ def _decode_soundfile(
             if handle.samplerate != rate or handle.channels != found.channels:
                 raise AudioDecodeError(path, DecodeFailure.CORRUPT, "headers disagree")
             sink = _MonoSink(
-                rate, output_rate(found, sample_rate), handle.frames / rate, max_duration_s
+                rate,
+                output_rate(found, sample_rate),
+                handle.frames / rate,
+                max_duration_s,
+                stream_to(found) if stream_to is not None else None,
             )
             if handle.frames > sink.limit:
                 raise _too_long(path, max_duration_s)
@@ -509,23 +560,27 @@ def decode(
     sample_rate: int | None,
     max_duration_s: float,
     checked: AudioProbe | None = None,
+    stream_to: Callable[[AudioProbe], Stream] | None = None,
 ) -> Decoded:
     """Decode to mono float32 at the requested rate; raises AudioDecodeError for bad input.
 
-    `checked` is a probe the caller has already validated; without it we probe here.
+    `checked` is a probe the caller has already validated; without it we probe here. With
+    `stream_to`, the samples are handed over in STREAM_BLOCK_FRAMES blocks as they are decoded
+    and `samples` comes back empty: it is called with the probe once per decoding attempt
+    (a libsndfile failure falls back to FFmpeg from the start, so its consumers start afresh).
     """
     found = checked if checked is not None else probe(path)
     backend = "soundfile" if (found.container, found.codec) in SOUNDFILE_PAIRS else "pyav"
     sink: _MonoSink | None = None
     if backend == "soundfile":
         try:
-            sink = _decode_soundfile(path, found, sample_rate, max_duration_s)
+            sink = _decode_soundfile(path, found, sample_rate, max_duration_s, stream_to)
         except AudioDecodeError as exc:
             if exc.reason is not DecodeFailure.CORRUPT:
                 raise
             backend = "pyav"  # libsndfile is stricter about headers than FFmpeg; try it
     if sink is None:
-        found, sink = _decode_pyav(path, found.container, sample_rate, max_duration_s)
+        found, sink = _decode_pyav(path, found.container, sample_rate, max_duration_s, stream_to)
     _check_complete(path, found, sink.taken_s)
     return Decoded(
         samples=sink.result(found.channels),

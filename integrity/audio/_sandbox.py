@@ -39,6 +39,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
@@ -69,6 +70,8 @@ logger = logging.getLogger(__name__)
 
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", LINUX_F_SETPIPE_SZ)
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent.parent
+CHILD_MODULE = "integrity.audio._sandbox"
+"""The plain decoder child; modules built on it pass their own name to SandboxDecoder."""
 _CHILD_ENV = {  # keep numerical libraries from spawning thread pools inside the child
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
@@ -117,12 +120,23 @@ def _cpu_seconds() -> float:
     return times.user + times.system
 
 
-def _handle(request: dict[str, Any], out: IO[bytes]) -> bool:
+ChildOp = Callable[[Path, dict[str, Any]], tuple[dict[str, Any], bytes]]
+"""A request type a child module adds: (path, request) -> (reply fields, payload bytes)."""
+
+
+def _handle(request: dict[str, Any], out: IO[bytes], ops: dict[str, ChildOp]) -> bool:
     """Serve one request; returns False when the child must exit (its state is suspect)."""
     from integrity.audio import _decoders  # the parent never needs the decoders' imports
 
     path = Path(request["path"])
     try:
+        if request["op"] in ops:
+            fields, payload = ops[request["op"]](path, request)
+            header = {**fields, "ok": True, "payload_bytes": len(payload), "cpu_s": _cpu_seconds()}
+            out.write(json.dumps(header).encode() + b"\n")
+            out.write(payload)
+            out.flush()
+            return True
         if request["op"] == "probe":
             found = _decoders.probe(path)
             header = {"ok": True, "probe": asdict(found), "cpu_s": _cpu_seconds()}
@@ -181,8 +195,12 @@ def _reply_error(out: IO[bytes], reason: DecodeFailure, detail: str, *, exiting:
         out.flush()
 
 
-def serve(memory_limit_bytes: int, cpu_limit_s: int) -> None:
-    """Child main loop: import everything, limit ourselves, then answer requests until EOF."""
+def serve(memory_limit_bytes: int, cpu_limit_s: int, ops: dict[str, ChildOp] | None = None) -> None:
+    """Child main loop: import everything, limit ourselves, then answer requests until EOF.
+
+    `ops` adds request types (a child module built on this one, imported before the limits,
+    e.g. the whole-asset analysis): they run under the same limits and error handling.
+    """
     import av  # imported before the limits, so imports never hit them
     import soundfile  # noqa: F401
     import soxr  # noqa: F401
@@ -202,7 +220,7 @@ def serve(memory_limit_bytes: int, cpu_limit_s: int) -> None:
             request = json.loads(line)
         except ValueError:
             return
-        if not _handle(request, out):
+        if not _handle(request, out, ops or {}):
             return
 
 
@@ -218,7 +236,10 @@ class SandboxDecoder:
     several SandboxDecoder instances.
     """
 
-    def __init__(self, memory_limit_bytes: int, timeout_s: float) -> None:
+    def __init__(
+        self, memory_limit_bytes: int, timeout_s: float, module: str = CHILD_MODULE
+    ) -> None:
+        self.module = module  # run as `python -m module MEMORY CPU`; it calls `serve`
         self.memory_limit_bytes = memory_limit_bytes
         self.cpu_limit_s = max(1, math.ceil(SANDBOX_CPU_BUDGET_FACTOR * timeout_s))
         self._lock = threading.Lock()
@@ -254,6 +275,26 @@ class SandboxDecoder:
         assert samples is not None
         return AudioProbe(**header["probe"]), samples, header["sample_rate"], header["backend"]
 
+    def call(
+        self,
+        op: str,
+        path: Path,
+        limits: DecodeLimits,
+        fields: dict[str, Any],
+        max_payload_bytes: int,
+    ) -> tuple[dict[str, Any], bytes]:
+        """Run a request type the child module added; its reply fields and payload bytes."""
+        request = {
+            **fields,
+            "op": op,
+            "max_duration_s": limits.max_duration_s,
+            "max_bytes": limits.max_bytes,
+            "max_payload_bytes": max_payload_bytes,
+        }
+        header, payload = self._request(path, limits, request, None)
+        assert isinstance(payload, bytes | bytearray)
+        return header, bytes(payload)
+
     def close(self) -> None:
         """Stop the child (closing its stdin lets it exit; kill it if it does not)."""
         with self._lock:
@@ -282,7 +323,7 @@ class SandboxDecoder:
         limits: DecodeLimits,
         request: dict[str, Any],
         sample_rate: int | None,
-    ) -> tuple[dict[str, Any], np.ndarray | None]:
+    ) -> tuple[dict[str, Any], Any]:
         with self._lock:
             proc = self._ensure_child()
             deadline = time.monotonic() + limits.timeout_s
@@ -298,11 +339,17 @@ class SandboxDecoder:
                 ok = header["ok"] is True
                 failure = None if ok else DecodeFailure(header["reason"])
                 cpu_used_s = float(header["cpu_s"])
-                samples = None
+                samples: np.ndarray | bytearray | None = None
                 if ok and request["op"] == "decode":
                     count = self._validated_count(header, limits, sample_rate)
                     samples = np.empty(count, dtype=np.float32)
                     reader.fill(memoryview(samples).cast("B"))
+                elif ok and request["op"] != "probe":
+                    size = int(header["payload_bytes"])
+                    if not 0 <= size <= int(request["max_payload_bytes"]):
+                        raise ValueError(f"child announced a {size}-byte payload")
+                    samples = bytearray(size)
+                    reader.fill(memoryview(samples))
             except _DeadlineError as exc:
                 self._stop(graceful=False)
                 logger.warning(
@@ -401,7 +448,7 @@ class SandboxDecoder:
                 "-E",  # no PYTHON* variables (PYTHONPATH, PYTHONSTARTUP) steer the child
                 "-s",  # nor the user's site-packages
                 "-m",
-                "integrity.audio._sandbox",
+                self.module,
                 str(self.memory_limit_bytes),
                 str(self.cpu_limit_s),
             ],

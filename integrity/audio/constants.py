@@ -35,6 +35,8 @@ DURATION_CAP_SLACK_S: Final[float] = 1.0
 """Decoded audio may run this far past max_duration_s before decoding stops (s): codec padding."""
 SOUNDFILE_BLOCK_FRAMES: Final[int] = 1 << 16
 """Frames read per libsndfile call (frames), so a stereo file never needs 2x its mono size."""
+STREAM_BLOCK_FRAMES: Final[int] = 1 << 18
+"""Output samples per block of a streamed decode (samples; ~5.5 s at 48 kHz, 1 MB)."""
 HASH_CHUNK_BYTES: Final[int] = 1 << 20
 """Read size when hashing a file (bytes)."""
 
@@ -124,6 +126,8 @@ K_HIGHPASS_FREQ_HZ: Final[float] = 38.13547087602444
 K_HIGHPASS_Q: Final[float] = 0.5003270373238773
 """K-weighting stage 2 quality factor (dimensionless)."""
 
+MEASURE_CHUNK_SAMPLES: Final[int] = 1 << 18
+"""Samples measured at a time (samples; ~5 s at 48 kHz): bounds the float64 work arrays."""
 SILENCE_FRAME_S: Final[float] = 0.010
 """Frame length for silence detection (s): resolution of leading/trailing silence."""
 SILENCE_THRESHOLD_DBFS: Final[float] = -60.0
@@ -140,7 +144,11 @@ DEFAULT_MAX_BYTES: Final[int] = 512 * 1024 * 1024
 """bytes: the largest audio file opened at all."""
 DEFAULT_MAX_DURATION_S: Final[float] = 4 * 3600.0
 """seconds: the longest audio decoded (checked in the headers and while decoding)."""
-DEFAULT_DECODE_TIMEOUT_S: Final[float] = 120.0
-"""seconds of wall clock the sandbox gets for one file."""
+DEFAULT_DECODE_TIMEOUT_S: Final[float] = 600.0
+"""seconds of wall clock the sandbox gets for one file's whole analysis (decode, measure,
+fingerprint, features; `integrity.analysis`). A 4-hour file took 425 s (8 kHz FLAC) and 915 s
+(48 kHz Opus) on 2 shared cores at load ~11 (benchmarks/analysis_memory.py), a fifth of that
+unloaded; ordinary tracks take seconds. Kept below the task soft time limit (900 s)."""
 DEFAULT_DECODE_MEMORY_LIMIT_BYTES: Final[int] = 4 * 1024 * 1024 * 1024
-"""bytes: the sandbox's address-space cap."""
+"""bytes: the sandbox child's address-space cap (RLIMIT_AS), now over the whole analysis; a
+4-hour file peaked at 1.2-1.5 GiB resident (benchmarks/analysis_memory.py)."""

@@ -15,7 +15,7 @@ import os
 import threading
 from pathlib import Path
 
-from integrity.audio._sandbox import SandboxDecoder
+from integrity.audio._sandbox import CHILD_MODULE, SandboxDecoder
 from integrity.audio.constants import (
     DEFAULT_DECODE_MEMORY_LIMIT_BYTES,
     DEFAULT_DECODE_TIMEOUT_S,
@@ -29,7 +29,7 @@ from integrity.audio.records import AudioProbe, DecodedAudio, DecodeLimits, chec
 logger = logging.getLogger(__name__)
 
 _registry_lock = threading.Lock()
-_sandboxes: dict[tuple[int, float], SandboxDecoder] = {}
+_sandboxes: dict[tuple[int, float, str], SandboxDecoder] = {}
 
 
 def sha256_file(path: Path) -> str:
@@ -52,7 +52,7 @@ DEFAULT_LIMITS = DecodeLimits(
 """The caps used when a caller passes none (the deployment's come through Settings)."""
 
 
-def _checked_path(path: Path, limits: DecodeLimits) -> Path:
+def checked_path(path: Path, limits: DecodeLimits) -> Path:
     """Absolute path of a regular file within the size cap, checked before anything opens it."""
     resolved = Path(path).resolve()
     try:
@@ -72,13 +72,14 @@ def _checked_path(path: Path, limits: DecodeLimits) -> Path:
     return resolved
 
 
-def sandbox_for(limits: DecodeLimits) -> SandboxDecoder:
-    """This process's warm decoder child for these limits (one per process and limit set)."""
-    key = (limits.memory_limit_bytes, limits.timeout_s)
+def sandbox_for(limits: DecodeLimits, module: str = CHILD_MODULE) -> SandboxDecoder:
+    """This process's warm child for these limits (one per process, limit set and child
+    module: `integrity.analysis` runs its own, which also imports the analysis code)."""
+    key = (limits.memory_limit_bytes, limits.timeout_s, module)
     with _registry_lock:
         sandbox = _sandboxes.get(key)
         if sandbox is None:
-            sandbox = SandboxDecoder(limits.memory_limit_bytes, limits.timeout_s)
+            sandbox = SandboxDecoder(limits.memory_limit_bytes, limits.timeout_s, module)
             _sandboxes[key] = sandbox
         return sandbox
 
@@ -99,7 +100,7 @@ def probe_file(path: Path, *, limits: DecodeLimits | None = None) -> AudioProbe:
     break the limits (too long, odd channel count or rate), so callers can refuse it cheaply.
     """
     limits = limits or DEFAULT_LIMITS
-    resolved = _checked_path(path, limits)
+    resolved = checked_path(path, limits)
     found = sandbox_for(limits).probe(resolved, limits)
     found.check(Path(path), limits.max_duration_s)
     return found
@@ -123,7 +124,7 @@ def decode_file(
         check_output_rate(sample_rate)
     limits = limits or DEFAULT_LIMITS
     try:
-        resolved = _checked_path(path, limits)
+        resolved = checked_path(path, limits)
         if sandbox:
             found, samples, rate, backend = sandbox_for(limits).decode(
                 resolved, sample_rate, limits

@@ -36,6 +36,7 @@ from integrity.audio.constants import (
     LOUDNESS_BLOCK_S,
     LOUDNESS_OFFSET_DB,
     LOUDNESS_RELATIVE_GATE_LU,
+    MEASURE_CHUNK_SAMPLES,
     SILENCE_FRAME_S,
     SILENCE_THRESHOLD_DBFS,
 )
@@ -95,14 +96,13 @@ def _block_loudness(mean_squares: np.ndarray) -> np.ndarray:
 
 def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float | None:
     """BS.1770-4 gated loudness of one channel (LUFS); None when nothing passes the gates."""
-    block = round(LOUDNESS_BLOCK_S * sample_rate)
-    step = round(LOUDNESS_BLOCK_S * (1.0 - LOUDNESS_BLOCK_OVERLAP) * sample_rate)
-    if samples.shape[0] < block:
-        return None
-    weighted = signal.sosfilt(k_weighting_sos(sample_rate), samples.astype(np.float64))
-    energy = np.concatenate(([0.0], np.cumsum(weighted * weighted)))
-    starts = np.arange(0, samples.shape[0] - block + 1, step)
-    mean_squares = (energy[starts + block] - energy[starts]) / block
+    meter = Measurer(sample_rate)
+    meter.feed(samples)
+    return meter.loudness()
+
+
+def _gated_loudness(mean_squares: np.ndarray) -> float | None:
+    """BS.1770-4 gating over the blocks' mean squares (LUFS); None when nothing passes."""
     levels = _block_loudness(mean_squares)
     above_absolute = levels > LOUDNESS_ABSOLUTE_GATE_LUFS
     if not above_absolute.any():
@@ -114,26 +114,122 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float | None:
     return float(_block_loudness(mean_squares[gated].mean()))
 
 
-def _frame_levels_db(samples: np.ndarray, frame: int) -> np.ndarray:
-    """RMS level of consecutive frames (dB re full scale); the last frame may be shorter."""
-    starts = np.arange(0, samples.shape[0], frame)
-    squares = samples.astype(np.float64) ** 2
-    sums = np.add.reduceat(squares, starts)
-    lengths = np.diff(np.append(starts, samples.shape[0]))
-    with np.errstate(divide="ignore"):
-        return 10.0 * np.log10(sums / lengths)
+class Measurer:
+    """`measure` fed in chunks: the whole file is never held, whatever its length.
 
+    Why: a four-hour file at 48 kHz is 2.8 GB of float32 samples, and measuring it whole
+    needed ~7x that. State kept here is O(duration) only at 100 values per second (10-ms
+    silence frames) and 20 per second (loudness block edges), ~1 KB per second of audio; the
+    per-chunk work arrays are O(chunk). Every sum is accumulated in the same order as a
+    whole-array computation, so the results are the same to the last bit.
+    """
 
-def _clipped_fraction(samples: np.ndarray) -> float:
-    """Fraction of samples inside runs of >= CLIP_MIN_RUN_SAMPLES full-scale samples."""
-    at_full_scale = np.abs(samples) >= CLIP_LEVEL
-    if not at_full_scale.any():
-        return 0.0
-    edges = np.diff(np.concatenate(([0], at_full_scale.astype(np.int8), [0])))
-    run_starts = np.flatnonzero(edges == 1)
-    run_ends = np.flatnonzero(edges == -1)
-    lengths = run_ends - run_starts
-    return float(lengths[lengths >= CLIP_MIN_RUN_SAMPLES].sum() / samples.shape[0])
+    def __init__(self, sample_rate: int) -> None:
+        self.rate = sample_rate
+        self.count = 0
+        self.peak = 0.0
+        # Silence: 10-ms frames; `_frame_tail` holds the samples of the unfinished frame.
+        self.frame = max(1, round(SILENCE_FRAME_S * sample_rate))
+        self._frame_tail = np.zeros(0, dtype=np.float64)
+        self._frame_levels: list[np.ndarray] = []
+        # Loudness: K-weighting state, the running energy, and the energy at each block edge.
+        self.block = round(LOUDNESS_BLOCK_S * sample_rate)
+        self.step = round(LOUDNESS_BLOCK_S * (1.0 - LOUDNESS_BLOCK_OVERLAP) * sample_rate)
+        self._sos = k_weighting_sos(sample_rate)
+        self._zi = np.zeros((self._sos.shape[0], 2), dtype=np.float64)
+        self._energy = 0.0
+        self._starts: list[np.ndarray] = [np.zeros(1)]  # energy before sample 0
+        self._ends: list[np.ndarray] = []
+        # Clipping: the length of the full-scale run still open at the end of the last chunk.
+        self._run = 0
+        self._clipped = 0
+
+    def feed(self, chunk: np.ndarray) -> None:
+        """Take the next samples (any length; the chunk is not kept)."""
+        if chunk.shape[0] == 0:
+            return
+        base = self.count
+        self.count += chunk.shape[0]
+        self.peak = max(self.peak, float(np.abs(chunk).max()))
+        squares = chunk.astype(np.float64) ** 2
+        self._feed_frames(squares)
+        self._feed_loudness(chunk, base)
+        self._feed_clipping(np.abs(chunk) >= CLIP_LEVEL)
+
+    def _feed_frames(self, squares: np.ndarray) -> None:
+        data = np.concatenate((self._frame_tail, squares)) if self._frame_tail.size else squares
+        whole = data.shape[0] // self.frame * self.frame
+        if whole:
+            sums = np.add.reduceat(data[:whole], np.arange(0, whole, self.frame))
+            with np.errstate(divide="ignore"):
+                self._frame_levels.append(10.0 * np.log10(sums / self.frame))
+        self._frame_tail = data[whole:].copy()
+
+    def _feed_loudness(self, chunk: np.ndarray, base: int) -> None:
+        weighted, self._zi = signal.sosfilt(
+            self._sos, chunk.astype(np.float64), zi=self._zi
+        )
+        # energy[j] = sum of the first base + j weighted squares, summed left to right.
+        energy = np.cumsum(np.concatenate(([self._energy], weighted * weighted)))
+        self._energy = float(energy[-1])
+        top = base + chunk.shape[0]
+        for edges, offset in ((self._starts, 0), (self._ends, self.block)):
+            # Block k starts at k*step and ends at k*step + block; keep the energy there.
+            first = max(0, -(-(base + 1 - offset) // self.step))
+            last = (top - offset) // self.step
+            if last >= first:
+                positions = np.arange(first, last + 1) * self.step + offset - base
+                edges.append(energy[positions])
+
+    def _feed_clipping(self, full: np.ndarray) -> None:
+        edges = np.diff(np.concatenate(([1 if self._run else 0], full.astype(np.int8), [0])))
+        starts = np.flatnonzero(edges == 1)
+        ends = np.flatnonzero(edges == -1)
+        lengths = ends - (np.concatenate(([-self._run], starts)) if self._run else starts)
+        if full[-1]:  # the last run may go on in the next chunk
+            self._run = int(lengths[-1])
+            lengths = lengths[:-1]
+        else:
+            self._run = 0
+        self._clipped += int(lengths[lengths >= CLIP_MIN_RUN_SAMPLES].sum())
+
+    def loudness(self) -> float | None:
+        """The integrated loudness of what was fed (LUFS), None below one block or the gates."""
+        if self.count < self.block:
+            return None
+        blocks = (self.count - self.block) // self.step + 1
+        starts = np.concatenate(self._starts)[:blocks]
+        ends = np.concatenate(self._ends)[:blocks]
+        return _gated_loudness((ends - starts) / self.block)
+
+    def result(self) -> AudioMeasurements:
+        """Duration, loudness, peak, silence and clipping of everything fed."""
+        count, rate, frame = self.count, self.rate, self.frame
+        duration_s = count / rate
+        if count == 0:
+            return AudioMeasurements(duration_s, None, None, 0.0, 0.0, 1.0, 0.0)
+        levels = list(self._frame_levels)
+        if self._frame_tail.size:
+            with np.errstate(divide="ignore"):
+                tail_mean = self._frame_tail.sum() / self._frame_tail.size
+                levels.append(np.array([10.0 * np.log10(tail_mean)]))
+        loud = np.flatnonzero(np.concatenate(levels) >= SILENCE_THRESHOLD_DBFS)
+        frames_total = math.ceil(count / frame)
+        if loud.size == 0:
+            leading_s, trailing_s = duration_s, duration_s
+        else:
+            leading_s = loud[0] * frame / rate
+            trailing_s = max(0, count - (loud[-1] + 1) * frame) / rate
+        clipped = self._clipped + (self._run if self._run >= CLIP_MIN_RUN_SAMPLES else 0)
+        return AudioMeasurements(
+            duration_s=duration_s,
+            integrated_lufs=self.loudness(),
+            sample_peak_dbfs=20.0 * math.log10(self.peak) if self.peak > 0.0 else None,
+            leading_silence_s=leading_s,
+            trailing_silence_s=trailing_s,
+            silence_ratio=1.0 - loud.size / frames_total,
+            clipping_ratio=clipped / count,
+        )
 
 
 def measure(audio: DecodedAudio) -> AudioMeasurements:
@@ -141,28 +237,10 @@ def measure(audio: DecodedAudio) -> AudioMeasurements:
 
     Silence is measured on SILENCE_FRAME_S frames, so leading and trailing silence are exact to
     within one frame (10 ms); the ratio is the fraction of frames below SILENCE_THRESHOLD_DBFS.
+    Fed in MEASURE_CHUNK_SAMPLES pieces, so measuring costs O(chunk) working memory.
     """
+    meter = Measurer(audio.sample_rate)
     samples = audio.samples
-    rate = audio.sample_rate
-    count = samples.shape[0]
-    duration_s = count / rate
-    if count == 0:
-        return AudioMeasurements(duration_s, None, None, 0.0, 0.0, 1.0, 0.0)
-    peak = float(np.abs(samples).max())
-    frame = max(1, round(SILENCE_FRAME_S * rate))
-    loud = np.flatnonzero(_frame_levels_db(samples, frame) >= SILENCE_THRESHOLD_DBFS)
-    frames_total = math.ceil(count / frame)
-    if loud.size == 0:
-        leading_s, trailing_s = duration_s, duration_s
-    else:
-        leading_s = loud[0] * frame / rate
-        trailing_s = max(0, count - (loud[-1] + 1) * frame) / rate
-    return AudioMeasurements(
-        duration_s=duration_s,
-        integrated_lufs=integrated_loudness(samples, rate),
-        sample_peak_dbfs=20.0 * math.log10(peak) if peak > 0.0 else None,
-        leading_silence_s=leading_s,
-        trailing_silence_s=trailing_s,
-        silence_ratio=1.0 - loud.size / frames_total,
-        clipping_ratio=_clipped_fraction(samples),
-    )
+    for start in range(0, samples.shape[0], MEASURE_CHUNK_SAMPLES):
+        meter.feed(samples[start : start + MEASURE_CHUNK_SAMPLES])
+    return meter.result()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ import numpy as np
 import soxr
 
 from integrity.audio.constants import (
+    MAX_NATIVE_OUTPUT_RATE_HZ,
     MAX_OUTPUT_RATE_HZ,
     MAX_SOURCE_CHANNELS,
     MAX_SOURCE_RATE_HZ,
@@ -37,6 +39,23 @@ class DecodeLimits:
         for name in ("max_bytes", "max_duration_s", "timeout_s", "memory_limit_bytes"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"DecodeLimits.{name} must be positive")
+
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Where a streamed decode goes: `emit` gets each block of mono float32 samples at the
+    output rate (a view, valid only during the call), `channels` is the source's count."""
+
+    emit: Callable[[np.ndarray], None]
+    channels: int
+
+
+def output_rate(probe: AudioProbe, sample_rate: int | None) -> int:
+    """The rate a decode delivers: the request, or the native rate capped at 48 kHz."""
+    if sample_rate is not None:
+        return sample_rate
+    return min(probe.sample_rate, MAX_NATIVE_OUTPUT_RATE_HZ)
 
 
 

@@ -12,23 +12,22 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from integrity.audio import AudioDecodeError, DecodedAudio, DecodeLimits, decode_file, measure
+from integrity.analysis import analyse_file
+from integrity.audio import AudioDecodeError, DecodeLimits
+from integrity.catalog.context import sender_of
 from integrity.catalog.states import AnalysisState
 from integrity.db.models import Analysis, AudioAsset, Track
 from integrity.features import (
     FEATURE_NAMES,
     FEATURE_SCHEMA_VERSION,
     FeatureVector,
-    extract_features,
 )
 from integrity.findings import FindingSpec
 from integrity.fingerprint import (
-    FINGERPRINT_SAMPLE_RATE,
     FINGERPRINT_VERSION,
     FingerprintIndex,
     duplicate_evidence,
 )
-from integrity.fingerprint import extract as extract_fingerprint
 
 PENDING = AnalysisState.PENDING
 ANALYSIS_VERSION = f"audio-1+fp{FINGERPRINT_VERSION}+feat{FEATURE_SCHEMA_VERSION}"
@@ -134,22 +133,24 @@ def analyse_asset(
     tools: AssetTools,
     meta: dict[str, Any],
 ) -> None:
-    """Decode once (sandboxed), measure, fingerprint, look for earlier copies, then index.
+    """Analyse once (sandboxed: decode, measure, fingerprint, features), look for earlier
+    copies, then index.
 
     Fills `analysis` in place; a file that cannot be decoded becomes a failed analysis with the
     decoder's reason, never an exception.
     """
     analysis.analysis_version = ANALYSIS_VERSION
     try:
-        audio: DecodedAudio = decode_file(path, limits=tools.decode_limits)
+        # Decode, measure, fingerprint and features, all inside the sandbox child's caps.
+        result = analyse_file(path, limits=tools.decode_limits)
     except AudioDecodeError as exc:
         analysis.status, analysis.error = AnalysisState.FAILED, str(exc)
         return
-    asset.container = audio.container
-    asset.codec = audio.codec
-    asset.sample_rate = audio.source_sample_rate
-    asset.channels = audio.source_channels
-    measured = measure(audio)
+    asset.container = result.probe.container
+    asset.codec = result.probe.codec
+    asset.sample_rate = result.probe.sample_rate
+    asset.channels = result.probe.channels
+    measured = result.measurements
     analysis.status, analysis.error = AnalysisState.OK, None
     analysis.duration_s = measured.duration_s
     analysis.loudness_lufs = _finite_or_none(measured.integrated_lufs)
@@ -159,9 +160,7 @@ def analyse_asset(
     analysis.silence_ratio = measured.silence_ratio
     analysis.clipping_ratio = measured.clipping_ratio
 
-    fingerprint = extract_fingerprint(
-        audio.resampled(FINGERPRINT_SAMPLE_RATE), FINGERPRINT_SAMPLE_RATE
-    )
+    fingerprint = result.fingerprint
     # The new upload is the query: earlier tracks that contain (a distorted copy of) any long
     # enough part of it are reported, which covers edited whole tracks and cut-down excerpts.
     matches = [
@@ -170,7 +169,7 @@ def analyse_asset(
         if m.track_id != asset.sha256
     ]
     tools.index.add(asset.sha256, fingerprint, meta=meta)
-    vector = extract_features(audio.samples, audio.sample_rate)
+    vector = result.features
     analysis.details = {
         **(analysis.details or {}),
         "fingerprint_version": FINGERPRINT_VERSION,
@@ -312,7 +311,10 @@ def duplicate_findings(
     others = [
         copy
         for copy in copies
-        if not (copy.track.isrc == track.isrc and copy.track.sender_dpid == track.sender_dpid)
+        if not (
+            copy.track.isrc == track.isrc
+            and sender_of(copy.track.track_key) == sender_of(track.track_key)
+        )
     ]
     others.sort(key=_strength)
     listed = others[:DUPLICATE_FINDINGS_KEPT]

@@ -2,8 +2,8 @@
 
 Kept apart from ``metadata`` so the signals stay pure and testable without a database; this is
 the only detection module that reads the catalog. Every query filters on an indexed column
-(``tracks.isrc``, ``tracks.sender_dpid``, ``deliveries.uploader``, ``releases.icpn``,
-``release_tracks.track_id``) and returns at most ``MAX_REUSES`` rows.
+(``tracks.isrc``, ``tracks.sender_id``, ``tracks.sender_dpid``, ``deliveries.uploader``,
+``releases.icpn``, ``release_tracks.track_id``) and returns at most ``MAX_REUSES`` rows.
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ def build_catalog_context(
 def _sender_counts(session: Session, delivery: Delivery, now: datetime) -> tuple[int, int]:
     """New tracks from the delivery's sender in the last day and in the history window."""
     query = select(func.count(Track.id))
-    if delivery.sender_dpid:
+    if delivery.sender_id is not None:
+        query = query.where(Track.sender_id == delivery.sender_id)
+    elif delivery.sender_dpid:
         query = query.where(Track.sender_dpid == delivery.sender_dpid)
     elif delivery.uploader:
         query = query.join(Delivery, Track.delivery_id == Delivery.id).where(
@@ -93,8 +95,13 @@ def _isrc_uses(session: Session, track: Track) -> tuple[IsrcUse, ...]:
     normalised = check_isrc(track.isrc).value
     if normalised:
         forms.add(normalised)
+    # Earlier tracks only: a later delivery of the ISRC (another sender's claim) must never
+    # change the first claimant's decision when it is rescored or redelivered.
     rows = session.scalars(
-        select(Track).where(Track.isrc.in_(forms), Track.id != track.id).limit(MAX_REUSES)
+        select(Track)
+        .where(Track.isrc.in_(forms), Track.id < track.id)
+        .order_by(Track.id)
+        .limit(MAX_REUSES)
     ).all()
     return tuple(
         IsrcUse(
@@ -118,7 +125,8 @@ def _icpn_uses(session: Session, track: Track) -> tuple[IcpnUse, ...]:
     for icpn in sorted({r.icpn for r in own if r.icpn}):
         rows = session.scalars(
             select(Release)
-            .where(Release.icpn == icpn, Release.id.not_in(own_ids))
+            .where(Release.icpn == icpn, Release.id < min(own_ids))  # earlier ones, as ISRCs
+            .order_by(Release.id)
             .limit(MAX_REUSES)
         ).all()
         uses += [

@@ -6,11 +6,31 @@ reruns and at-least-once task delivery never duplicate what a moderator sees.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
-from integrity.db.models import Finding
+from integrity.db.models import Finding, Track
 from integrity.findings import FindingSpec
+
+
+def current_for(track: Track) -> ColumnElement[bool]:
+    """Findings about `track` from its current delivery.
+
+    Why: a redelivery replaces what the track is (its file, its metadata), so what earlier
+    deliveries found is superseded: kept for the record, never counted in a decision, the
+    review queue or the track view (a corrected hash mismatch must leave review).
+    """
+    return (Finding.track_id == track.id) & (Finding.delivery_id == track.delivery_id)
+
+
+def current_of_tracks() -> ColumnElement[bool]:
+    """The same condition for a query that joins Track (one row per track)."""
+    return (Finding.track_id == Track.id) & (Finding.delivery_id == Track.delivery_id)
+
+
+def current_findings(track: Track) -> Select[tuple[Finding]]:
+    """The track's current findings, oldest first."""
+    return select(Finding).where(current_for(track)).order_by(Finding.id)
 
 
 def record_findings(session: Session, *, delivery_id: int, specs: list[FindingSpec]) -> int:

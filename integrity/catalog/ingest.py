@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ddex
+from integrity.catalog.context import sender_of
 from integrity.catalog.findings import record_findings
 from integrity.catalog.states import TrackState
 from integrity.db.models import Delivery, Release, ReleaseTrack, Track, utc_now
@@ -30,8 +31,20 @@ def copy_header(delivery: Delivery, message: ddex.Message) -> None:
     delivery.message_created_at = header.created
 
 
+SENDER_KEY_PREFIX = "sender:"
+SCAN_KEY_ESCAPE = "dpid:"
+MAX_CLAIMS_REPORTED = 20
+"""other senders' tracks named in one isrc_claimed_by_other_sender finding."""
+
+
 def sender_key(delivery: Delivery) -> str:
-    return delivery.sender_dpid or delivery.uploader or delivery.sender_name or "unknown-sender"
+    """Whose catalog a delivery writes to: the signing sender (``sender:<id>``) for a webhook
+    upload; for a folder scan (no credentials, a local operator) the ERN's DPID, as always."""
+    if delivery.sender_id is not None:
+        return f"{SENDER_KEY_PREFIX}{delivery.sender_id}"
+    key = delivery.sender_dpid or delivery.uploader or delivery.sender_name or "unknown-sender"
+    # A scanned message cannot pass itself off as a webhook sender's catalog.
+    return SCAN_KEY_ESCAPE + key if key.startswith(SENDER_KEY_PREFIX) else key
 
 
 def release_key(sender: str, release: ddex.Release, *, message_id: str | None) -> str:
@@ -67,6 +80,7 @@ def upsert_releases(
             if a.release_reference == (release.reference or "")
         ]
         values: dict[str, Any] = {
+            "sender_id": delivery.sender_id,
             "sender_dpid": delivery.sender_dpid,
             "delivery_id": delivery.id,
             "reference": release.reference,
@@ -115,6 +129,7 @@ def upsert_tracks(
         keys_in_message.add(key)
         file_ref = recording.file
         values: dict[str, Any] = {
+            "sender_id": delivery.sender_id,
             "sender_dpid": delivery.sender_dpid,
             "delivery_id": delivery.id,
             "reference": recording.reference,
@@ -160,7 +175,55 @@ def upsert_tracks(
             row.state = TRACK_PENDING
         by_reference[recording.reference] = row
     session.flush()
+    _record_isrc_claims(session, delivery=delivery, message=message, tracks=by_reference)
     return by_reference
+
+
+def _record_isrc_claims(
+    session: Session, *, delivery: Delivery, message: ddex.Message, tracks: dict[str, Track]
+) -> None:
+    """A track whose ISRC another sender's earlier track holds is a finding for moderators.
+
+    Tracks are per sender, so the other sender's track is never touched; who owns the ISRC is
+    a moderator's call, made on this finding (the filter answers for the first claimant)."""
+    owner = sender_key(delivery)
+    specs = []
+    for recording in message.tracks:
+        row = tracks.get(recording.reference)
+        if row is None or not row.isrc:
+            continue
+        others = session.scalars(
+            select(Track)
+            .where(
+                Track.isrc == row.isrc,
+                Track.id < row.id,
+                ~Track.track_key.startswith(owner + "|", autoescape=True),
+            )
+            .order_by(Track.id)
+            .limit(MAX_CLAIMS_REPORTED)
+        ).all()
+        if not others:
+            continue
+        specs.append(
+            FindingSpec(
+                source="catalog",
+                severity="warning",
+                code="isrc_claimed_by_other_sender",
+                message=(
+                    f"ISRC {row.isrc} is already claimed by another sender's track; that "
+                    "track was left as it was and this one waits for a moderator"
+                ),
+                location=recording.loc.path or None,
+                track_id=row.id,
+                evidence={
+                    "isrc": row.isrc,
+                    "claimed_by_track_ids": [t.id for t in others],
+                    "claimed_by_senders": sorted({sender_of(t.track_key) or "" for t in others}),
+                    "claimed_by_dpids": sorted({t.sender_dpid for t in others if t.sender_dpid}),
+                },
+            )
+        )
+    record_findings(session, delivery_id=delivery.id, specs=specs)
 
 
 def link_release_tracks(

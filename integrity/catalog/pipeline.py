@@ -25,14 +25,14 @@ from ddex.model import AI_ALL, AI_PARTLY, PURGE_RELEASE_MESSAGE
 from integrity.audio import DecodeLimits, sha256_file
 from integrity.catalog import assets, ingest, scoring, storage
 from integrity.catalog.assets import ANALYSIS_VERSION, AssetTools, CatalogCopy, locate_audio_file
-from integrity.catalog.context import build_catalog_context
-from integrity.catalog.findings import record_findings
+from integrity.catalog.context import build_catalog_context, sender_of
+from integrity.catalog.findings import current_findings, record_findings
 from integrity.catalog.fingerprints import open_index
 from integrity.catalog.policy import FindingFacts, Policy, load_policy, with_model_defaults
 from integrity.catalog.scoring import ModelScores
 from integrity.catalog.states import AnalysisState, DeliveryState, TrackState
 from integrity.config import Settings
-from integrity.db.models import Analysis, AudioAsset, Delivery, Finding, Track, utc_now
+from integrity.db.models import Analysis, AudioAsset, Delivery, Track, utc_now
 from integrity.detection.metadata import ProtectedArtists, load_protected_artists, metadata_findings
 from integrity.findings import FindingSpec
 from integrity.fingerprint import FingerprintIndex
@@ -102,6 +102,7 @@ class AnalysisResources:
     index_location: str
     models_dir: Path
     store: storage.DeliveryStore  # hands out a local folder for S3-stored deliveries too
+    index_shards: tuple[str, ...] = ()  # PostgreSQL servers a new service index is spread over
     _index: FingerprintIndex | None = field(default=None, repr=False)
     _messages: OrderedDict[tuple[int, str], ddex.Message | None] = field(
         default_factory=OrderedDict, repr=False
@@ -119,6 +120,7 @@ class AnalysisResources:
             index_location=fingerprint_index_location(settings),
             models_dir=settings.models_dir,
             store=storage.store_for(settings),
+            index_shards=() if settings.is_sqlite else tuple(settings.fingerprint_shards),
         )
 
     def message_for(self, delivery: Delivery) -> ddex.Message | None:
@@ -140,7 +142,8 @@ class AnalysisResources:
     @property
     def index(self) -> FingerprintIndex:
         if self._index is None:
-            self._index = open_index(self.index_location)
+            shards = {"shards": list(self.index_shards)} if self.index_shards else {}
+            self._index = open_index(self.index_location, **shards)
         return self._index
 
     @property
@@ -171,9 +174,11 @@ def register_delivery(
     message_filename: str,
     source: str,
     uploader: str | None = None,
+    sender_id: int | None = None,
     webhook_id: str | None = None,
 ) -> tuple[Delivery, bool]:
-    """Record a received ERN message; idempotent on its SHA-256 and on the webhook id.
+    """Record a received ERN message; idempotent on its SHA-256 and on the webhook id, both
+    within one sender (`sender_id`, the signer of a webhook; None: the local folder scans).
 
     Hashed in chunks: no size cap has been applied yet (ingest applies it), so the file is
     never read into memory whole here."""
@@ -181,7 +186,8 @@ def register_delivery(
     condition = Delivery.message_sha256 == digest
     if webhook_id:
         condition = condition | (Delivery.webhook_id == webhook_id)
-    existing = session.scalars(select(Delivery).where(condition)).first()
+    owner = Delivery.sender_id.is_(None) if sender_id is None else Delivery.sender_id == sender_id
+    existing = session.scalars(select(Delivery).where(owner, condition)).first()
     if existing is not None:
         return existing, False
     delivery = Delivery(
@@ -190,6 +196,7 @@ def register_delivery(
         storage_path=str(storage_path),
         message_filename=message_filename,
         uploader=uploader,
+        sender_id=sender_id,
         webhook_id=webhook_id,
         status=RECEIVED,
         pipeline_version=PIPELINE_VERSION,
@@ -378,10 +385,8 @@ def _catalog_copies(
     in all; a moderator needs the strongest evidence and a count, and the query stays O(1).
     """
     kept = assets.DUPLICATE_FINDINGS_KEPT
-    not_redelivery = ~(
-        Track.isrc.is_not_distinct_from(track.isrc)
-        & Track.sender_dpid.is_not_distinct_from(track.sender_dpid)
-    )
+    same_sender = Track.track_key.startswith(f"{sender_of(track.track_key)}|", autoescape=True)
+    not_redelivery = ~(Track.isrc.is_not_distinct_from(track.isrc) & same_sender)
     same_file = (Track.asset_sha256 == track.asset_sha256) & (Track.id < track.id) & not_redelivery
     identical = session.scalars(select(Track).where(same_file).order_by(Track.id).limit(kept))
     copies = [CatalogCopy(other, {"identical_file": True}) for other in identical]
@@ -440,7 +445,7 @@ def _score_track(
             track_id=track.id,
         )
         record_findings(session, delivery_id=delivery.id, specs=specs)
-    findings = session.scalars(select(Finding).where(Finding.track_id == track.id)).all()
+    findings = session.scalars(current_findings(track)).all()  # earlier deliveries' are superseded
     policy = with_model_defaults(resources.policy, model_scores.thresholds)
     # AI content its sender declared is handled by the disclosure rules (kept, not recommended);
     # the synthetic score then confirms the declaration and must not escalate it to a block.

@@ -82,6 +82,11 @@ DEFAULT_FINDING_RULES: tuple[FindingRule, ...] = (
         "duplicate_*", "review", "the same recording is in the catalog under other metadata"
     ),
     FindingRule(
+        "isrc_claimed_by_other_sender",
+        "review",
+        "the ISRC is already claimed by another sender's track",
+    ),
+    FindingRule(
         "ai_declared_generated", "filter", "declared fully AI-generated: kept, not recommended"
     ),
     FindingRule("ai_*", "review", "the AI disclosure in the message is inconsistent", "warning"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import typer
@@ -19,6 +19,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_WORKER_CONCURRENCY = 2
 LETTER_IDS_ARGUMENT = typer.Argument(..., help="Dead letter ids.")
+DPID_OPTION = typer.Option(
+    [], "--dpid", help="A DDEX Party ID the sender sends as (repeatable; add more later)."
+)
 
 keys_app = typer.Typer(
     help="API keys (stored hashed; a new key is printed once).", no_args_is_help=True
@@ -167,15 +170,98 @@ def keys_revoke(key_id: int = typer.Argument(...), json_output: bool = JSON_OPTI
 
 
 @senders_app.command("add")
-def senders_add(name: str = typer.Argument(...), json_output: bool = JSON_OPTION) -> None:
+def senders_add(
+    name: str = typer.Argument(...),
+    dpids: list[str] = DPID_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
     """Add a sender and print its webhook secret once."""
     with _session() as session:
-        sender, secret = accounts.create_sender(session, name=name)
-        document = {"sender": sender.name, "secret": secret}
+        sender, secret = accounts.create_sender(session, name=name, dpids=tuple(dpids))
+        document = {
+            "sender": sender.name,
+            "secret": secret,
+            "dpids": accounts.sender_dpids(session, sender_id=sender.id),
+        }
     if json_output:
         emit_json(document)
     else:
         stdout_console.print(f"sender {document['sender']}: webhook secret {secret}")
+        if not document["dpids"]:
+            stdout_console.print(
+                "No DPID yet: its deliveries are refused until `integrity senders add-dpid`."
+            )
+
+
+@senders_app.command("add-dpid")
+def senders_add_dpid(
+    name: str = typer.Argument(..., help="The sender."),
+    dpid: str = typer.Argument(..., help="A DDEX Party ID it sends as (MessageSender)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Let a sender deliver messages whose MessageSender is this DPID."""
+    _change_dpids(name, dpid, accounts.add_dpid, json_output=json_output)
+
+
+@senders_app.command("remove-dpid")
+def senders_remove_dpid(
+    name: str = typer.Argument(..., help="The sender."),
+    dpid: str = typer.Argument(..., help="The DDEX Party ID to stop accepting."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Stop accepting a DPID from a sender (its tracks stay its own)."""
+    _change_dpids(name, dpid, accounts.remove_dpid, json_output=json_output)
+
+
+def _change_dpids(
+    name: str, dpid: str, change: Callable[..., object], *, json_output: bool
+) -> None:
+    with _session() as session:
+        sender = accounts.sender_by_name(session, name=name)
+        change(session, sender=sender, dpid=dpid)
+        document = {"sender": name, "dpids": accounts.sender_dpids(session, sender_id=sender.id)}
+    if json_output:
+        emit_json(document)
+    else:
+        stdout_console.print(f"sender {name}: DPIDs {', '.join(document['dpids']) or 'none'}")
+
+
+def _set_disabled(name: str, *, disabled: bool, json_output: bool) -> None:
+    with _session() as session:
+        sender = accounts.sender_by_name(session, name=name)
+        accounts.set_disabled(session, sender=sender, disabled=disabled)
+    if json_output:
+        emit_json({"sender": name, "disabled": disabled})
+    else:
+        stdout_console.print(f"sender {name}: {'disabled' if disabled else 'enabled'}")
+
+
+@senders_app.command("disable")
+def senders_disable(name: str = typer.Argument(...), json_output: bool = JSON_OPTION) -> None:
+    """Refuse a sender's keys and webhooks (within the API's 30-s key cache)."""
+    _set_disabled(name, disabled=True, json_output=json_output)
+
+
+@senders_app.command("enable")
+def senders_enable(name: str = typer.Argument(...), json_output: bool = JSON_OPTION) -> None:
+    """Accept a disabled sender again."""
+    _set_disabled(name, disabled=False, json_output=json_output)
+
+
+@senders_app.command("list")
+def senders_list(json_output: bool = JSON_OPTION) -> None:
+    """Senders with their DPIDs and whether they are disabled (secrets are never shown)."""
+    with _session() as session:
+        rows = [
+            {"id": sender.id, "name": sender.name, "disabled": sender.disabled, "dpids": dpids}
+            for sender, dpids in accounts.list_senders(session)
+        ]
+    if json_output:
+        emit_json({"senders": rows})
+    else:
+        for row in rows:
+            state = " (disabled)" if row["disabled"] else ""
+            stdout_console.print(f"{row['name']}{state}: {', '.join(row['dpids']) or 'no DPID'}")
 
 
 @senders_app.command("rotate")

@@ -1,11 +1,16 @@
 """Typed ORM models of the catalog: deliveries, releases, tracks, audio assets, analyses, findings.
 
 Identity rules (they make reruns and redeliveries idempotent):
-- a delivery is one ERN message, identified by the SHA-256 of its bytes;
+- a delivery is one ERN message of one sender, identified by the SHA-256 of its bytes (and its
+  webhook id) within that sender: another sender's copy of the same bytes is its own delivery;
+- the sender is the one whose API key and webhook secret signed the upload (`sender_id`), never
+  the DPID written in the message; folder scans have no credentials and act as a local
+  operator whose senders are the ERN DPIDs (`sender_id` NULL);
 - a release is identified per sender by its best identifier (ICPN, GRid, catalog number,
   proprietary id, else message id + release reference);
 - a track is a sound recording per sender, identified by its ISRC (else delivery + resource
-  reference), so a redelivery of the same ISRC updates the same track;
+  reference), so a redelivery of the same ISRC updates the same track, and another sender's
+  delivery of that ISRC is another track;
 - an audio asset is a file's content, identified by its SHA-256, and analysed once per
   analysis version whatever the number of tracks that point at it.
 """
@@ -51,15 +56,21 @@ class Delivery(Base):
     """One ERN message received from a sender (a folder scan or a webhook upload)."""
 
     __tablename__ = "deliveries"
+    # Per sender (NULL: a folder scan, de-duplicated by the scan itself).
+    __table_args__ = (
+        UniqueConstraint("sender_id", "message_sha256", name="uq_deliveries_sender_message"),
+        UniqueConstraint("sender_id", "webhook_id", name="uq_deliveries_sender_webhook"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), unique=True)
+    message_sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("senders.id"), index=True)
     source: Mapped[str] = mapped_column(String(KEY_TEXT))
     # Where the message and its audio files are: a scanned folder, or the blob store's copy.
     storage_path: Mapped[str] = mapped_column(Text)
     message_filename: Mapped[str] = mapped_column(String(KEY_TEXT))
     uploader: Mapped[str | None] = mapped_column(String(SHORT_TEXT), index=True)
-    webhook_id: Mapped[str | None] = mapped_column(String(SHORT_TEXT), unique=True)
+    webhook_id: Mapped[str | None] = mapped_column(String(SHORT_TEXT))
     status: Mapped[str] = mapped_column(String(32), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     pipeline_version: Mapped[str] = mapped_column(String(32))
@@ -86,6 +97,7 @@ class Release(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     release_key: Mapped[str] = mapped_column(String(KEY_TEXT))
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("senders.id"), index=True)
     sender_dpid: Mapped[str | None] = mapped_column(String(SHORT_TEXT), index=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
     reference: Mapped[str | None] = mapped_column(String(SHORT_TEXT))
@@ -135,6 +147,7 @@ class Track(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     track_key: Mapped[str] = mapped_column(String(KEY_TEXT))
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("senders.id"), index=True)
     sender_dpid: Mapped[str | None] = mapped_column(String(SHORT_TEXT), index=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
     reference: Mapped[str | None] = mapped_column(String(SHORT_TEXT))

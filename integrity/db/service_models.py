@@ -2,7 +2,10 @@
 task bookkeeping and dead letters. Defined on the catalog's `Base`, migrated from revision 0002.
 
 Idempotency and safety rules these tables carry:
-- a webhook id is accepted once (unique), and so is an ERN MessageId per sender;
+- a webhook id is accepted once per sender, and so is an ERN MessageId per sender;
+- a sender delivers only under the DPIDs an operator registered for it (sender_dpids); a DPID
+  may be registered for more than one sender (a label delivering through two accounts), since
+  everything the sender owns is keyed by the sender, not by the DPID;
 - audit_events is append-only: the code only ever inserts into it;
 - a moderator's decision lives in track_moderation, apart from the automatic Track.decision, so
   a rescan that re-scores a track never overwrites a human decision;
@@ -44,6 +47,18 @@ class Sender(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class SenderDpid(Base):
+    """A DDEX Party ID a sender may name as MessageSender (registered by an operator)."""
+
+    __tablename__ = "sender_dpids"
+    __table_args__ = (UniqueConstraint("sender_id", "dpid", name="uq_sender_dpids_sender_dpid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("senders.id"), index=True)
+    dpid: Mapped[str] = mapped_column(String(SHORT_TEXT), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
 class SenderSecret(Base):
     """One webhook signing secret of a sender; several are live during a rotation."""
 
@@ -75,15 +90,16 @@ class ApiKey(Base):
 
 
 class WebhookReceipt(Base):
-    """One accepted webhook call: de-duplicates on its id and on the sender's ERN MessageId."""
+    """One accepted webhook call: de-duplicates on the sender's webhook id and ERN MessageId."""
 
     __tablename__ = "webhook_receipts"
     __table_args__ = (
         UniqueConstraint("sender_id", "message_id", name="uq_webhook_receipts_sender_message"),
+        UniqueConstraint("sender_id", "webhook_id", name="uq_webhook_receipts_sender_webhook"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    webhook_id: Mapped[str] = mapped_column(String(SHORT_TEXT), unique=True)
+    webhook_id: Mapped[str] = mapped_column(String(SHORT_TEXT))
     sender_id: Mapped[int] = mapped_column(ForeignKey("senders.id"))
     message_id: Mapped[str | None] = mapped_column(String(SHORT_TEXT))
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
@@ -227,3 +243,17 @@ class ActiveModel(Base):
     version: Mapped[str] = mapped_column(String(64))
     activated_by: Mapped[str] = mapped_column(String(SHORT_TEXT))
     activated_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class ConsoleSession(Base):
+    """A moderator's signed-in console session: the cookie holds a random token, the table its
+    SHA-256, so a stolen database cannot be replayed as cookies and sign-out revokes it here."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(TASK_ID_TEXT))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]

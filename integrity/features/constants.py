@@ -84,4 +84,5 @@ HIGH_BAND_HZ = 16_000.0  # energy share above this frequency
 REPETITION_FRAME_SAMPLES = 2048  # ~93 ms frames at ANALYSIS_RATE_HZ
 REPETITION_MELS = 24
 REPETITION_MAX_FRAMES = 4096  # longer tracks are strided down to this many frames
+REPETITION_MIN_FRAMES = 4  # fewer coarse frames than this: the repetition features are NaN
 REPETITION_MIN_LAG_S = 2.0  # a repetition must be at least this far apart

@@ -16,12 +16,12 @@ from functools import lru_cache
 
 import librosa
 import numpy as np
-import soxr
 
 from integrity.features import constants as c
 from integrity.features.artifacts import ARTIFACT_FEATURES, artifact_features
 from integrity.features.frames import SEGMENT_DESCRIPTORS, VOICE_DEPENDENT, segment_descriptors
 from integrity.features.ops import get_ops
+from integrity.features.prepare import Prepared, prepare
 
 AGGREGATES = ("mean", "std", *(f"p{int(p)}" for p in c.AGGREGATE_PERCENTILES))
 REPETITION_FEATURES = (
@@ -63,100 +63,6 @@ class FeatureVector:
         return float(self.values[self.names.index(name)])
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """A track after trimming and resampling, ready for the backend."""
-
-    segments: np.ndarray  # (B, L) at ANALYSIS_RATE_HZ
-    full_band: np.ndarray  # (B, L_full) at FULL_BAND_RATE_HZ
-    analysis: np.ndarray  # the whole trimmed track at ANALYSIS_RATE_HZ
-    context: np.ndarray  # CONTEXT_FEATURES values
-
-
-def _mono(samples: np.ndarray) -> np.ndarray:
-    x = np.asarray(samples, dtype=np.float32)
-    if x.ndim == 2:
-        x = x.mean(axis=0 if x.shape[0] <= x.shape[1] else 1)
-    return np.nan_to_num(x.reshape(-1))
-
-
-def _audible_span(x: np.ndarray) -> tuple[int, int]:
-    """Sample range between the first and last non-silent trim frame ((0, 0) if none)."""
-    n = x.size // c.TRIM_FRAME_SAMPLES
-    if n == 0:
-        return (0, 0)
-    frames = x[: n * c.TRIM_FRAME_SAMPLES].reshape(n, c.TRIM_FRAME_SAMPLES).astype(np.float64)
-    rms_db = 10.0 * np.log10(np.mean(frames * frames, axis=1) + c.LOG_EPS)
-    floor = max(c.TRIM_ABSOLUTE_FLOOR_DBFS, float(rms_db.max()) - c.TRIM_RELATIVE_FLOOR_DB)
-    loud = np.nonzero(rms_db > floor)[0]
-    if loud.size == 0:
-        return (0, 0)
-    # Refine to the sample, so the same audio behind different silences is cut identically.
-    level = 10.0 ** (floor / 20.0)
-    first = int(loud[0]) * c.TRIM_FRAME_SAMPLES
-    last = (int(loud[-1]) + 1) * c.TRIM_FRAME_SAMPLES
-    head = np.nonzero(np.abs(x[max(0, first - c.TRIM_FRAME_SAMPLES) : last]) > level)[0]
-    start = max(0, first - c.TRIM_FRAME_SAMPLES) + int(head[0]) if head.size else first
-    tail_from = max(start, last - c.TRIM_FRAME_SAMPLES)
-    tail = np.nonzero(np.abs(x[tail_from : last + c.TRIM_FRAME_SAMPLES]) > level)[0]
-    stop = tail_from + int(tail[-1]) + 1 if tail.size else last
-    return start, stop
-
-
-def _resample(x: np.ndarray, rate: int, target: int) -> np.ndarray:
-    if rate == target:
-        return x.astype(np.float32, copy=False)
-    return soxr.resample(x, rate, target, quality="HQ").astype(np.float32, copy=False)
-
-
-def _segment_starts(n_samples: int, seg: int) -> np.ndarray:
-    count = max(1, min(c.MAX_SEGMENTS, n_samples // seg))
-    if count == 1:
-        return np.array([max(0, (n_samples - seg) // 2)])
-    return np.linspace(0, n_samples - seg, count).astype(int)
-
-
-def _prepare(samples: np.ndarray, sample_rate: int) -> _Prepared | None:
-    x = _mono(samples)
-    total_s = x.size / sample_rate
-    start, stop = _audible_span(x)
-    audible_s = (stop - start) / sample_rate
-    if audible_s < c.MIN_AUDIBLE_S:
-        return None
-    trimmed = x[start:stop]
-    # Internal silence share (of the whole file), for the spam model only.
-    quiet = 0.0
-    if trimmed.size >= c.TRIM_FRAME_SAMPLES:
-        n = trimmed.size // c.TRIM_FRAME_SAMPLES
-        fr = trimmed[: n * c.TRIM_FRAME_SAMPLES].reshape(n, -1).astype(np.float64)
-        quiet = float(np.mean(10 * np.log10(np.mean(fr * fr, 1) + c.LOG_EPS) < c.SILENT_FRAME_DBFS))
-    context = np.array(
-        [
-            audible_s,
-            start / sample_rate,
-            total_s - stop / sample_rate,
-            (total_s - audible_s) / total_s + quiet * audible_s / total_s,
-        ]
-    )
-    analysis = _resample(trimmed, sample_rate, c.ANALYSIS_RATE_HZ)
-    full = _resample(trimmed, sample_rate, c.FULL_BAND_RATE_HZ)
-    seg = int(c.SEGMENT_S * c.ANALYSIS_RATE_HZ)
-    seg = min(seg, analysis.size)
-    seg_full = seg * (c.FULL_BAND_RATE_HZ // c.ANALYSIS_RATE_HZ)
-    if full.size < seg_full:
-        full = np.pad(full, (0, seg_full - full.size))
-    min_full = c.LONG_FFT_SAMPLES
-    seg_full = max(seg_full, min_full)
-    if full.size < seg_full:
-        full = np.pad(full, (0, seg_full - full.size))
-    starts = _segment_starts(analysis.size, seg)
-    segments = np.stack([analysis[s : s + seg] for s in starts])
-    ratio = c.FULL_BAND_RATE_HZ / c.ANALYSIS_RATE_HZ
-    full_starts = np.minimum((starts * ratio).astype(int), full.size - seg_full)
-    full_band = np.stack([full[s : s + seg_full] for s in full_starts])
-    return _Prepared(segments, full_band, analysis, context)
-
-
 @lru_cache(maxsize=1)
 def _repetition_mel() -> np.ndarray:
     return librosa.filters.mel(
@@ -167,11 +73,20 @@ def _repetition_mel() -> np.ndarray:
 def repetition_features(analysis: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
     """Loop and noise-bed evidence over the whole trimmed track (cheap coarse frames)."""
     n = analysis.size // c.REPETITION_FRAME_SAMPLES
-    if n < 4:
+    if n < c.REPETITION_MIN_FRAMES:
         return np.full(len(REPETITION_FEATURES), np.nan)
-    frames = analysis[: n * c.REPETITION_FRAME_SAMPLES].reshape(n, -1).astype(np.float64)
     stride = max(1, n // c.REPETITION_MAX_FRAMES)
-    frames = frames[::stride]
+    frames = analysis[: n * c.REPETITION_FRAME_SAMPLES].reshape(n, -1)[::stride]
+    return _repetition_from_frames(frames, stride, descriptors)
+
+
+def _repetition_from_frames(
+    frames: np.ndarray | None, stride: int, descriptors: np.ndarray
+) -> np.ndarray:
+    """`repetition_features` on the coarse frames it reads (every stride-th one)."""
+    if frames is None:
+        return np.full(len(REPETITION_FEATURES), np.nan)
+    frames = frames.astype(np.float64)
     power = np.abs(np.fft.rfft(frames * np.hanning(frames.shape[1]), axis=1)) ** 2
     logmel = np.log10(power @ _repetition_mel().T + c.LOG_EPS)
     z = logmel - logmel.mean(axis=1, keepdims=True)
@@ -224,13 +139,13 @@ def _aggregate(descriptors: np.ndarray, voiced: np.ndarray) -> np.ndarray:
 
 
 def _finish(
-    prep: _Prepared, descriptors: np.ndarray, voiced: np.ndarray, long_power: np.ndarray
+    prep: Prepared, descriptors: np.ndarray, voiced: np.ndarray, long_power: np.ndarray
 ) -> FeatureVector:
     values = np.concatenate(
         [
             _aggregate(descriptors, voiced),
             artifact_features(long_power.reshape(-1, long_power.shape[-1])),
-            repetition_features(prep.analysis, descriptors),
+            _repetition_from_frames(prep.repetition_frames, prep.repetition_stride, descriptors),
             prep.context,
         ]
     )
@@ -248,6 +163,19 @@ def extract_features(
     return extract_features_batch([(samples, sample_rate)], backend=backend, device=device)[0]
 
 
+def features_of_prepared(
+    prep: Prepared | None, *, backend: str = "numpy", device: str = "cpu"
+) -> FeatureVector:
+    """The feature vector of one track already trimmed and cut (`prepare` or the streamed
+    passes of `integrity.features.prepare`); all NaN when nothing was audible."""
+    if prep is None:
+        return _empty()
+    desc, voiced, long_power = segment_descriptors(
+        get_ops(backend, device=device), prep.segments, prep.full_band
+    )
+    return _finish(prep, desc, voiced, long_power)
+
+
 def extract_features_batch(
     tracks: Sequence[tuple[np.ndarray, int]], *, backend: str = "numpy", device: str = "cpu"
 ) -> list[FeatureVector]:
@@ -257,7 +185,7 @@ def extract_features_batch(
     so a GPU (or torch's threaded CPU kernels) sees large tensors instead of one track at a time.
     """
     ops = get_ops(backend, device=device)
-    prepared = [_prepare(s, r) for s, r in tracks]
+    prepared = [prepare(s, r) for s, r in tracks]
     groups: dict[tuple[int, int], list[int]] = {}
     for i, prep in enumerate(prepared):
         if prep is not None:

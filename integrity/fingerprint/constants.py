@@ -180,3 +180,20 @@ INDEX_MAX_ANCHOR_UNITS: Final[int] = (1 << 24) - 1
 WHOLE_TRACK_MAX_QUERY_HASHES: Final[int] = 3_000
 """A whole-track duplicate check probes at most this many of the track's hashes (count), evenly
 spread: a copy shares its alignment everywhere, so a sample proves it as well as all."""
+
+# --- PostgreSQL shards --------------------------------------------------------------------------
+SHARD_FETCH_ROWS: Final[int] = 50_000
+"""Rows per remote FETCH of a shard scan (postgres_fdw fetch_size; count): a query reads up to
+millions of postings, and the default of 100 would cost a round trip per 100."""
+SHARD_INSERT_BATCH_ROWS: Final[int] = 1_000
+"""Rows per remote INSERT when postings are written through the coordinator (postgres_fdw
+batch_size; count; 5 parameters a row stays far under libpq's 65,535)."""
+SHARD_CONNECT_TIMEOUT_S: Final[int] = 3
+"""How long the coordinator (and the reachability probe) waits for a shard to accept a
+connection (s; libpq connect_timeout, whole seconds)."""
+SHARD_STATEMENT_TIMEOUT_S: Final[int] = 30
+"""A sharded lookup or write still running after this long is cancelled (s): a shard that
+accepts connections but stops answering must fail the query, never hang it."""
+WRITE_CHUNK_ROWS: Final[int] = 200_000
+"""Postings built and sent per COPY chunk or sharded INSERT statement in a bulk load (count;
+bounds the memory of the arrays and, sharded, each statement's time under the timeout)."""

@@ -182,6 +182,16 @@ def postings_for(ordinal: int, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return keys, track_span.astype(np.uint32), time_freq.astype(np.uint32)
 
 
+def unpack_postings(
+    keys: np.ndarray, track_span: np.ndarray, time_freq: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The inverse of `postings_for`: (keys, track ordinals, {"t", "f", "span"} arrays)."""
+    ts = track_span.astype(np.int64)
+    tf = time_freq.astype(np.int64)
+    fields = {"t": tf & _FIELD_MASK, "f": tf >> _FIELD_SHIFT, "span": ts >> _FIELD_SHIFT}
+    return keys.astype(np.int64), ts & _FIELD_MASK, fields
+
+
 class EmbeddedIndex(BaseIndex):
     """The single-file default index (see the module docstring for the format)."""
 
@@ -201,6 +211,8 @@ class EmbeddedIndex(BaseIndex):
         self._pending_segment: _Segment | None = None
         self._dirty = False
         self._alive_array: np.ndarray | None = None
+        self.last_postings_probed = 0
+        """Postings in the key ranges the last lookup probed, read or not (count)."""
         if not self.path.exists():
             if not create or readonly:
                 raise FingerprintIndexError(f"no fingerprint index at {self.path}")
@@ -454,6 +466,8 @@ class EmbeddedIndex(BaseIndex):
             for seg, (s, e) in zip(segments, spans, strict=True)
         ]
         hits = Hits.concat(parts)
+        self.last_postings_read = int(hits.track.size)
+        self.last_postings_probed = int(counts.sum())
         if hits.track.size == 0:
             return hits
         live = self._alive_mask()[hits.track]

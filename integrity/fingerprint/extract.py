@@ -35,6 +35,10 @@ HASH_DTYPE = np.dtype(
 )
 """One hash as stored in a fingerprint: 11 bytes, no padding."""
 
+SPECTROGRAM_BLOCK_FRAMES = 4096
+"""Spectrogram frames computed or peak-filtered at a time (frames; ~66 s of audio): bounds the
+work arrays to ~17 MB whatever the file's length."""
+
 _MAGIC = b"IFP1"
 _HEADER = struct.Struct("<4sHHfI")  # magic, version, reserved, duration (s), hash count
 
@@ -148,15 +152,91 @@ def resample_for_fingerprint(samples: np.ndarray, sample_rate: int) -> np.ndarra
 
 
 def log_spectrogram(x: np.ndarray) -> np.ndarray:
-    """Natural-log magnitude on the log-frequency axis (frames x log bins), float32."""
+    """Natural-log magnitude on the log-frequency axis (frames x log bins), float32.
+
+    Computed SPECTROGRAM_BLOCK_FRAMES frames at a time: the windowed frames of a whole
+    four-hour file at once would need 8x its samples again (3.7 GB at 8 kHz).
+    """
     if x.size < fc.FFT_SIZE:
         x = np.pad(x, (0, fc.FFT_SIZE - x.size))
     n_frames = 1 + (x.size - fc.FFT_SIZE) // fc.HOP_SIZE
+    out = np.empty((n_frames, n_log_bins()), dtype=np.float32)
+    for first in range(0, n_frames, SPECTROGRAM_BLOCK_FRAMES):
+        count = min(SPECTROGRAM_BLOCK_FRAMES, n_frames - first)
+        out[first : first + count] = _log_frames(x[first * fc.HOP_SIZE :], count)
+    return out
+
+
+def _log_frames(x: np.ndarray, count: int) -> np.ndarray:
+    """The log spectrum of the first `count` frames of `x` (which holds their samples)."""
     frames = np.lib.stride_tricks.as_strided(
-        x, shape=(n_frames, fc.FFT_SIZE), strides=(x.strides[0] * fc.HOP_SIZE, x.strides[0])
+        x, shape=(count, fc.FFT_SIZE), strides=(x.strides[0] * fc.HOP_SIZE, x.strides[0])
     )
     spec = np.abs(scipy.fft.rfft(frames * _window(), axis=1))
     return np.log(spec @ _log_filterbank() + np.float32(fc.LOG_FLOOR))
+
+
+class FingerprintStream:
+    """`extract` fed in chunks at any rate: only the log spectrogram is kept, never the samples.
+
+    Why: a four-hour file at 48 kHz held whole, resampled and framed needed ~17x its decoded
+    size. What this keeps grows by 62.5 spectrogram frames of n_log_bins() float32 per second
+    of audio (~25 KB/s), plus one chunk; `finish` briefly needs a second copy for the
+    percentile (~50 KB/s at the peak). The streaming resampler gives the very samples a
+    whole-signal libsoxr resample of the same quality gives, so the hashes are the same too.
+    """
+
+    def __init__(self, sample_rate: int, *, quality: str = "HQ") -> None:
+        if sample_rate <= 0:
+            raise FingerprintError(f"bad sample rate {sample_rate}")
+        self._resampler: soxr.ResampleStream | None = None
+        if sample_rate != fc.FINGERPRINT_SAMPLE_RATE:
+            self._resampler = soxr.ResampleStream(
+                sample_rate, fc.FINGERPRINT_SAMPLE_RATE, 1, dtype="float32", quality=quality
+            )
+        self._pending = np.zeros(0, dtype=np.float32)  # samples from the next frame's start
+        self._rows: list[np.ndarray] = []
+        self._total = 0
+
+    def feed(self, chunk: np.ndarray) -> None:
+        """Take the next mono float32 samples (the chunk is not kept)."""
+        chunk = np.asarray(chunk, dtype=np.float32)
+        if self._resampler is not None:
+            chunk = self._resampler.resample_chunk(chunk)
+        self._take(chunk)
+
+    def _take(self, y: np.ndarray, *, last: bool = False) -> None:
+        """Turn whole blocks of SPECTROGRAM_BLOCK_FRAMES frames into rows (all at the end).
+
+        Blocks start where `log_spectrogram` starts its own, so each row comes out of a matrix
+        product of the same shape, hence the same rounding, as in a whole-array call.
+        """
+        self._total += y.size
+        data = np.concatenate((self._pending, y)) if self._pending.size else y
+        block_samples = (SPECTROGRAM_BLOCK_FRAMES - 1) * fc.HOP_SIZE + fc.FFT_SIZE
+        whole = 0 if data.size < block_samples else 1 + (data.size - block_samples) // (
+            SPECTROGRAM_BLOCK_FRAMES * fc.HOP_SIZE
+        )
+        count = whole * SPECTROGRAM_BLOCK_FRAMES
+        if last and data.size >= fc.FFT_SIZE:
+            count = 1 + (data.size - fc.FFT_SIZE) // fc.HOP_SIZE
+        if count:
+            self._rows.append(log_spectrogram(data[: (count - 1) * fc.HOP_SIZE + fc.FFT_SIZE]))
+        self._pending = data[count * fc.HOP_SIZE :].copy()
+
+    def finish(self) -> Fingerprint:
+        """The fingerprint of everything fed."""
+        tail = np.zeros(0, dtype=np.float32)
+        if self._resampler is not None:
+            tail = self._resampler.resample_chunk(tail, last=True)
+            self._resampler = None
+        self._take(tail, last=True)
+        if self._rows:
+            logspec = np.concatenate(self._rows) if len(self._rows) > 1 else self._rows[0]
+        else:
+            logspec = log_spectrogram(self._pending)
+        self._rows = []
+        return _from_logspec(logspec, self._total / fc.FINGERPRINT_SAMPLE_RATE)
 
 
 def find_peaks(logspec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -169,18 +249,34 @@ def find_peaks(logspec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     if n_t < 3:
         empty = np.zeros(0, dtype=np.float32)
         return empty, empty, empty
-    local = maximum_filter(
-        logspec, size=(fc.PEAK_NEIGHBOURHOOD_FRAMES, fc.PEAK_NEIGHBOURHOOD_BINS), mode="nearest"
-    )
     floor = max(
         float(np.percentile(logspec, 99.0)) - fc.PEAK_MIN_LEVEL_BELOW_MAX,
         float(np.log(fc.PEAK_ABSOLUTE_FLOOR)),
     )
-    is_peak = (logspec == local) & (logspec > floor)
-    # Edges cannot be interpolated.
-    is_peak[0, :] = is_peak[-1, :] = False
-    is_peak[:, 0] = is_peak[:, -1] = False
-    ti, fi = np.nonzero(is_peak)
+    # The local-maximum filter runs on blocks of frames with enough overlap that every frame
+    # sees its whole neighbourhood: the same peaks as one pass, without a second full array.
+    reach = fc.PEAK_NEIGHBOURHOOD_FRAMES // 2
+    times, freqs = [], []
+    for first in range(0, n_t, SPECTROGRAM_BLOCK_FRAMES):
+        stop = min(n_t, first + SPECTROGRAM_BLOCK_FRAMES)
+        lo, hi = max(0, first - reach), min(n_t, stop + reach)
+        local = maximum_filter(
+            logspec[lo:hi],
+            size=(fc.PEAK_NEIGHBOURHOOD_FRAMES, fc.PEAK_NEIGHBOURHOOD_BINS),
+            mode="nearest",
+        )[first - lo : stop - lo]
+        part = logspec[first:stop]
+        is_peak = (part == local) & (part > floor)
+        # Edges cannot be interpolated.
+        if first == 0:
+            is_peak[0, :] = False
+        if stop == n_t:
+            is_peak[-1, :] = False
+        is_peak[:, 0] = is_peak[:, -1] = False
+        block_t, block_f = np.nonzero(is_peak)
+        times.append(block_t + first)
+        freqs.append(block_f)
+    ti, fi = np.concatenate(times), np.concatenate(freqs)
     level = logspec[ti, fi]
     block = ti // fc.PEAK_BLOCK_FRAMES
     order = np.lexsort((-level, block))
@@ -248,8 +344,12 @@ def extract(samples: np.ndarray, sample_rate: int) -> Fingerprint:
     that a distorted query still contains the reference's triplets.
     """
     x = resample_for_fingerprint(samples, sample_rate)
-    duration = x.size / fc.FINGERPRINT_SAMPLE_RATE
-    t, f, level = find_peaks(log_spectrogram(x))
+    return _from_logspec(log_spectrogram(x), x.size / fc.FINGERPRINT_SAMPLE_RATE)
+
+
+def _from_logspec(logspec: np.ndarray, duration: float) -> Fingerprint:
+    """Peaks, triplets and hashes of a log spectrogram."""
+    t, f, level = find_peaks(logspec)
     i1, i2, i3, core = triplets(t, f, fc.QUERY_PARTNERS)
     hashes = np.empty(i1.size, dtype=HASH_DTYPE)
     span = t[i3] - t[i1]

@@ -53,6 +53,9 @@ class FingerprintIndexError(RuntimeError):
 class BaseIndex(ABC):
     """Query logic on top of a backend's key-range lookup."""
 
+    last_postings_read: int = 0
+    """Postings the last lookup read from storage (count; what a query costs, for benchmarks)."""
+
     @abstractmethod
     def __len__(self) -> int:
         """Live tracks in the index."""

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ddex.identifiers import check_dpid
 from integrity.db.models import utc_now
-from integrity.db.service_models import ApiKey, Sender, SenderSecret
+from integrity.db.service_models import ApiKey, Sender, SenderDpid, SenderSecret
 from integrity.service import security
 from integrity.service.audit import record_event
 from integrity.service.errors import ServiceError
@@ -27,8 +28,10 @@ class CreatedKey:
     sender: str | None
 
 
-def create_sender(session: Session, *, name: str) -> tuple[Sender, str]:
-    """A new sender with its first webhook secret (returned once)."""
+def create_sender(
+    session: Session, *, name: str, dpids: tuple[str, ...] = ()
+) -> tuple[Sender, str]:
+    """A new sender with its first webhook secret (returned once) and its DPIDs."""
     name = name.strip()
     if not name or len(name) > MAX_NAME_CHARS or not name.isprintable():
         raise ServiceError(422, "name", f"1..{MAX_NAME_CHARS} printable characters")
@@ -41,7 +44,84 @@ def create_sender(session: Session, *, name: str) -> tuple[Sender, str]:
     record_event(
         session, actor=OPERATOR_ACTOR, role=OPERATOR_ROLE, action="sender.created", reason=name
     )
+    for dpid in dpids:
+        add_dpid(session, sender=sender, dpid=dpid)
     return sender, secret
+
+
+def _operator_event(
+    session: Session, *, action: str, sender: Sender, evidence: dict[str, object] | None = None
+) -> None:
+    """An audit event of an operator's change to a sender (the CLI acts as the admin)."""
+    record_event(
+        session,
+        actor=OPERATOR_ACTOR,
+        role=OPERATOR_ROLE,
+        action=action,
+        reason=sender.name,
+        evidence=evidence,
+    )
+
+
+def normalise_dpid(raw: str) -> str:
+    """A DDEX Party ID as senders write it in MessageSender (422 naming the field otherwise)."""
+    check = check_dpid(raw)
+    if check.value is None:
+        raise ServiceError(422, "dpid", f"{raw!r} is not a DDEX Party ID: {check.detail}")
+    return check.value
+
+
+def sender_dpids(session: Session, *, sender_id: int) -> list[str]:
+    """The DPIDs a sender may name as MessageSender, in registration order."""
+    return list(
+        session.scalars(
+            select(SenderDpid.dpid).where(SenderDpid.sender_id == sender_id).order_by(SenderDpid.id)
+        )
+    )
+
+
+def add_dpid(session: Session, *, sender: Sender, dpid: str) -> bool:
+    """Let `sender` deliver messages whose MessageSender is `dpid`; False if it already may.
+
+    Another sender may hold the same DPID (a label delivering through two accounts): what a
+    sender delivers is keyed by the sender, so sharing a DPID never shares a catalog."""
+    value = normalise_dpid(dpid)
+    if value in sender_dpids(session, sender_id=sender.id):
+        return False
+    session.add(SenderDpid(sender_id=sender.id, dpid=value))
+    _operator_event(session, action="sender.dpid_added", sender=sender, evidence={"dpid": value})
+    session.flush()
+    return True
+
+
+def remove_dpid(session: Session, *, sender: Sender, dpid: str) -> None:
+    """Stop accepting `dpid` from `sender` (what it delivered before stays its own)."""
+    value = normalise_dpid(dpid)
+    row = session.scalars(
+        select(SenderDpid).where(SenderDpid.sender_id == sender.id, SenderDpid.dpid == value)
+    ).first()
+    if row is None:
+        raise ServiceError(404, "dpid", f"{value} is not registered to sender {sender.name!r}")
+    session.delete(row)
+    _operator_event(session, action="sender.dpid_removed", sender=sender, evidence={"dpid": value})
+    session.flush()
+
+
+def set_disabled(session: Session, *, sender: Sender, disabled: bool) -> None:
+    """Disable (or enable again) a sender: its keys and webhooks are refused while disabled."""
+    if sender.disabled == disabled:
+        return
+    sender.disabled = disabled
+    _operator_event(
+        session, action="sender.disabled" if disabled else "sender.enabled", sender=sender
+    )
+    session.flush()
+
+
+def list_senders(session: Session) -> list[tuple[Sender, list[str]]]:
+    """Every sender with its registered DPIDs."""
+    senders = list(session.scalars(select(Sender).order_by(Sender.id)))
+    return [(sender, sender_dpids(session, sender_id=sender.id)) for sender in senders]
 
 
 def sender_by_name(session: Session, *, name: str) -> Sender:
@@ -63,13 +143,8 @@ def rotate_secret(session: Session, *, sender: Sender, revoke_old: bool) -> str:
             row.revoked_at = utc_now()
     secret = security.new_webhook_secret()
     session.add(SenderSecret(sender_id=sender.id, secret=secret))
-    record_event(
-        session,
-        actor=OPERATOR_ACTOR,
-        role=OPERATOR_ROLE,
-        action="sender.secret_rotated",
-        reason=sender.name,
-        evidence={"old_revoked": revoke_old},
+    _operator_event(
+        session, action="sender.secret_rotated", sender=sender, evidence={"old_revoked": revoke_old}
     )
     return secret
 

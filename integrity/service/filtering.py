@@ -3,6 +3,11 @@
 One indexed query (tracks by id or ISRC, outer-joined with the human decision) answers a whole
 request; nothing is loaded per track. The effective decision is the moderator's when there is
 one, else the automatic one; each surface allows a set of decisions.
+
+An ISRC answers for the sender that delivered it first (unless a moderator removed that
+sender's tracks): tracks are per sender, and another sender's later delivery of the same ISRC
+is its own track, in review with `isrc_claimed_by_other_sender`, that never changes the first
+sender's answer. It is asked for by its track id.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from integrity.catalog.context import sender_of
 from integrity.db.models import Track
 from integrity.db.service_models import TrackModeration
 from integrity.service.errors import ServiceError
@@ -50,6 +56,11 @@ class _Known:
     decision: str | None
     source: str  # "moderator" or "policy"
     reason: str | None
+    owner: str | None = None  # the sender whose catalog the track is in
+
+    @property
+    def removed(self) -> bool:
+        return self.source == "moderator" and self.decision == "block"
 
 
 def normalise_isrc(raw: str) -> str:
@@ -80,11 +91,12 @@ def filter_tracks(
     rows = session.execute(*_lookup(session, ids=ids, isrcs=isrcs)).all()
     by_id: dict[int, _Known] = {}
     by_isrc: dict[str, list[_Known]] = {}
-    for track_id, isrc, automatic, human, human_reason in rows:
+    for track_id, isrc, key, automatic, human, human_reason in rows:
+        owner = sender_of(key)
         known = (
-            _Known(track_id, isrc, human, "moderator", human_reason)
+            _Known(track_id, isrc, human, "moderator", human_reason, owner)
             if human is not None
-            else _Known(track_id, isrc, automatic, "policy", None)
+            else _Known(track_id, isrc, automatic, "policy", None, owner)
         )
         by_id[track_id] = known
         if isrc:
@@ -94,12 +106,28 @@ def filter_tracks(
         if isinstance(item, int):
             matches = [by_id[item]] if item in by_id else []
         else:
-            matches = by_isrc.get(normalise_isrc(item), [])
+            matches = _first_claimant(by_isrc.get(normalise_isrc(item), []))
         results.append(_verdict(item, matches, surface))
     return results
 
 
-_COLUMNS = (Track.id, Track.isrc, Track.decision, TrackModeration.decision, TrackModeration.reason)
+def _first_claimant(matches: list[_Known]) -> list[_Known]:
+    """The tracks of the sender that delivered the ISRC first (moderator-removed ones aside)."""
+    if not matches:
+        return matches
+    ordered = sorted(matches, key=lambda known: known.track_id)
+    first = next((known for known in ordered if not known.removed), ordered[0])
+    return [known for known in ordered if known.owner == first.owner]
+
+
+_COLUMNS = (
+    Track.id,
+    Track.isrc,
+    Track.track_key,
+    Track.decision,
+    TrackModeration.decision,
+    TrackModeration.reason,
+)
 _BY_ID_PG = (
     select(*_COLUMNS)
     .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
@@ -150,7 +178,8 @@ def _verdict(item: int | str, matches: list[_Known], surface: str) -> dict[str, 
             "reasons": [reason],
             "track_ids": [],
         }
-    # Several tracks can share an ISRC (different senders): the most restrictive one decides.
+    # One sender may hold an ISRC on several tracks (twice in one message): the most
+    # restrictive of them decides.
     worst = max(matches, key=lambda known: DECISION_RESTRICTIVENESS.get(known.decision, 4))
     allowed = SURFACES_ALLOWED.get(worst.decision, frozenset())
     keep = surface in allowed

@@ -4,14 +4,18 @@ The order is what makes "never lose a delivery, never let an unsigned request in
 1. the body is streamed to a spool file under a byte cap while the HMAC of every live sender
    secret is computed on the fly (nothing is parsed before the signature is checked);
 2. the multipart parts are written under ``storage_dir/<uuid>/`` and fsynced;
-3. the ERN MessageId is read with the hardened ddex parser (malformed XML is refused, 422);
-4. ``pipeline.register_delivery`` records the delivery and a webhook receipt de-duplicates the
-   webhook id and the sender's MessageId;
+3. the ERN header is read with the hardened ddex parser (malformed XML is refused, 422), and
+   its MessageSender DPID must be one the operator registered for the signing sender (422
+   naming the field): identity comes from the credential, never from the payload;
+4. ``pipeline.register_delivery`` records the delivery as the sender's own and a webhook
+   receipt de-duplicates the sender's webhook id and MessageId (per sender: another sender's
+   id or identical bytes are another delivery);
 5. the configured store makes the folder durable (``storage.py``: the local folder itself, or
    objects in an S3-compatible bucket, after which the local copy is removed); a store that
    fails answers 503 and the transaction is rolled back, so no row points at missing objects.
    The caller commits, and only then sends the task.
-A replayed webhook id (or MessageId) answers with the delivery id it was first given.
+A replayed webhook id (or MessageId) answers with the delivery id it was first given. A disabled
+sender is refused (403) even while an API process still caches its key.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from integrity.db.service_models import (
     SenderSecret,
     WebhookReceipt,
 )
-from integrity.service import fetching, security
+from integrity.service import accounts, fetching, security
 from integrity.service.audit import record_event
 from integrity.service.errors import ServiceError
 
@@ -55,6 +59,7 @@ FILES_FIELD = "files"
 MULTIPART_TYPE = b"multipart/form-data"
 JSON_TYPE = b"application/json"
 WEBHOOK_SOURCE_PREFIX = "webhook:"
+MESSAGE_SENDER_FIELD = "MessageHeader/MessageSender/PartyId"
 
 
 class DeliveryRejectedError(ServiceError):
@@ -352,8 +357,8 @@ def store_json(*, spool_path: Path, directory: Path, settings: Settings) -> Stor
     return StoredUpload(directory=directory, message_filename=message_name, files=names)
 
 
-def read_message_id(path: Path, *, settings: Settings) -> str | None:
-    """The ERN MessageId of the stored message (hardened parser, size and depth caps)."""
+def read_message_header(path: Path, *, settings: Settings) -> ddex.MessageHeader:
+    """The ERN header of the stored message (hardened parser, size and depth caps)."""
     limits = ddex.ReadLimits(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
     try:
         message = ddex.read_file(path, limits=limits)
@@ -361,18 +366,42 @@ def read_message_id(path: Path, *, settings: Settings) -> str | None:
         raise DeliveryRejectedError(
             422, MESSAGE_FIELD, f"not a readable ERN message: {exc}"
         ) from exc
-    return message.header.message_id
+    return message.header
+
+
+def check_message_sender(session: Session, *, sender: Sender, dpid: str | None) -> None:
+    """Refuse a message whose MessageSender DPID is not registered for the signing sender."""
+    registered = accounts.sender_dpids(session, sender_id=sender.id)
+    if dpid and dpid.strip() in registered:
+        return
+    named = f"DPID {dpid.strip()!r}" if dpid and dpid.strip() else "no DPID"
+    hint = (
+        f"registered: {', '.join(registered)}"
+        if registered
+        else "none registered: an operator adds one with `integrity senders add-dpid`"
+    )
+    raise DeliveryRejectedError(
+        422, MESSAGE_SENDER_FIELD, f"{named} is not a DPID of sender {sender.name!r} ({hint})"
+    )
+
+
+def check_sender_enabled(session: Session, *, sender: Sender) -> Sender:
+    """The sender's current row; 403 when it was disabled (API processes cache keys a while)."""
+    current = session.get(Sender, sender.id)
+    if current is None or current.disabled:
+        raise DeliveryRejectedError(403, "sender", f"sender {sender.name!r} is disabled")
+    return current
 
 
 def find_replay(session: Session, *, sender: Sender, webhook_id: str) -> AcceptedDelivery | None:
-    """The delivery a webhook id was already given (a 409 if another sender used the id)."""
+    """The delivery this sender's webhook id was already given (other senders' ids are theirs)."""
     receipt = session.scalars(
-        select(WebhookReceipt).where(WebhookReceipt.webhook_id == webhook_id)
+        select(WebhookReceipt).where(
+            WebhookReceipt.sender_id == sender.id, WebhookReceipt.webhook_id == webhook_id
+        )
     ).first()
     if receipt is None:
         return None
-    if receipt.sender_id != sender.id:
-        raise DeliveryRejectedError(409, "webhook-id", "already used by another sender")
     return AcceptedDelivery(delivery_id=receipt.delivery_id, created=False)
 
 
@@ -404,6 +433,7 @@ def accept_delivery(
         raise DeliveryRejectedError(
             401, "webhook-signature", "no signature matches a sender secret"
         )
+    sender = check_sender_enabled(session, sender=sender)
     replay = find_replay(session, sender=sender, webhook_id=webhook_id)
     if replay is not None:
         return replay
@@ -417,7 +447,9 @@ def accept_delivery(
         else:
             stored = store_multipart(spool_path=spool.path, boundary=boundary, directory=directory)
         assert stored.message_filename is not None
-        message_id = read_message_id(directory / stored.message_filename, settings=settings)
+        header = read_message_header(directory / stored.message_filename, settings=settings)
+        check_message_sender(session, sender=sender, dpid=header.sender.dpid)
+        message_id = header.message_id
         if message_id is not None:
             earlier = session.scalars(
                 select(WebhookReceipt).where(
@@ -435,13 +467,14 @@ def accept_delivery(
             message_filename=stored.message_filename,
             source=WEBHOOK_SOURCE_PREFIX + sender.name,
             uploader=sender.name,
+            sender_id=sender.id,
             webhook_id=webhook_id,
         )
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
     if not created:
-        # Same message bytes as an earlier delivery: keep the first copy, answer its id.
+        # Same message bytes as an earlier delivery of this sender: keep the first copy.
         shutil.rmtree(directory, ignore_errors=True)
     session.add(
         _receipt(webhook_id, sender, message_id if created else None, delivery.id, spool.size)

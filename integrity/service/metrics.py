@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from integrity.db.models import Track
 from integrity.db.service_models import DeadLetter, TaskAttempt, TrackModeration
+from integrity.service.moderation import review_counts
 
 logger = logging.getLogger(__name__)
 
@@ -142,4 +143,20 @@ class StateCollector(Collector):
                 .group_by(Track.decision)
             ):
                 decisions.add_metric([decision or "none", "policy", ""], float(count))
-        yield from (tasks, seconds, dead, decisions)
+            counts = review_counts(session)
+        queue = GaugeMetricFamily(
+            "integrity_review_queue_depth", "Tracks waiting for a moderator (the console's count)."
+        )
+        queue.add_metric([], float(counts.queue_depth))
+        oldest = GaugeMetricFamily(
+            "integrity_review_oldest_waiting_seconds",
+            "How long the longest-waiting queued track has waited (the review SLA clock).",
+        )
+        if counts.oldest_waiting_s is not None:
+            oldest.add_metric([], counts.oldest_waiting_s)
+        today = GaugeMetricFamily(
+            "integrity_review_decided_today",
+            "Tracks whose human decision was made since 00:00 UTC (escalations not counted).",
+        )
+        today.add_metric([], float(counts.decided_today))
+        yield from (tasks, seconds, dead, decisions, queue, oldest, today)

@@ -3,8 +3,12 @@
 - acks late + reject on worker lost: a task is acknowledged only after it ran, so a crash or a
   SIGKILL leaves the message in Redis to be delivered again (tasks are idempotent);
 - prefetch 1: a worker holds at most the message it is running;
-- a visibility timeout larger than any task run or retry countdown, or Redis would hand a
-  still-running message to a second worker;
+- leases instead of a long visibility timeout: a live worker renews every message it holds
+  (workers/leases.py), so the visibility timeout only has to outlast a few missed renewals, not
+  the longest task or retry countdown; the messages of a worker killed whole (parent and pool
+  children) go back to their queue within the visibility timeout plus the restore interval;
+- what Redis lost (restarted empty) the beat sweep finds in the database and re-sends: the sweep
+  asks `held_tasks` which tasks Redis still carries, queued or unacked;
 - hard and soft time limits; JSON only; results ignored (they live in the database);
 - on a lost broker connection running tasks are cancelled (and redelivered), and the worker
   reconnects forever, so a Redis restart never leaves workers silently idle.
@@ -15,11 +19,18 @@ process loads `workers.tasks` through Celery's `include`.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from collections.abc import Iterator
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
+import redis
 from celery import Celery
 from kombu import Queue
+from kombu.transport.redis import Channel as RedisChannel
 
 from integrity.config import Settings
 
@@ -36,13 +47,14 @@ class Stage(StrEnum):
 # No separate index queue: analysis decodes each file once and fingerprints, matches and indexes
 # it in the same step (a separate stage would decode again or ship fingerprints through Redis).
 STAGES: tuple[str, ...] = tuple(stage.value for stage in Stage)
-SWEEP_INTERVAL = timedelta(minutes=1)
 TASKS_MODULE = "workers.tasks"
 INGEST_DELIVERY_TASK = f"{TASKS_MODULE}.ingest_delivery"
 ANALYZE_TRACK_TASK = f"{TASKS_MODULE}.analyze_track"
 SCORE_TRACK_TASK = f"{TASKS_MODULE}.score_track"
 RESCAN_BATCH_TASK = f"{TASKS_MODULE}.rescan_batch"
 SWEEP_TASK = f"{TASKS_MODULE}.sweep"
+# The worker's lease-renewal bootstep, named (not imported: only a consuming worker loads it).
+LEASE_RENEWAL_STEP = "workers.leases:LeaseRenewal"
 
 
 def queue_name(stage: str, settings: Settings) -> str:
@@ -50,22 +62,48 @@ def queue_name(stage: str, settings: Settings) -> str:
     return f"{settings.queue_prefix}{stage}"
 
 
+# A live worker may miss this many lease renewals in a row (a slow Redis, a busy host) before
+# Redis hands its messages to another worker.
+LEASE_RENEWALS_PER_VISIBILITY_TIMEOUT = 3
+# kombu's Redis bookkeeping of delivered, not yet acknowledged messages (a hash of the messages,
+# a sorted set of their lease times, the lock of the restore scan): prefixed like the queues.
+UNACKED_KEY, UNACKED_INDEX_KEY, UNACKED_MUTEX_KEY = "unacked", "unacked_index", "unacked_mutex"
+SCAN_CHUNK = 1000  # messages read per Redis round trip when the sweep looks at the queues
+
+
+def unacked_keys(settings: Settings) -> dict[str, str]:
+    """The transport options naming kombu's unacked hash, index and mutex for this prefix."""
+    prefix = settings.queue_prefix
+    return {
+        "unacked_key": f"{prefix}{UNACKED_KEY}",
+        "unacked_index_key": f"{prefix}{UNACKED_INDEX_KEY}",
+        "unacked_mutex_key": f"{prefix}{UNACKED_MUTEX_KEY}",
+    }
+
+
 def check_timeouts(settings: Settings) -> None:
-    """Refuse a configuration in which Redis could redeliver a message that is still running."""
-    longest = max(settings.task_time_limit_s, settings.task_retry_backoff_max_s)
-    if settings.broker_visibility_timeout_s <= longest:
+    """Refuse a configuration in which Redis could redeliver a message that is still running:
+    the visibility timeout must outlast several lease renewals of a live worker."""
+    renew = settings.broker_lease_renew_interval_s
+    if renew <= 0:
+        raise ValueError("INTEGRITY_BROKER_LEASE_RENEW_INTERVAL_S must be positive")
+    if settings.broker_visibility_timeout_s < LEASE_RENEWALS_PER_VISIBILITY_TIMEOUT * renew:
         raise ValueError(
-            "INTEGRITY_BROKER_VISIBILITY_TIMEOUT_S must exceed the task time limit and the "
-            f"longest retry countdown ({longest} s)"
+            "INTEGRITY_BROKER_VISIBILITY_TIMEOUT_S must be at least "
+            f"{LEASE_RENEWALS_PER_VISIBILITY_TIMEOUT} lease renewals "
+            f"({LEASE_RENEWALS_PER_VISIBILITY_TIMEOUT * renew} s)"
         )
     if settings.task_soft_time_limit_s >= settings.task_time_limit_s:
         raise ValueError("INTEGRITY_TASK_SOFT_TIME_LIMIT_S must be below the hard limit")
+    if settings.sweep_interval_s <= 0 or settings.task_stall_after_s <= 0:
+        raise ValueError("INTEGRITY_SWEEP_INTERVAL_S and INTEGRITY_TASK_STALL_AFTER_S must be > 0")
 
 
 def create_celery(settings: Settings) -> Celery:
     """A Celery app configured from Settings (workers load the tasks through `include`)."""
     check_timeouts(settings)
     transport = {
+        **unacked_keys(settings),
         "visibility_timeout": settings.broker_visibility_timeout_s,
         # Return messages of dead workers every interval (kombu's default scans only every
         # 10th interval, i.e. 100 s) once they are older than the visibility timeout.
@@ -103,10 +141,51 @@ def create_celery(settings: Settings) -> Celery:
         beat_schedule={
             "sweep": {
                 "task": SWEEP_TASK,
-                "schedule": SWEEP_INTERVAL,
+                "schedule": timedelta(seconds=settings.sweep_interval_s),
                 "options": {"queue": queue_name("ingest", settings)},
             }
         },
     )
+    app.steps["consumer"].add(LEASE_RENEWAL_STEP)
     return app
 
+
+
+def _queue_keys(settings: Settings) -> Iterator[str]:
+    """Every Redis list a stage queue's messages may wait in (one per kombu priority step)."""
+    for stage in STAGES:
+        name = queue_name(stage, settings)
+        for priority in RedisChannel.priority_steps:
+            yield name if priority == 0 else f"{name}{RedisChannel.sep}{priority}"
+
+
+def _task_of(raw: bytes | str) -> tuple[str, tuple[Any, ...]] | None:
+    """(task name, positional args) of one kombu message as stored in Redis; None if foreign."""
+    try:
+        message = json.loads(raw)
+        if isinstance(message, list):  # an unacked entry: [message, exchange, routing key]
+            message = message[0]
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return str(message["headers"]["task"]), tuple(args)
+    except (ValueError, KeyError, IndexError, TypeError, binascii.Error):
+        return None
+
+
+def held_tasks(client: redis.Redis, settings: Settings) -> set[tuple[str, tuple[Any, ...]]]:
+    """(task name, args) of every message Redis still carries for this deployment: waiting in a
+    stage queue, or delivered and not yet acknowledged (running, reserved, or held by a dead
+    worker until its lease expires and kombu puts it back). One pass, SCAN_CHUNK at a time."""
+    held: set[tuple[str, tuple[Any, ...]]] = set()
+    for key in _queue_keys(settings):
+        start = 0
+        while chunk := client.lrange(key, start, start + SCAN_CHUNK - 1):
+            held.update(task for raw in chunk if (task := _task_of(raw)) is not None)
+            start += SCAN_CHUNK
+    unacked = unacked_keys(settings)["unacked_key"]
+    for _, raw in client.hscan_iter(unacked, count=SCAN_CHUNK):
+        if (task := _task_of(raw)) is not None:
+            held.add(task)
+    return held

@@ -8,13 +8,15 @@ and nothing here ever updates or deletes an audit row.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, literal, select
 from sqlalchemy.orm import Session
 
+from integrity.catalog.findings import current_findings, current_for, current_of_tracks
 from integrity.catalog.states import AppealState
 from integrity.db.models import Delivery, Finding, Track, utc_now
 from integrity.db.service_models import (
@@ -63,6 +65,14 @@ def _track(session: Session, track_id: int) -> Track:
     return track
 
 
+def own_track(session: Session, *, track_id: int, sender: Sender) -> Track:
+    """One of `sender`'s tracks; another sender's track is a 404, as if it did not exist."""
+    track = session.get(Track, track_id)
+    if track is None or track.sender_id != sender.id:
+        raise ServiceError(404, "track_id", f"track {track_id} is not one of your tracks")
+    return track
+
+
 @dataclass(frozen=True, slots=True)
 class QueueItem:
     """One track waiting for a moderator, with why and how risky."""
@@ -108,6 +118,38 @@ def risk_of(findings: list[tuple[str, str, dict[str, Any]]]) -> tuple[float, lis
     return round(risk, 4), reasons
 
 
+def _numeric_score(dialect: str) -> ColumnElement[float]:
+    """evidence.score when it is a JSON number, else 0 (what `risk_of` reads), in SQL."""
+    score = Finding.evidence["score"]
+    if dialect == "postgresql":
+        return case((func.json_typeof(score) == "number", score.as_float()), else_=0.0)
+    kind = func.json_type(Finding.evidence, "$.score")
+    return case((kind.in_(("real", "integer")), score.as_float()), else_=0.0)
+
+
+def _larger(a: ColumnElement[float], b: ColumnElement[float]) -> ColumnElement[float]:
+    """max(a, b) in SQL that SQLite and PostgreSQL read alike."""
+    return case((a > b, a), else_=b)
+
+
+def _reason_codes(
+    dialect: str, track_id: ColumnElement[int], delivery_id: ColumnElement[int]
+) -> ColumnElement[Any]:
+    """A JSON array of [id, code] of the track's current non-info findings (SQL)."""
+    current = (
+        (Finding.track_id == track_id)
+        & (Finding.delivery_id == delivery_id)
+        & (Finding.severity != "info")
+    )
+    # (id, code) pairs, ordered here after the fact: neither database orders an aggregate
+    # the same way without ORDER BY inside it, which SQLite 3.40 lacks.
+    if dialect == "postgresql":
+        pair = func.json_build_array(Finding.id, Finding.code)
+        return select(func.json_agg(pair)).where(current).scalar_subquery()
+    pair = func.json_array(Finding.id, Finding.code)
+    return select(func.json_group_array(pair)).where(current).scalar_subquery()
+
+
 def review_queue(
     session: Session,
     *,
@@ -116,55 +158,90 @@ def review_queue(
     unclaimed_only: bool = False,
     limit: int = DEFAULT_PAGE,
 ) -> list[QueueItem]:
-    """Tracks awaiting review (or appealed), riskiest and escalated first."""
+    """Tracks awaiting review (or appealed), riskiest and escalated first.
+
+    One SQL statement: the risk of every queued track is aggregated from its current findings
+    in the database (the same formula as `risk_of`), sorted and cut to the page there, and only
+    the page's rows come back, each with its reason codes. Before, every queued track and all
+    its findings were loaded per request (2-4.5 s for limit=1 at 5,000 queued).
+    """
     now = utc_now()
+    page = max(1, min(limit, MAX_PAGE))
+    dialect = session.get_bind().dialect.name
+    severity = case(
+        *((Finding.severity == name, value) for name, value in SEVERITY_RISK.items()),
+        else_=0.0,
+    )
+    counted = (
+        select(
+            Finding.track_id.label("track_id"),
+            func.max(_larger(severity, _numeric_score(dialect))).label("top"),
+            func.count().label("findings"),
+        )
+        .join(Track, current_of_tracks())
+        .where(Finding.severity != "info")
+        .group_by(Finding.track_id)
+        .subquery()
+    )
     decision = func.coalesce(TrackModeration.decision, Track.decision)
     open_appeal = (
         select(Appeal.id).where(Appeal.track_id == Track.id, Appeal.status == APPEAL_OPEN).exists()
     )
+    extra = FINDING_COUNT_RISK * _larger(func.coalesce(counted.c.findings, 0) - 1, literal(0))
+    raw_risk = func.coalesce(counted.c.top, 0.0) + extra
+    risk = case((raw_risk > MAX_RISK, literal(MAX_RISK)), else_=raw_risk)
+    urgent = (decision == "escalated") | open_appeal
+    priority = risk + case((urgent, ESCALATION_PRIORITY), else_=0.0)
+    live_claim = ReviewClaim.expires_at > now
     query = (
-        select(Track, decision, ReviewClaim.moderator, ReviewClaim.expires_at, open_appeal)
+        select(
+            Track.id,
+            Track.delivery_id,
+            Track.isrc,
+            Track.title,
+            decision,
+            case((live_claim, ReviewClaim.moderator), else_=None),
+            open_appeal,
+            risk.label("risk"),
+            priority.label("priority"),
+        )
         .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
         .outerjoin(ReviewClaim, ReviewClaim.track_id == Track.id)
+        .outerjoin(counted, counted.c.track_id == Track.id)
         .where(decision.in_(QUEUED_DECISIONS) | open_appeal)
+        .where(risk >= min_risk)
+        .order_by(priority.desc(), Track.id)
+        .limit(page)
     )
+    if unclaimed_only:
+        query = query.where(~live_claim | ReviewClaim.expires_at.is_(None))
     if sender is not None:
         query = query.join(Delivery, Delivery.id == Track.delivery_id).where(
             Delivery.uploader == sender
         )
-    rows = session.execute(query).all()
-    if not rows:
-        return []
-    track_ids = [row[0].id for row in rows]
-    findings: dict[int, list[tuple[str, str, dict[str, Any]]]] = {tid: [] for tid in track_ids}
-    for track_id, code, severity, evidence in session.execute(
-        select(Finding.track_id, Finding.code, Finding.severity, Finding.evidence)
-        .where(Finding.track_id.in_(track_ids))
-        .order_by(Finding.id)
-    ):
-        findings[track_id].append((code, severity, evidence))
-    items: list[tuple[float, QueueItem]] = []
-    for track, current, claimer, expires_at, appealed in rows:
-        claimed_by = claimer if expires_at is not None and aware(expires_at) > now else None
-        if unclaimed_only and claimed_by is not None:
-            continue
-        risk, reasons = risk_of(findings[track.id])
-        if risk < min_risk:
-            continue
-        priority = risk + (ESCALATION_PRIORITY if current == "escalated" or appealed else 0.0)
-        item = QueueItem(
-            track_id=track.id,
-            isrc=track.isrc,
-            title=track.title,
-            decision=current,
-            reasons=reasons,
-            risk=risk,
-            claimed_by=claimed_by,
-            appeal_open=bool(appealed),
+    paged = query.subquery()
+    rows = session.execute(
+        select(*paged.c, _reason_codes(dialect, paged.c.id, paged.c.delivery_id)).order_by(
+            paged.c.priority.desc(), paged.c.id
         )
-        items.append((priority, item))
-    items.sort(key=lambda pair: (-pair[0], pair[1].track_id))
-    return [item for _, item in items[: max(1, min(limit, MAX_PAGE))]]
+    ).all()
+    items = []
+    for track_id, _, isrc, title, current, claimed_by, appealed, raw, _, found in rows:
+        pairs = json.loads(found) if isinstance(found, str) else (found or [])
+        codes_found = [code for _, code in sorted(pairs)]
+        items.append(
+            QueueItem(
+                track_id=track_id,
+                isrc=isrc,
+                title=title,
+                decision=current,
+                reasons=list(dict.fromkeys(code for code in codes_found if code)),
+                risk=round(float(raw), 4),
+                claimed_by=claimed_by,
+                appeal_open=bool(appealed),
+            )
+        )
+    return items
 
 
 def claim_track(
@@ -232,7 +309,7 @@ def decide(
         appeal.status = APPEAL_RESOLVED
         appeal.resolved_at = utc_now()
         appeal.resolved_by = actor
-    findings = session.scalars(select(Finding.code).where(Finding.track_id == track_id)).all()
+    findings = session.scalars(select(Finding.code).where(current_for(track))).all()
     record_event(
         session,
         actor=actor,
@@ -264,10 +341,7 @@ def file_appeal(
     """A distributor appeals a decision on one of its own tracks; the track re-enters review."""
     if not reason or not reason.strip() or len(reason) > MAX_REASON_CHARS:
         raise ServiceError(422, "reason", f"a reason code of 1..{MAX_REASON_CHARS} characters")
-    track = _track(session, track_id)
-    delivery = session.get(Delivery, track.delivery_id)
-    if delivery is None or delivery.uploader != sender.name:
-        raise ServiceError(404, "track_id", f"track {track_id} is not one of your tracks")
+    track = own_track(session, track_id=track_id, sender=sender)
     existing = session.scalars(
         select(Appeal).where(Appeal.track_id == track_id, Appeal.status == APPEAL_OPEN)
     ).first()
@@ -313,9 +387,7 @@ def track_detail(session: Session, *, track_id: int) -> dict[str, Any]:
     """Everything a moderator needs about one track: decision, reasons, findings, history."""
     track = _track(session, track_id)
     moderation = session.get(TrackModeration, track_id)
-    findings = session.scalars(
-        select(Finding).where(Finding.track_id == track_id).order_by(Finding.id)
-    ).all()
+    findings = session.scalars(current_findings(track)).all()
     risk, reasons = risk_of([(f.code, f.severity, f.evidence) for f in findings])
     history = audit_events(session, track_id=track_id, limit=MAX_PAGE)
     return {

@@ -7,13 +7,15 @@ in `delivery_work` rows so retried or redelivered tasks find where the delivery 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from integrity.catalog import pipeline
+from integrity.catalog.findings import current_for
 from integrity.catalog.states import WorkStage
 from integrity.config import Settings
 from integrity.db.models import Delivery, Finding, Track, utc_now
@@ -124,7 +126,9 @@ def score_step(
     track = session.get(Track, track_id)
     before = track.decision if track else None
     pipeline.score_track(session, track_id=track_id, settings=settings, resources=resources)
-    codes = session.scalars(select(Finding.code).where(Finding.track_id == track_id)).all()
+    codes = (
+        session.scalars(select(Finding.code).where(current_for(track))).all() if track else []
+    )
     work.stage = STAGE_DONE
     work.updated_at = utc_now()
     record_event(
@@ -210,22 +214,92 @@ def finished_location(session: Session, *, delivery_id: int) -> str | None:
     return delivery.storage_path if delivery.status in TERMINAL_DELIVERY_STATES else None
 
 
-def stalled_deliveries(session: Session, *, older_than_s: int) -> list[int]:
-    """Deliveries still 'received' after a while: their ingest task was never sent or was lost."""
+STEP_INGEST, STEP_FINISH = "ingest", "finish"
+
+
+@dataclass(frozen=True)
+class StrandedWork:
+    """A delivery or track whose next step nothing is doing: `step` is ingest, analyze or score
+    (a task to re-send) or finish (close the delivery); `since` is when its row last moved."""
+
+    step: str
+    delivery_id: int
+    track_id: int | None
+    since: datetime
+
+    @property
+    def args(self) -> tuple[int, ...]:
+        """The task arguments that carry this work."""
+        if self.track_id is None:
+            return (self.delivery_id,)
+        return (self.delivery_id, self.track_id)
+
+
+def stranded_work(session: Session, *, older_than_s: int) -> list[StrandedWork]:
+    """Deliveries and tracks that have not moved for `older_than_s` and that no task is running.
+
+    A running step holds its row's lock for its whole transaction (ingest the delivery's, analyze
+    and score the track's), and a worker that died lost its connection and with it the lock: so
+    `FOR UPDATE SKIP LOCKED` leaves out exactly the work in progress (PostgreSQL; SQLite has no
+    row locks and no workers). Which of the rest still has a message in Redis the caller checks.
+    Call it inside a short transaction: it locks the rows it returns until the commit.
+    """
     cutoff = utc_now() - timedelta(seconds=older_than_s)
-    return list(
-        session.scalars(
-            select(Delivery.id).where(
-                Delivery.status == pipeline.RECEIVED, Delivery.received_at < cutoff
-            )
+    found = [
+        StrandedWork(STEP_INGEST, delivery_id, None, since)
+        for delivery_id, since in session.execute(
+            select(Delivery.id, Delivery.received_at)
+            .where(Delivery.status == pipeline.RECEIVED, Delivery.received_at < cutoff)
+            .with_for_update(skip_locked=True, of=Delivery)
         )
+    ]
+    found += [
+        StrandedWork(stage, delivery_id, track_id, since)
+        for delivery_id, track_id, stage, since in session.execute(
+            select(
+                DeliveryWork.delivery_id,
+                DeliveryWork.track_id,
+                DeliveryWork.stage,
+                DeliveryWork.updated_at,
+            )
+            .join(Delivery, Delivery.id == DeliveryWork.delivery_id)
+            .where(
+                DeliveryWork.stage.in_((STAGE_ANALYZE, STAGE_SCORE)),
+                DeliveryWork.updated_at < cutoff,
+                Delivery.status.not_in(TERMINAL_DELIVERY_STATES),
+            )
+            .with_for_update(skip_locked=True, of=DeliveryWork)
+        )
+    ]
+    # Processing with nothing left to do: the task that finished last died before closing it.
+    unfinished = (
+        select(DeliveryWork.track_id)
+        .where(
+            DeliveryWork.delivery_id == Delivery.id, DeliveryWork.stage.not_in(FINISHED_STAGES)
+        )
+        .exists()
     )
+    last_moved = func.coalesce(
+        select(func.max(DeliveryWork.updated_at))
+        .where(DeliveryWork.delivery_id == Delivery.id)
+        .scalar_subquery(),
+        Delivery.received_at,
+    )
+    found += [
+        StrandedWork(STEP_FINISH, delivery_id, None, since)
+        for delivery_id, since in session.execute(
+            select(Delivery.id, last_moved)
+            .where(Delivery.status == pipeline.PROCESSING, ~unfinished, last_moved < cutoff)
+            .with_for_update(skip_locked=True, of=Delivery)
+        )
+    ]
+    return found
 
 
 def delivery_status(session: Session, *, delivery_id: int, sender: Sender | None) -> dict[str, Any]:
     """The contract's delivery view: status and each track's state and effective decision."""
     delivery = _delivery(session, delivery_id)
-    if sender is not None and delivery.uploader != sender.name:
+    if sender is not None and delivery.sender_id != sender.id:
         raise ServiceError(404, "delivery_id", f"delivery {delivery_id} is not one of yours")
     rows = session.execute(
         select(Track.id, Track.isrc, Track.state, Track.decision, TrackModeration.decision)

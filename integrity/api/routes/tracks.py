@@ -8,8 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from integrity.api.auth import Principal, require
 from integrity.api.deps import unit_of_work
-from integrity.db.models import Delivery, Track
-from integrity.service import review, security
+from integrity.service import disclosure, review, security
 from integrity.service.errors import ServiceError
 
 router = APIRouter(tags=["tracks"])
@@ -21,15 +20,13 @@ def get_track(
     request: Request,
     principal: Principal = Depends(require(security.SCOPE_TRACKS_READ)),  # noqa: B008
 ) -> dict[str, Any]:
-    """One track in full (uploaders see only their own tracks)."""
+    """One track in full; an uploader sees only its own tracks, without moderators' notes and
+    identities or other senders' data."""
     with unit_of_work(request) as session:
         if principal.role == security.ROLE_UPLOADER:
-            track = session.get(Track, track_id)
-            delivery = session.get(Delivery, track.delivery_id) if track else None
-            if (
-                delivery is None
-                or principal.sender is None
-                or (delivery.uploader != principal.sender.name)
-            ):
+            if principal.sender is None:
                 raise ServiceError(404, "track_id", f"track {track_id} is not one of yours")
+            return disclosure.uploader_track_detail(
+                session, track_id=track_id, sender=principal.sender
+            )
         return review.track_detail(session, track_id=track_id)

@@ -19,6 +19,12 @@ def run_migrations_online() -> None:
         raise RuntimeError("alembic: sqlalchemy.url is not set")
     engine = create_db_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch migrations recreate a table to alter it; with foreign keys enforced, dropping
+            # a table other rows reference fails. The pragma is a no-op inside a transaction,
+            # so it is set (and committed) before the migration's transaction begins.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

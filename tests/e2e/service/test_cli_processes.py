@@ -15,6 +15,7 @@ import pytest
 
 from tests.service_support import (
     REPO_ROOT,
+    TEST_SENDER_DPID,
     TrackSpec,
     WorkerProcess,
     free_port,
@@ -67,7 +68,7 @@ def test_serve_and_worker_commands_process_a_signed_delivery(
         queue_prefix=prefix,
     )
     sender = f"cli-sender-{secrets.token_hex(3)}"
-    made = _integrity(env, "senders", "add", sender, "--json")
+    made = _integrity(env, "senders", "add", sender, "--dpid", TEST_SENDER_DPID, "--json")
     assert made["sender"] == sender and made["secret"].startswith("whsec_")
     uploader = _integrity(env, "keys", "create", "--role", "uploader", "--sender", sender, "--json")
     moderator = _integrity(env, "keys", "create", "--role", "moderator", "--json")

@@ -4,7 +4,6 @@ service must survive: a worker SIGKILLed mid-analysis and a Redis restart during
 
 from __future__ import annotations
 
-import collections
 import secrets
 import time
 from pathlib import Path
@@ -12,17 +11,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from integrity.db.models import Analysis, Track
 from integrity.db.service_models import AuditEvent, TaskAttempt
-from integrity.db.session import create_db_engine, session_factory
 from integrity.service.filtering import SURFACES_ALLOWED
 from tests.service_support import (
     TrackSpec,
-    make_ern,
-    multipart_body,
+    assert_each_track_processed_once,
+    deliver,
+    query_rows,
     random_isrc,
-    signed_headers,
     unique_audio,
+    wait_finished,
     wait_for,
     worker_for,
 )
@@ -61,55 +59,13 @@ def _isrc(tag: str) -> str:
     return random_isrc(f"{tag}0")
 
 
-def _deliver(service, tracks: list[TrackSpec], files: dict[str, bytes]) -> int:
-    message = make_ern(f"MSG-{secrets.token_hex(6)}", tracks)
-    body, content_type = multipart_body(message, files)
-    headers = signed_headers(
-        secret=service.secret, body=body, content_type=content_type, key=service.uploader_key
-    )
-    response = service.client.post("/v1/deliveries", content=body, headers=headers)
-    assert response.status_code == 202, response.text
-    return int(response.json()["delivery_id"])
-
-
 def _wait_finished(service, delivery_id: int) -> dict:
-    headers = service.auth(service.moderator_key)
-
-    def finished():
-        view = service.client.get(f"/v1/deliveries/{delivery_id}", headers=headers).json()
-        return view if view["status"] in ("completed", "failed") else None
-
-    return wait_for(finished, timeout_s=RUN_TIMEOUT_S, what=f"delivery {delivery_id} to finish")
-
-
-def _query(service, statement):
-    engine = create_db_engine(service.settings.database_url)
-    try:
-        with session_factory(engine)() as session:
-            return list(session.execute(statement))
-    finally:
-        engine.dispose()
-
-
-def _assert_each_track_processed_once(service, delivery_id: int, track_ids: list[int]) -> None:
-    events = _query(
-        service,
-        select(AuditEvent.action, AuditEvent.track_id).where(AuditEvent.delivery_id == delivery_id),
-    )
-    counts = collections.Counter((action, track) for action, track in events)
-    for track_id in track_ids:
-        assert counts[("track.analyzed", track_id)] == 1, counts
-        assert counts[("track.scored", track_id)] == 1, counts
-    assert counts[("delivery.completed", None)] == 1
-    assets = _query(service, select(Track.asset_sha256).where(Track.id.in_(track_ids)))
-    shas = [sha for (sha,) in assets]
-    analyses = _query(service, select(Analysis.asset_sha256).where(Analysis.asset_sha256.in_(shas)))
-    assert sorted(sha for (sha,) in analyses) == sorted(set(shas))
+    return wait_finished(service, delivery_id, timeout_s=RUN_TIMEOUT_S)
 
 
 def test_delivery_to_review_to_filter_with_a_full_audit_trail(service, worker):
     good, corrupt = _isrc("GD"), _isrc("CR")
-    delivery_id = _deliver(
+    delivery_id = deliver(
         service,
         [
             TrackSpec(good, "Morning Over The Harbour", "robin.wav"),
@@ -163,7 +119,7 @@ def test_delivery_to_review_to_filter_with_a_full_audit_trail(service, worker):
     assert steps[-1] == ("review.remove", flagged, "moderator")
     assert events[-1]["actor"] == "moderator-1" and events[-1]["reason"] == "corrupt_audio"
     assert all(e["at"] and e["actor"] for e in events)
-    _assert_each_track_processed_once(service, delivery_id, ids)
+    assert_each_track_processed_once(service, delivery_id, ids)
 
 
 def test_a_worker_killed_mid_analysis_loses_nothing_and_repeats_nothing(service, worker):
@@ -173,10 +129,10 @@ def test_a_worker_killed_mid_analysis_loses_nothing_and_repeats_nothing(service,
     files = {
         spec.filename: path.read_bytes() for spec, path in zip(specs, LONGER_OGGS, strict=True)
     }
-    delivery_id = _deliver(service, specs, files)
+    delivery_id = deliver(service, specs, files)
 
     def analysis_running():
-        rows = _query(
+        rows = query_rows(
             service,
             select(TaskAttempt.task_id).where(
                 TaskAttempt.task_name == "workers.tasks.analyze_track",
@@ -194,8 +150,8 @@ def test_a_worker_killed_mid_analysis_loses_nothing_and_repeats_nothing(service,
     assert view["status"] == "completed"
     assert sorted(t["isrc"] for t in view["tracks"]) == sorted(s.isrc for s in specs)
     assert all(t["state"] == "scored" for t in view["tracks"]), view
-    _assert_each_track_processed_once(service, delivery_id, [t["id"] for t in view["tracks"]])
-    redelivered = _query(
+    assert_each_track_processed_once(service, delivery_id, [t["id"] for t in view["tracks"]])
+    redelivered = query_rows(
         service,
         select(TaskAttempt.deliveries, TaskAttempt.state).where(
             TaskAttempt.task_id == killed_tasks[0]
@@ -209,10 +165,10 @@ def test_workers_consume_again_after_a_redis_restart(service, worker, redis_serv
     files = {
         spec.filename: path.read_bytes() for spec, path in zip(specs, LONGER_OGGS, strict=False)
     }
-    delivery_id = _deliver(service, specs, files)
+    delivery_id = deliver(service, specs, files)
 
     def ingested():
-        return _query(
+        return query_rows(
             service,
             select(AuditEvent.id).where(
                 AuditEvent.delivery_id == delivery_id, AuditEvent.action == "delivery.ingested"
@@ -226,4 +182,4 @@ def test_workers_consume_again_after_a_redis_restart(service, worker, redis_serv
     view = _wait_finished(service, delivery_id)
     assert view["status"] == "completed"
     assert all(t["state"] == "scored" for t in view["tracks"]), view
-    _assert_each_track_processed_once(service, delivery_id, [t["id"] for t in view["tracks"]])
+    assert_each_track_processed_once(service, delivery_id, [t["id"] for t in view["tracks"]])

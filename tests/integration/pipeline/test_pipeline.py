@@ -22,6 +22,8 @@ from integrity.db.models import (
     Track,
 )
 from integrity.db.session import session_scope
+from integrity.service.audit import MAX_PAGE
+from integrity.service.review import review_queue, track_detail
 from tests.service_support import TrackSpec, make_ern, unique_audio
 
 MESSAGE = "NewReleaseMessage.xml"
@@ -291,3 +293,34 @@ def test_many_tracks_on_one_file_get_a_bounded_number_of_duplicate_findings(
             TRACKS_ON_ONE_FILE - 1 - DUPLICATE_FINDINGS_KEPT
         }
         assert all(t.decision == "review" for t in tracks[1:])
+
+
+def test_a_corrected_redelivery_leaves_review(album_copy, pipeline_settings, factory):
+    # The first delivery declares a wrong MD5 for track 1; the label corrects it in a new
+    # message. What the first delivery found is superseded: the decision, the review queue
+    # and the track view see only the current delivery's findings.
+    message = album_copy / MESSAGE
+    good = message.read_text()
+    right_md5 = "7632d76822de59ed2dd01017888fe180"  # 01_harbour_lights.flac, as generated
+    assert right_md5 in good
+    message.write_text(good.replace(right_md5, "0" * len(right_md5)))
+    first = _scan(album_copy, pipeline_settings, factory)
+    with session_scope(factory) as session:
+        [track] = session.scalars(select(Track).where(Track.isrc == "GBLNT2600001")).all()
+        assert "audio_hash_mismatch" in _codes(session, track_id=track.id)
+        assert track.decision == "review"
+        assert track.id in {item.track_id for item in review_queue(session, limit=MAX_PAGE)}
+    message.write_text(good.replace("LANTERN-2026-0001-1", "LANTERN-2026-0001-2"))
+    second = _scan(album_copy, pipeline_settings, factory)
+    assert second != first
+    with session_scope(factory) as session:
+        track = session.get(Track, track.id)
+        assert track.delivery_id == second
+        assert track.decision == "clear", track.decision_reasons
+        # Kept for the record, under the delivery that made it...
+        assert "audio_hash_mismatch" in _codes(session, track_id=track.id, delivery_id=first)
+        # ...but no longer counted anywhere.
+        assert track.id not in {item.track_id for item in review_queue(session, limit=MAX_PAGE)}
+        detail = track_detail(session, track_id=track.id)
+        assert "audio_hash_mismatch" not in {f["code"] for f in detail["findings"]}
+        assert detail["decision"] == "clear"

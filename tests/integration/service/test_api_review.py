@@ -8,13 +8,13 @@ import secrets
 import pytest
 
 from integrity.db.session import create_db_engine, session_factory, session_scope
-from integrity.service import steps
 from integrity.service.filtering import SURFACES_ALLOWED
 from tests.service_support import (
     TrackSpec,
     make_ern,
     multipart_body,
     random_isrc,
+    run_worker_steps,
     signed_headers,
     unique_audio,
 )
@@ -32,23 +32,7 @@ def _deliver_and_process(service, tracks: list[TrackSpec], files: dict[str, byte
     response = service.client.post("/v1/deliveries", content=body, headers=headers)
     assert response.status_code == 202, response.text
     delivery_id = response.json()["delivery_id"]
-    engine = create_db_engine(service.settings.database_url)
-    factory = session_factory(engine)
-    settings = service.settings
-    with session_scope(factory) as session:
-        track_ids = steps.ingest_step(session, delivery_id=delivery_id, settings=settings)
-    for track_id in track_ids:
-        with session_scope(factory) as session:
-            steps.analyze_step(
-                session, delivery_id=delivery_id, track_id=track_id, settings=settings
-            )
-        with session_scope(factory) as session:
-            steps.score_step(
-                session, delivery_id=delivery_id, track_id=track_id, settings=settings
-            )
-        with session_scope(factory) as session:
-            steps.finish_when_done(session, delivery_id=delivery_id)
-    engine.dispose()
+    run_worker_steps(service.settings, delivery_id)
     view = service.client.get(
         f"/v1/deliveries/{delivery_id}", headers=service.auth(service.moderator_key)
     )

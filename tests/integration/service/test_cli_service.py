@@ -83,3 +83,25 @@ def cli_on_empty_database(cli):
         )
     finally:
         get_settings.cache_clear()
+
+
+def test_senders_register_dpids_and_are_disabled_and_enabled(cli):
+    made = json.loads(
+        cli("senders", "add", "acme", "--dpid", "PADPIDA2026120201U", "--json").stdout
+    )
+    assert made["dpids"] == ["PADPIDA2026120201U"]
+    added = json.loads(cli("senders", "add-dpid", "acme", "PADPIDA2014120301X", "--json").stdout)
+    assert added["dpids"] == ["PADPIDA2026120201U", "PADPIDA2014120301X"]
+    again = json.loads(cli("senders", "add-dpid", "acme", "PADPIDA2014120301X", "--json").stdout)
+    assert again["dpids"] == added["dpids"]  # registering twice changes nothing
+    bad = cli("senders", "add-dpid", "acme", "ACME-1", expect=2)
+    assert "dpid" in bad.output and "ACME-1" in bad.output
+    cli("senders", "remove-dpid", "acme", "PADPIDA2026120201U", "--json")
+    cli("senders", "disable", "acme", "--json")
+    (row,) = json.loads(cli("senders", "list", "--json").stdout)["senders"]
+    assert row["disabled"] is True and row["dpids"] == ["PADPIDA2014120301X"]
+    cli("senders", "enable", "acme", "--json")
+    (row,) = json.loads(cli("senders", "list", "--json").stdout)["senders"]
+    assert row["disabled"] is False
+    missing = cli("senders", "disable", "nobody", expect=2)
+    assert "nobody" in missing.output

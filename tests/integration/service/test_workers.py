@@ -184,8 +184,8 @@ def test_a_delivery_whose_ingest_task_was_never_sent_is_recovered_by_the_sweep(s
     from integrity.api.app import TaskSender
     from integrity.catalog import pipeline
     from integrity.db.models import Delivery, utc_now
-    from workers.tasks import STALL_AFTER_S
 
+    stall_s = service.settings.task_stall_after_s
     isrc = random_isrc("S01")
     message = make_ern(f"MSG-{secrets.token_hex(6)}", [TrackSpec(isrc, "Quiet Harbour", "a.wav")])
     directory = service.settings.storage_dir / uuid.uuid4().hex
@@ -201,7 +201,7 @@ def test_a_delivery_whose_ingest_task_was_never_sent_is_recovered_by_the_sweep(s
         session.execute(
             update(Delivery)
             .where(Delivery.id == delivery_id)
-            .values(received_at=utc_now() - timedelta(seconds=STALL_AFTER_S + 1))
+            .values(received_at=utc_now() - timedelta(seconds=stall_s + 1))
         )
     engine.dispose()
     TaskSender(service.settings).send("workers.tasks.sweep", stage="ingest")

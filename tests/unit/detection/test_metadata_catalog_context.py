@@ -113,7 +113,7 @@ def test_icpn_reuse_and_uploader_fallback(session: Session, tmp_path: Path) -> N
         icpn="4006381333931",
         title="Someone Else's Album",
     )
-    session.add_all([own, theirs])
+    session.add_all([theirs, own])  # theirs first: only earlier releases are reuses
     session.flush()
     session.add(ReleaseTrack(release_id=own.id, track_id=track.id, sequence=1))
     session.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from integrity.catalog.fingerprints import open_index
 from integrity.fingerprint import extract
 from integrity.fingerprint.index import FingerprintIndex
 from tests.conftest import SHARED_AUDIO_DIR
+from tests.pg_cluster import LocalCluster, local_clusters
 
 from .fp_helpers import INDEXED_MUSIC, NON_MEMBERS, SR, load, track_id
 
@@ -83,10 +85,53 @@ def postgres_index(
     index.close()
 
 
+@pytest.fixture(scope="session")
+def shard_clusters() -> Iterator[list[LocalCluster]]:
+    """A second and a third PostgreSQL server (initdb'd on free ports, stopped afterwards)."""
+    with local_clusters(2) as clusters:
+        yield clusters
+
+
+def shard_urls(clusters: list[LocalCluster]) -> list[str]:
+    """Three shards: the main server (loopback) and the two throwaway clusters."""
+    return [POSTGRES_URL] + [c.url() for c in clusters]
+
+
+@contextmanager
+def sharded_index_in(
+    postgres_schema_name: str, clusters: list[LocalCluster]
+) -> Iterator[FingerprintIndex]:
+    """A fresh sharded index in its own schema, dropped (tables, shards, servers) afterwards."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    engine = sqlalchemy.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{postgres_schema_name}"'))
+    index = open_index(POSTGRES_URL, schema=postgres_schema_name, shards=shard_urls(clusters))
+    try:
+        yield index
+    finally:
+        index.drop()
+        index.close()
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{postgres_schema_name}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sharded_index(
+    library: dict[str, np.ndarray], shard_clusters: list[LocalCluster], postgres_schema: str
+) -> Iterator[FingerprintIndex]:
+    """The library on three PostgreSQL servers (postgres_fdw partitions)."""
+    with sharded_index_in(f"{postgres_schema}_sh", shard_clusters) as index:
+        _fill(index, library)
+        yield index
+
+
 @pytest.fixture(
     params=[
         pytest.param("embedded"),
         pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("sharded", marks=pytest.mark.postgres),
     ]
 )
 def any_index(request: pytest.FixtureRequest) -> FingerprintIndex:

@@ -38,6 +38,16 @@ def test_the_most_restrictive_track_behind_an_isrc_decides():
     assert verdict["track_ids"] == [1, 2]
 
 
+def test_an_isrc_answers_for_the_sender_that_delivered_it_first():
+    first = filtering._Known(3, "QZABC2600001", "clear", "policy", None, "sender:1")
+    again = filtering._Known(9, "QZABC2600001", "review", "policy", None, "sender:1")
+    later = filtering._Known(5, "QZABC2600001", "block", "policy", None, "sender:2")
+    assert filtering._first_claimant([later, again, first]) == [first, again]
+    # Once a moderator removed the first claimant's track, the next sender's answers.
+    removed = filtering._Known(3, "QZABC2600001", "block", "moderator", "fraud", "sender:1")
+    assert filtering._first_claimant([later, removed]) == [later]
+
+
 def test_unknown_and_invalid_identifiers_are_named():
     assert filtering._verdict(7, [], "search")["reasons"] == ["unknown_track"]
     assert filtering._verdict("not-an-isrc", [], "search")["reasons"] == ["invalid_isrc"]

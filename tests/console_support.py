@@ -1,0 +1,119 @@
+"""Seeding for the console's tests and benchmark: queued tracks with the findings the pipeline
+writes (duplicate evidence with a score, spam metadata warnings, info notes), inserted directly
+so 10,000 of them take seconds rather than a pipeline run each."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from integrity.db.models import Delivery, Finding, Track, utc_now
+from integrity.db.service_models import Sender
+
+SPAM_CODES = ("spam_title_hashtag", "spam_duration_near_30s", "spam_artist_name_keywords")
+SEED_PIPELINE_VERSION = "seed"
+
+
+@dataclass(frozen=True)
+class Seeded:
+    delivery_id: int
+    track_ids: list[int]
+
+
+def _finding(
+    delivery_id: int, track_id: int, code: str, severity: str, message: str, **evidence: object
+) -> Finding:
+    key = hashlib.sha256(
+        f"{delivery_id}/{track_id}/{code}/{secrets.token_hex(8)}".encode()
+    ).hexdigest()
+    return Finding(
+        finding_key=key,
+        delivery_id=delivery_id,
+        track_id=track_id,
+        source="metadata" if code.startswith("spam") else "fingerprint",
+        severity=severity,
+        code=code,
+        message=message,
+        evidence=dict(evidence),
+    )
+
+
+def seed_queue(
+    session: Session,
+    *,
+    sender: str,
+    count: int,
+    kind: str,
+    waited_s: float = 0.0,
+    score: float = 0.9,
+) -> Seeded:
+    """`count` tracks from `sender` awaiting review, each with `kind` findings ("duplicate":
+    a duplicate finding whose score is `score`, plus an info note; "spam": three spam warnings);
+    they have waited `waited_s` seconds."""
+    token = secrets.token_hex(6)
+    account = session.scalars(select(Sender).where(Sender.name == sender)).first()
+    sender_id = account.id if account is not None else None  # uploads of a known sender
+    delivery = Delivery(
+        sender_id=sender_id,
+        message_sha256=hashlib.sha256(token.encode()).hexdigest(),
+        source=f"seed:{token}",
+        storage_path=f"/nonexistent/{token}",
+        message_filename="NewReleaseMessage.xml",
+        uploader=sender,
+        status="completed",
+        pipeline_version=SEED_PIPELINE_VERSION,
+    )
+    session.add(delivery)
+    session.flush()
+    since = utc_now() - timedelta(seconds=waited_s)
+    tracks = [
+        Track(
+            track_key=f"seed:{token}:{index}",
+            delivery_id=delivery.id,
+            sender_id=sender_id,
+            isrc=f"QZ{re.sub('[^A-Z0-9]', 'X', token.upper())[:3]}{26:02d}{index:05d}",
+            title=f"{kind.title()} seed {index}",
+            display_artist=f"{sender} artist",
+            state="scored",
+            decision="review",
+            created_at=since,
+            updated_at=since,
+        )
+        for index in range(count)
+    ]
+    session.add_all(tracks)
+    session.flush()
+    findings = []
+    for track in tracks:
+        if kind == "duplicate":
+            findings.append(
+                _finding(
+                    delivery.id,
+                    track.id,
+                    "duplicate_audio",
+                    "warning",
+                    "same recording as another track, played 4.0% faster",
+                    score=score,
+                    query_offset_s=1.5,
+                    ref_offset_s=1.6,
+                    time_scale=1.04,
+                    matched_s=30.0,
+                )
+            )
+            findings.append(
+                _finding(delivery.id, track.id, "spam_duration_near_30s", "info", "lasts 35 s")
+            )
+        else:
+            findings.extend(
+                _finding(delivery.id, track.id, code, "warning", f"{code.replace('_', ' ')}")
+                for code in SPAM_CODES
+            )
+    session.add_all(findings)
+    session.flush()
+    return Seeded(delivery_id=delivery.id, track_ids=[track.id for track in tracks])
