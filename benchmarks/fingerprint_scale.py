@@ -306,6 +306,13 @@ def postings_growth(sizes: list[int]) -> None:
             read.append(int(counts[rarest_within_budget(counts, subs)].sum()))
         if ref is None:
             ref = (float(np.median(probed)), float(np.median(read)))
+        print(
+            f"  {n_tracks:,} tracks: probed p50 {np.median(probed):,.0f}, "
+            f"read p50 / p99 / max {np.median(read):,.0f} / {np.percentile(read, 99):,.0f} / "
+            f"{max(read):,}",
+            file=sys.stderr,
+            flush=True,
+        )
         rows.append(
             [
                 f"{n_tracks:,}",

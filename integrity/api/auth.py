@@ -12,7 +12,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -327,7 +327,7 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-def require(scope: str) -> Callable[..., Principal]:
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets through callers whose role grants `scope` (403 otherwise)."""
 
     async def dependency(principal: Principal = Depends(authenticate)) -> Principal:  # noqa: B008

@@ -110,10 +110,10 @@ class Policy:
         action: Action = "clear"
         reasons: list[str] = []
         for finding in findings:
-            for rule in self.finding_rules:
-                if rule.matches(finding.code, finding.severity):
-                    action = _stronger(action, rule.action)
-                    _add_reason(reasons, f"{rule.reason}: {finding.message}")
+            for finding_rule in self.finding_rules:
+                if finding_rule.matches(finding.code, finding.severity):
+                    action = _stronger(action, finding_rule.action)
+                    _add_reason(reasons, f"{finding_rule.reason}: {finding.message}")
                     break
         strongest: dict[str, ScoreRule] = {}  # a model's strongest matching rule speaks for it
         for rule in self.score_rules:
@@ -262,4 +262,4 @@ def _action(where: str, raw: dict[str, Any]) -> Action:
     action = raw.get("action")
     if action not in ACTION_RANK:
         raise PolicyError(f"{where}: action must be one of {sorted(ACTION_RANK)}")
-    return action  # type: ignore[return-value]
+    return action  # checked against ACTION_RANK just above

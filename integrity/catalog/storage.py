@@ -275,6 +275,7 @@ class S3Store:
     def discard(self, location: str) -> None:
         """Delete every object under the delivery's prefix; logs instead of raising, since it
         only runs while another error is already being reported."""
+        handled: tuple[type[BaseException], ...] = (StorageError, *self._errors())
         try:
             bucket, key_prefix = parse_s3_location(location)
             paginator = self.client.get_paginator("list_objects_v2")
@@ -289,7 +290,7 @@ class S3Store:
                     Bucket=bucket,
                     Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
                 )
-        except (StorageError, *self._errors()) as exc:
+        except handled as exc:
             logger.warning(
                 "stored objects not removed", extra={"location": location, "error": str(exc)}
             )

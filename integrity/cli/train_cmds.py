@@ -10,10 +10,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from integrity.cli.common import JSON_OPTION, emit_json, fail, progress_bar, stdout_console
-from integrity.config import get_settings
+from integrity.cli.common import (
+    JSON_OPTION,
+    cli_settings,
+    emit_json,
+    fail,
+    progress_bar,
+    stdout_console,
+)
 
 train_app = typer.Typer(help="Build training data, fit the detectors, evaluate them.")
 
@@ -22,7 +27,11 @@ QUICK_OPTION = typer.Option("--quick", help="The small corpus (a few minutes; wh
 DATA_OPTION = typer.Option(
     "--data", help="Corpus folder (default: ~/.cache/integrity/training/quick or full)."
 )
-MODELS_OPTION = typer.Option("--models-dir", help="Where models live (default: settings).")
+MODELS_OPTION = typer.Option(
+    "--models-dir",
+    help="Where models live [default: INTEGRITY_MODELS_DIR, else models/].",
+    show_default=False,
+)
 VERSION_OPTION = typer.Option("--version", help="Model version folder to write or evaluate.")
 # Evaluation-only material beside the repository (a fresh clone has ../shared next to it).
 SHARED_AUDIO = Path(__file__).resolve().parents[2].parent / "shared" / "audio"
@@ -90,6 +99,8 @@ def build_data(
     if as_json:
         emit_json(summary)
         return
+    from rich.table import Table
+
     table = Table("task:family", "clips")
     for key, count in sorted(result.by_family.items()):
         table.add_row(key, str(count))
@@ -108,7 +119,7 @@ def fit(
     from integrity.catalog.policy import MODEL_REVIEW_FPR_BUDGET
     from integrity.training.fit import MODEL_NAMES, fit_model
 
-    source, target = _existing_corpus(data, quick), models_dir or get_settings().models_dir
+    source, target = _existing_corpus(data, quick), models_dir or cli_settings().models_dir
     results = {}
     with progress_bar() as progress:
         task = progress.add_task("fitting", total=len(MODEL_NAMES))
@@ -121,6 +132,8 @@ def fit(
     if as_json:
         emit_json(results)
         return
+    from rich.table import Table
+
     table = Table("model", "calib AUC", "calib EER", "n")
     for name, m in results.items():
         c = m["calib"]
@@ -147,7 +160,7 @@ def calibrate(
     from integrity.catalog.policy import MODEL_REVIEW_FPR_BUDGET
     from integrity.training.fit import MODEL_NAMES, calibrate_model
 
-    source, target = _existing_corpus(data, quick), models_dir or get_settings().models_dir
+    source, target = _existing_corpus(data, quick), models_dir or cli_settings().models_dir
     results = {}
     for name in MODEL_NAMES:
         try:
@@ -165,6 +178,8 @@ def calibrate(
     if as_json:
         emit_json(results)
         return
+    from rich.table import Table
+
     table = Table("model", "review threshold", "held-out real", "measured FPR", "95% CI")
     for name, p in results.items():
         lo, hi = p["review_fpr_ci95"]
@@ -203,7 +218,7 @@ def evaluate(
     """Write evaluation.md + ROC/PR/histogram PNGs beside each model and print the goal table."""
     from integrity.training.evaluate import evaluate_all
 
-    source, target = _existing_corpus(data, quick), models_dir or get_settings().models_dir
+    source, target = _existing_corpus(data, quick), models_dir or cli_settings().models_dir
     devset_dir = devset or SHARED_AUDIO / "ai-devset"
     recordings_dir = recordings or SHARED_AUDIO / "librosa-data"
     checks = ((devset, devset_dir / "MANIFEST.tsv"), (recordings, recordings_dir))
@@ -226,6 +241,8 @@ def evaluate(
     if as_json:
         emit_json(report["goals"])
         return
+    from rich.table import Table
+
     table = Table("measure", "goal", "measured", "met")
     for row in report["goals"]:
         met = {True: "yes", False: "NO", None: "n/a"}[row["met"]]

@@ -97,7 +97,8 @@ class LoadedModel:
 
     def score_matrix(self, x: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for rows already in this model's column order."""
-        return self.calibration(self.booster.predict(x, raw_score=True))
+        raw = np.asarray(self.booster.predict(x, raw_score=True), dtype=np.float64)
+        return self.calibration(raw)
 
     def score_features(self, vector: FeatureVector) -> float:
         """Calibrated probability in [0, 1] that the track belongs to the positive class."""
@@ -120,7 +121,8 @@ class LoadedModel:
     def explain(self, vector: FeatureVector, top: int = 3) -> list[str]:
         """The features that pushed the score up most, as sentences a moderator can read."""
         x = self.matrix([vector])
-        contrib = self.booster.predict(x, pred_contrib=True)[0][:-1]  # last column: bias
+        contributions = np.asarray(self.booster.predict(x, pred_contrib=True), dtype=np.float64)
+        contrib = contributions[0][:-1]  # last column: bias
         order = np.argsort(contrib)[::-1]
         values = dict(zip(self.features, x[0], strict=True))
         full = vector.as_dict()

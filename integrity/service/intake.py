@@ -29,7 +29,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import select
@@ -47,6 +47,9 @@ from integrity.db.service_models import (
 from integrity.service import accounts, fetching, security
 from integrity.service.audit import record_event
 from integrity.service.errors import ServiceError
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks  # a TypedDict for type checkers only
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +220,7 @@ class _PartWriter:
         self._handle: BinaryIO | None = None
         self._parts = 0
 
-    def callbacks(self) -> dict[str, object]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": lambda d, s, e: self._header_field.extend(d[s:e]),
@@ -292,7 +295,7 @@ def store_multipart(*, spool_path: Path, boundary: bytes, directory: Path) -> St
     parser = MultipartParser(
         boundary,
         writer.callbacks(),
-        max_header_size=MAX_PART_HEADER_BYTES,  # type: ignore[arg-type]
+        max_header_size=MAX_PART_HEADER_BYTES,
     )
     try:
         with spool_path.open("rb") as body:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from integrity.catalog.findings import current_findings, current_for, current_of_tracks
 from integrity.catalog.states import AppealState
@@ -133,21 +133,21 @@ def _larger(a: ColumnElement[float], b: ColumnElement[float]) -> ColumnElement[f
 
 
 def _reason_codes(
-    dialect: str, track_id: ColumnElement[int], delivery_id: ColumnElement[int]
+    dialect: str, track_id: ColumnElement[int] | InstrumentedAttribute[int]
 ) -> ColumnElement[Any]:
-    """A JSON array of [id, code] of the track's current non-info findings (SQL)."""
-    current = (
-        (Finding.track_id == track_id)
-        & (Finding.delivery_id == delivery_id)
-        & (Finding.severity != "info")
-    )
-    # (id, code) pairs, ordered here after the fact: neither database orders an aggregate
-    # the same way without ORDER BY inside it, which SQLite 3.40 lacks.
+    """A JSON array of [id, code, delivery id] of the track's non-info findings (SQL).
+
+    The delivery is filtered afterwards, in Python: with it in the condition, SQLite picks the
+    delivery index (every finding of a big delivery) over the track's own few rows. Neither
+    database orders an aggregate without ORDER BY inside it (SQLite 3.40 has none), so the ids
+    come along to order by.
+    """
+    mine = (Finding.track_id == track_id) & (Finding.severity != "info")
     if dialect == "postgresql":
-        pair = func.json_build_array(Finding.id, Finding.code)
-        return select(func.json_agg(pair)).where(current).scalar_subquery()
-    pair = func.json_array(Finding.id, Finding.code)
-    return select(func.json_group_array(pair)).where(current).scalar_subquery()
+        triple = func.json_build_array(Finding.id, Finding.code, Finding.delivery_id)
+        return select(func.json_agg(triple)).where(mine).scalar_subquery()
+    triple = func.json_array(Finding.id, Finding.code, Finding.delivery_id)
+    return select(func.json_group_array(triple)).where(mine).scalar_subquery()
 
 
 def review_queue(
@@ -204,6 +204,7 @@ def review_queue(
             open_appeal,
             risk.label("risk"),
             priority.label("priority"),
+            _reason_codes(dialect, Track.id).label("reasons"),
         )
         .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
         .outerjoin(ReviewClaim, ReviewClaim.track_id == Track.id)
@@ -219,16 +220,11 @@ def review_queue(
         query = query.join(Delivery, Delivery.id == Track.delivery_id).where(
             Delivery.uploader == sender
         )
-    paged = query.subquery()
-    rows = session.execute(
-        select(*paged.c, _reason_codes(dialect, paged.c.id, paged.c.delivery_id)).order_by(
-            paged.c.priority.desc(), paged.c.id
-        )
-    ).all()
+    rows = session.execute(query).all()
     items = []
-    for track_id, _, isrc, title, current, claimed_by, appealed, raw, _, found in rows:
-        pairs = json.loads(found) if isinstance(found, str) else (found or [])
-        codes_found = [code for _, code in sorted(pairs)]
+    for track_id, delivery_id, isrc, title, current, claimed_by, appealed, raw, _, found in rows:
+        triples = json.loads(found) if isinstance(found, str) else (found or [])
+        codes_found = [code for _, code, made_by in sorted(triples) if made_by == delivery_id]
         items.append(
             QueueItem(
                 track_id=track_id,

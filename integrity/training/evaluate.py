@@ -78,7 +78,7 @@ def _transform(x: np.ndarray, rate: int, name: str) -> np.ndarray:
             timeout=t.FFMPEG_TIMEOUT_S,
         )
         y, _ = sf.read(str(dst), dtype="float32", always_2d=False)
-    return y
+    return np.asarray(y, dtype=np.float32)
 
 
 def transformed_features(path: str) -> tuple[dict[str, np.ndarray], float, float]:
@@ -119,6 +119,15 @@ def _subset(split: Split, keep: Callable[[dict[str, Any]], bool]) -> np.ndarray:
     return np.array([keep(r) for r in split.records], dtype=bool)
 
 
+def _family_in(*families: str) -> Callable[[dict[str, Any]], bool]:
+    """Keeps the records of these families (a closure per family, bound now, not at call)."""
+    return lambda record: record["family"] in families
+
+
+def _family_not(family: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda record: record["family"] != family
+
+
 def _plots(out: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> list[str]:
     """ROC, PR and score histograms as small PNGs."""
     import matplotlib
@@ -153,7 +162,7 @@ def _plots(out: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: s
     plt.close(fig)
     y, s = next(iter(curves.values()))
     fig, ax = plt.subplots(figsize=PLOT_SIZE_IN)
-    bins = np.linspace(0, 1, 41)
+    bins = np.linspace(0, 1, 41).tolist()
     ax.hist(s[y == 0], bins=bins, alpha=0.6, label="negative (real / not spam)")
     ax.hist(s[y == 1], bins=bins, alpha=0.6, label="positive")
     ax.set(xlabel="calibrated probability", ylabel="clips", title=f"{title}: scores", yscale="log")
@@ -191,7 +200,7 @@ def evaluate_synthetic(
     families = sorted({r["family"] for r in test.records} - {"real"})
     result["per_family"] = {}
     for fam in families:
-        mask = _subset(test, lambda r, f=fam: r["family"] in ("real", f))
+        mask = _subset(test, _family_in("real", fam))
         result["per_family"][fam] = _summary(test.y[mask], probs[mask], list(groups[mask]))
     real_music = _subset(test, lambda r: r["family"] == "real" and r["kind"] in MUSIC_KINDS)
     if "test" in model.meta.get("operating_point_folds", ()):
@@ -224,14 +233,14 @@ def evaluate_synthetic(
         mask = _subset(test, lambda r, h=held: r["family"] == "real" or r["family"] in h)
         if len(np.unique(test.y[mask])) < 2:
             continue
-        margins = booster.predict(test.x[mask], raw_score=True)
+        margins = np.asarray(booster.predict(test.x[mask], raw_score=True), dtype=np.float64)
         result["lofo"]["+".join(held)] = _summary(test.y[mask], margins, list(groups[mask]))
     curves = {
         "seen families": (test.y[seen], probs[seen]),
         **{
             f"held out: {fam}": (test.y[m], probs[m])
             for fam in EVALUATION_ONLY_FAMILIES
-            if np.any(m := _subset(test, lambda r, f=fam: r["family"] in ("real", f)))
+            if np.any(m := _subset(test, _family_in("real", fam)))
             and fam in families
         },
     }
@@ -382,7 +391,7 @@ def evaluate_spam(data_dir: Path, model: LoadedModel) -> dict[str, Any]:
     result: dict[str, Any] = {"all": _summary(test.y, probs, test.groups())}
     result["per_kind"] = {}
     for fam in sorted({r["family"] for r in test.records}):
-        mask = _subset(test, lambda r, f=fam: r["family"] == f)
+        mask = _subset(test, _family_in(fam))
         flagged = int(np.sum(probs[mask] >= model.operating_points.review))
         result["per_kind"][fam] = {"n": int(mask.sum()), "flagged": flagged}
     songs = _subset(test, lambda r: r["family"] == "clip:real" and r["kind"] in MUSIC_KINDS)

@@ -182,7 +182,7 @@ def fit_model(
     if len(np.unique(train.y)) < 2 or len(np.unique(calib.y)) < 2:
         raise ValueError(f"{name}: train and calib folds need both classes; build more data")
     booster = train_booster(train, features)
-    margins = booster.predict(calib.x, raw_score=True)
+    margins = np.asarray(booster.predict(calib.x, raw_score=True), dtype=np.float64)
     a, b = fit_platt(margins, calib.y)
     probs = _probabilities(a, b, margins)
     # The operating point: real windows (and whole tracks) of packages never trained on.

@@ -42,7 +42,7 @@ class Generated:
 def _resample(x: np.ndarray, rate: int, target: int) -> np.ndarray:
     if rate == target:
         return x.astype(np.float32)
-    return soxr.resample(x, rate, target, quality="HQ").astype(np.float32)
+    return np.asarray(soxr.resample(x, rate, target, quality="HQ"), dtype=np.float32)
 
 
 def _strides(rng: np.random.Generator) -> list[int]:
