@@ -114,7 +114,8 @@ class LoadedModel:
         path = self.path / ATTRIBUTION_FILE
         if not families or not path.is_file():
             return None
-        probs = _attribution_booster(str(path)).predict(self.matrix([vector]))[0]
+        predicted = _attribution_booster(str(path)).predict(self.matrix([vector]))
+        probs = np.asarray(predicted, dtype=np.float64)[0]
         best = int(np.argmax(probs))
         return str(families[best]), float(probs[best])
 

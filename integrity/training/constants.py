@@ -63,7 +63,7 @@ SPAM_ROTATION = (
 # calib- and test-package material is on fixed folds ("threshold", "test") by package ---
 FOLD_SHARES = (("train", 0.8), ("calib", 0.2))
 SPEECH_FOLD_SHARES = (("train", 0.6), ("calib", 0.2), ("test", 0.2))
-SPAM_TEST_EVERY = 4  # every 4th generated noise bed is on the test fold
+SPAM_BED_FOLDS = ("train", "calib", "test", "train")  # folds of successive generated beds
 
 # --- the shared degradation chain (applied identically, at random, to both classes) ---
 # Both classes are band-limited often and to the rates real deliveries and vocoders have

@@ -193,7 +193,7 @@ def plan_jobs(*, quick: bool, seed: int, cache_dir: Path | None = None) -> list[
             if role[package] != side:
                 continue
             usable = [f for f in files if f.name not in STEM_NAMES]
-            rng.shuffle(usable)  # type: ignore[arg-type]
+            rng.shuffle(usable)
             found += [(package, f) for f in _music_files(usable[: cap * 4], min_s)[:cap]]
         order = rng.permutation(len(found))
         return [found[i] for i in order[:count]]
@@ -252,7 +252,9 @@ def plan_jobs(*, quick: bool, seed: int, cache_dir: Path | None = None) -> list[
     for i in range(size.spam_items):
         kind = t.SPAM_ROTATION[i % len(t.SPAM_ROTATION)]
         if kind == "noise_bed":
-            bed_fold = "test" if i % t.SPAM_TEST_EVERY == 0 else ""
+            # Generated beds have no source track: rotate them over the folds so that even the
+            # quick corpus has spam positives to calibrate on.
+            bed_fold = t.SPAM_BED_FOLDS[(i // len(t.SPAM_ROTATION)) % len(t.SPAM_BED_FOLDS)]
             add("spam", kind, (), "generated", f"bed-{i}", bed_fold)
         elif kind == "real_speech" and prompts:
             start = int(rng.integers(0, max(1, len(prompts) - 12)))

@@ -128,6 +128,10 @@ def _family_not(family: str) -> Callable[[dict[str, Any]], bool]:
     return lambda record: record["family"] != family
 
 
+def _family_outside(*families: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda record: record["family"] not in families
+
+
 def _plots(out: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> list[str]:
     """ROC, PR and score histograms as small PNGs."""
     import matplotlib
@@ -224,13 +228,13 @@ def evaluate_synthetic(
     train = split.fold("train", exclude_families=EVALUATION_ONLY_FAMILIES)
     result["lofo"] = {}
     trained = sorted({r["family"] for r in train.records} - {"real"})
-    held_sets = [(fam,) for fam in trained]
+    held_sets: list[tuple[str, ...]] = [(fam,) for fam in trained]
     if {"piper", "hifigan"} <= set(trained):  # strict: piper's decoder is HiFi-GAN-like
         held_sets.append(("piper", "hifigan"))
     for held in held_sets:
-        reduced = train.where(lambda r, h=held: r["family"] not in h)
+        reduced = train.where(_family_outside(*held))
         booster = train_booster(reduced, features)
-        mask = _subset(test, lambda r, h=held: r["family"] == "real" or r["family"] in h)
+        mask = _subset(test, _family_in("real", *held))
         if len(np.unique(test.y[mask])) < 2:
             continue
         margins = np.asarray(booster.predict(test.x[mask], raw_score=True), dtype=np.float64)

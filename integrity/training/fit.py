@@ -193,7 +193,8 @@ def fit_model(
             f"{name}: only {held.y.size} real windows on the threshold fold "
             f"(need {t.MIN_THRESHOLD_NEGATIVES}); build more data"
         )
-    negatives = _probabilities(a, b, booster.predict(held.x, raw_score=True))
+    held_margins = np.asarray(booster.predict(held.x, raw_score=True), dtype=np.float64)
+    negatives = _probabilities(a, b, held_margins)
     points = operating_points(negatives, held.records, review_budget)
     out = models_dir / name / version
     out = models_dir / name / version

@@ -280,7 +280,7 @@ def _hifigan(model: str) -> tuple[Any, dict[str, Any], str]:
     module_spec.loader.exec_module(models)
     config = json.loads((root / "data" / "config.json").read_text())
 
-    class _Attr(dict):  # the Generator reads its config as attributes
+    class _Attr(dict[str, Any]):  # the Generator reads its config as attributes
         __getattr__ = dict.__getitem__
 
     weights = root / "data" / f"generator_{model}.pth.tar"
