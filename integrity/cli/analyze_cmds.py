@@ -64,7 +64,20 @@ def analyze_file(path: Path, models: dict[str, Any], policy: Policy) -> dict[str
     )
     reasons = list(decision.reasons)
     for name in decision.models:
+        share = models[name].operating_points.real_share_at_or_above(scored.scores[name])
+        if share is not None:
+            n_real = len(models[name].operating_points.negative_scores)
+            reasons.append(
+                f"{name}: {round(share * n_real):,} of {n_real:,} held-out real recordings "
+                f"score {scored.scores[name]:.3f} or more"
+            )
         reasons += [f"{name}: {s}" for s in scored.explanations[name][:MAX_REASONS_PER_MODEL]]
+        found = models[name].attribute(vector) if name == "synthetic" else None
+        if found is not None:
+            reasons.append(
+                f"{name}: among the generator families it was trained on, this audio most "
+                f"resembles {found[0]} ({found[1]:.0%}; evidence, not a verdict)"
+            )
     if not reasons:
         reasons.append("No detector reached its review threshold.")
     return {
