@@ -79,19 +79,27 @@ def kids(el: Element | None) -> Kids:
     lxml's ``find``/``findtext`` compile an ElementPath on every call, which dominated the
     mapping time; grouping each element's children once and answering every lookup from the
     dict keeps the whole mapping to a single walk over the parts of the tree it reads.
-    Comments and processing instructions end up under non-string keys nobody asks for.
+    Comments and processing instructions are left out.
     """
     if el is None:
         return NO_KIDS
     out: Kids = {}
     for child in el:
         tag = child.tag
+        if not isinstance(tag, str):
+            continue  # a comment or processing instruction (its tag is a factory function)
         same = out.get(tag)
         if same is None:
             out[tag] = [child]
         else:
             same.append(child)
     return out
+
+
+def tag_of(el: Element) -> str:
+    """An element's tag as text (lxml's types allow bytes and QName; parsed elements hold str)."""
+    tag = el.tag
+    return tag if isinstance(tag, str) else str(tag)
 
 
 def first(k: Kids, tag: str) -> Element | None:
@@ -298,7 +306,7 @@ def iter_list(k: Kids, list_name: str, root_path: str) -> Iterator[tuple[Element
         return
     counts: dict[str, int] = {}
     for el in container.iterchildren(tag=etree.Element):
-        kind = el.tag
+        kind = tag_of(el)
         counts[kind] = counts.get(kind, 0) + 1
         yield el, Loc(f"{root_path}/{list_name}/{kind}[{counts[kind]}]", el.sourceline)
 

@@ -18,7 +18,6 @@ from ddex._common import (
     iter_list,
     kids,
     linked_references,
-    own_text,
     parse_bool,
     parse_duration,
     pick_territory,
@@ -26,12 +25,14 @@ from ddex._common import (
     release_ids,
     sequence_number,
     sub,
+    tag_of,
     text,
     texts,
     titles_3,
     typed_text,
     unique,
 )
+from ddex._text import own_text
 from ddex.model import (
     Artist,
     AudioFileRef,
@@ -64,7 +65,7 @@ def map_message(
     k = kids(root)
     parts = MessageParts()
     for el, loc in iter_list(k, "ResourceList", root_path):
-        kind = el.tag
+        kind = tag_of(el)
         rk = kids(el)
         if kind == "SoundRecording":
             parts.recordings.append(_sound_recording(ctx, rk, loc))
@@ -74,7 +75,7 @@ def map_message(
             parts.others.append(Resource(reference, kind, typed_text(rk, type_el), loc))
     recording_refs = {r.reference for r in parts.recordings}
     for el, loc in iter_list(k, "ReleaseList", root_path):
-        if el.tag == "Release":
+        if tag_of(el) == "Release":
             parts.releases.append(_release(el, loc, recording_refs))
     return build_message(root, k, ctx, namespace=namespace, message_type=message_type, parts=parts)
 
@@ -173,8 +174,8 @@ def _release(el: Element, loc: Loc, recording_refs: set[str]) -> Release:
     details = pick_territory(k.get("ReleaseDetailsByTerritory", []))
     titles = titles_3(details)
     artists = _artists(details)
-    listed = []
-    primary = set()
+    listed: list[str] = []
+    primary: set[str] = set()
     ref_list = first(k, "ReleaseResourceReferenceList")
     if ref_list is not None:
         for ref in ref_list.iterchildren("ReleaseResourceReference"):

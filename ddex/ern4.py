@@ -18,7 +18,6 @@ from ddex._common import (
     iter_list,
     kids,
     linked_references,
-    own_text,
     parse_bool,
     parse_duration,
     pick_default,
@@ -26,12 +25,13 @@ from ddex._common import (
     release_ids,
     sequence_number,
     sub,
+    tag_of,
     text,
     texts,
     typed_text,
-    typed_value,
     unique,
 )
+from ddex._text import own_text, typed_value
 from ddex.model import (
     AiDisclosure,
     Artist,
@@ -69,14 +69,15 @@ def map_message(
     for el, loc in iter_list(k, "ResourceList", root_path):
         rk = kids(el)
         rtype = typed_text(rk, "Type")
-        if el.tag == "SoundRecording" and VIDEO_MARKER not in (rtype or ""):
+        tag = tag_of(el)
+        if tag == "SoundRecording" and VIDEO_MARKER not in (rtype or ""):
             parts.recordings.append(_sound_recording(ctx, el, rk, loc, names))
         else:
             reference = text(rk, "ResourceReference") or ""
-            parts.others.append(Resource(reference, el.tag, rtype, loc))
+            parts.others.append(Resource(reference, tag, rtype, loc))
     recording_refs = {r.reference for r in parts.recordings}
     for el, loc in iter_list(k, "ReleaseList", root_path):
-        if el.tag in ("Release", TRACK_RELEASE):
+        if tag_of(el) in ("Release", TRACK_RELEASE):
             parts.releases.append(_release(ctx, el, loc, names, recording_refs))
     _flag_ai_fields(ctx, parts.recordings, parts.releases)
     return build_message(root, k, ctx, namespace=namespace, message_type=message_type, parts=parts)
@@ -88,7 +89,8 @@ def _flag_ai_fields(
     """AI-disclosure fields in a version whose schema lacks them: kept, but noted."""
     if _version_tuple(ctx.version) >= AI_FIELDS_SINCE:
         return
-    for item in [*recordings, *releases]:
+    items: list[SoundRecording | Release] = [*recordings, *releases]
+    for item in items:
         declared = item.ai.declared if isinstance(item, SoundRecording) else item.contains_ai
         if declared:
             ctx.add(
@@ -217,7 +219,7 @@ def _audio_file(k: Kids, editions: list[Kids]) -> AudioFileRef | None:
         for technical in holder.get("TechnicalDetails", ()):
             tk = kids(technical)
             is_preview = (text(tk, "IsPreview") or "").lower() == "true"
-            candidates = []
+            candidates: list[Element] = []
             for delivery in tk.get("DeliveryFile", ()):
                 dk = kids(delivery)
                 dtype = typed_text(dk, "Type")

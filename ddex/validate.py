@@ -25,6 +25,7 @@ from ddex.model import (
     Loc,
     Message,
     Release,
+    Resource,
     Severity,
     SoundRecording,
 )
@@ -119,7 +120,7 @@ def _isrc_findings(
 
 
 def _recordings(message: Message) -> Iterator[Finding]:
-    primary = set()
+    primary: set[str] = set()
     for release in message.releases:
         primary.update(release.primary_references)
     checks = {r.reference: check_isrc(r.isrc) for r in message.sound_recordings if r.isrc}
@@ -248,7 +249,11 @@ def _releases(message: Message) -> Iterator[Finding]:
     for recording in message.sound_recordings:
         if recording.reference in used:
             used.update(recording.related_references)
-    for resource in [*message.sound_recordings, *message.other_resources]:
+    resources: list[SoundRecording | Resource] = [
+        *message.sound_recordings,
+        *message.other_resources,
+    ]
+    for resource in resources:
         if resource.reference not in used:
             yield _f(
                 "warning",
@@ -313,10 +318,10 @@ def _parties(message: Message) -> Iterator[Finding]:
         refs += [c.party_reference for c in recording.contributors]
         items.append((recording.loc, refs))
     for release in message.releases:
-        refs = [a.party_reference for a in release.display_artists]
-        items.append((release.loc, [*refs, release.label_reference]))
-    for loc, refs in items:
-        for ref in dict.fromkeys(refs):
+        artist_refs = [a.party_reference for a in release.display_artists]
+        items.append((release.loc, [*artist_refs, release.label_reference]))
+    for loc, named in items:
+        for ref in dict.fromkeys(named):
             if ref and ref not in known:
                 yield _f(
                     "error",

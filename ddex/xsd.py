@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from lxml import etree
@@ -18,6 +19,9 @@ from ddex.errors import ErnReadError
 from ddex.limits import DEFAULT_LIMITS, ReadLimits
 from ddex.model import Finding, Loc
 from ddex.read import parse_xml
+
+if TYPE_CHECKING:
+    from lxml.etree._docloader import _InputDocument  # the stubs' opaque resolver result
 
 SCHEMA_FILE = "release-notification.xsd"
 MAX_SCHEMA_FINDINGS = 50
@@ -35,7 +39,11 @@ class LocalSchemaResolver(etree.Resolver):
         super().__init__()
         self.search_dirs = search_dirs
 
-    def resolve(self, system_url: str, public_id: str | None, context: object) -> object:
+    def resolve(
+        self, system_url: str | None, public_id: str | None, context: object
+    ) -> _InputDocument | None:
+        if system_url is None:
+            return None
         parsed = urlparse(system_url)
         if parsed.scheme not in REMOTE_SCHEMES:
             return None

@@ -6,7 +6,6 @@ the blob store and the fingerprint index live, and on the limits applied to untr
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,17 +14,17 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from integrity.audio import constants as audio_constants
+from integrity.locations import (
+    DATABASE_FILE,
+    DELIVERIES_DIR,
+    INDEX_FILE,
+    S3_CACHE_DIR,
+    SHIPPED_MODELS_DIR,
+    default_data_dir,
+)
 
 MEBIBYTE = 1024 * 1024
 GIBIBYTE = 1024 * MEBIBYTE
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _default_data_dir() -> Path:
-    """XDG data home, so the embedded default never writes into the working tree."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "integrity"
 
 
 class Settings(BaseSettings):
@@ -37,7 +36,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
 
-    data_dir: Path = Field(default_factory=_default_data_dir)
+    data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""  # empty: SQLite file inside data_dir (the embedded default)
     storage_dir: Path | None = None  # accepted deliveries; default data_dir/deliveries
     index_path: Path | None = None  # embedded fingerprint index; default data_dir/fingerprints
@@ -45,7 +44,7 @@ class Settings(BaseSettings):
     # foreign tables) when the index is first created in database_url; empty: one server. An
     # existing index keeps the shards it was built with (a different list is refused).
     fingerprint_shards: list[str] = Field(default_factory=list)
-    models_dir: Path = PROJECT_ROOT / "models"
+    models_dir: Path = SHIPPED_MODELS_DIR
     policy_file: Path | None = None
     protected_artists_file: Path | None = None  # operator's list, added to the shipped default
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -72,6 +71,27 @@ class Settings(BaseSettings):
     api_rate_limit_backend: Literal["auto", "memory", "redis"] = "auto"
     api_rate_limit_redis_timeout_s: float = 0.1  # connect/read cap of the one Redis call
     api_rate_limit_redis_retry_s: float = 5.0  # after a Redis failure, local buckets this long
+    # Keys the cache does not know cost a database lookup: per client address, at most this
+    # many such requests a minute (burst at once); beyond, 429 before the database is asked.
+    api_unknown_key_rate_per_minute: int = 60
+    api_unknown_key_burst: int = 20
+    api_key_cache_size: int = 10_000  # API keys (and unknown ones) cached, LRU beyond this
+
+    # HTTP server (uvicorn) limits against slow or oversized requests; a reverse proxy in front
+    # should apply the same or tighter ones (see compose.yaml).
+    api_header_timeout_s: float = 10.0  # request line and headers must arrive within this
+    api_keep_alive_timeout_s: int = 5  # an idle keep-alive connection is closed after this
+    api_max_header_bytes: int = 16 * 1024  # request line + headers (h11's incomplete event cap)
+    api_body_idle_timeout_s: float = 30.0  # longest wait for the next chunk of a request body
+    api_body_timeout_s: float = 900.0  # whole body (a 256-MiB upload needs >= 0.3 MB/s)
+    api_max_body_bytes: int = MEBIBYTE  # JSON bodies of every route but the upload webhook
+    # Client addresses are taken from X-Forwarded-For only when the peer is one of these
+    # (comma-separated addresses or "*"): the reverse proxy's address in production.
+    api_forwarded_allow_ips: str = "127.0.0.1"
+    # With --workers N, uvicorn restarts a worker process that does not answer its health ping
+    # within this; a cold start (importing the scoring stack) takes longer than uvicorn's 5 s
+    # on a loaded machine, and such workers were killed and restarted for ever.
+    api_worker_healthcheck_timeout_s: int = 60
     queue_prefix: str = ""  # prepended to every Celery queue name (isolates test runs)
     task_max_retries: int = 5
     task_retry_backoff_max_s: int = 600
@@ -124,13 +144,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _fill_derived_paths(self) -> Settings:
         if not self.database_url:
-            self.database_url = f"sqlite:///{self.data_dir / 'integrity.db'}"
+            self.database_url = f"sqlite:///{self.data_dir / DATABASE_FILE}"
         if self.storage_dir is None:
-            self.storage_dir = self.data_dir / "deliveries"
+            self.storage_dir = self.data_dir / DELIVERIES_DIR
         if self.index_path is None:
-            self.index_path = self.data_dir / "fingerprints"
+            self.index_path = self.data_dir / INDEX_FILE
         if self.s3_cache_dir is None:
-            self.s3_cache_dir = self.data_dir / "s3-cache"
+            self.s3_cache_dir = self.data_dir / S3_CACHE_DIR
         if self.storage_backend == "s3" and not self.s3_bucket:
             raise ValueError("INTEGRITY_STORAGE_BACKEND=s3 needs INTEGRITY_S3_BUCKET")
         if bool(self.s3_access_key_id) != (self.s3_secret_access_key is not None):

@@ -22,8 +22,9 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = frozenset({".ogg", ".oga", ".mp3", ".flac", ".wav", ".opus", ".m4a"})
-# Archives inside packages that hold audio (nexuiz ships its music in a zip named .pk3).
-ARCHIVE_SUFFIXES = frozenset({".pk3"})
+# Archives inside packages that hold audio (nexuiz ships its music in a zip named .pk3, 0 A.D.
+# in public.zip).
+ARCHIVE_SUFFIXES = frozenset({".pk3", ".zip"})
 # Caps for extracting those archives (they come from Debian, but stay careful anyway).
 ARCHIVE_MAX_ENTRY_BYTES = 200 * 1024 * 1024
 ARCHIVE_MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
@@ -37,6 +38,10 @@ class CorpusPackage:
     name: str
     kind: str  # "music" or "speech"
     licence: str
+    role: str = "train"
+    """Which side of the package-level split it is on: "train" (learned from), "calib" (its
+    windows set the operating points and nothing else) or "test" (evaluation only). A package
+    sits on one side only, so no track and no composer's style is on two sides."""
 
 
 MUSIC_PACKAGES: tuple[CorpusPackage, ...] = (
@@ -49,6 +54,28 @@ MUSIC_PACKAGES: tuple[CorpusPackage, ...] = (
     CorpusPackage("hyperrogue-music", "music", "CC-BY-SA (HyperRogue)"),
     CorpusPackage("ufoai-music", "music", "GPL-2+ / CC (UFO: Alien Invasion)"),
     CorpusPackage("supertux-data", "music", "GPL-3+ / CC-BY-SA (SuperTux)"),
+    CorpusPackage("0ad-data", "music", "CC-BY-SA-3.0 (0 A.D.)"),
+    CorpusPackage("supertuxkart-data", "music", "GPL-3+ / CC-BY-SA (SuperTuxKart)"),
+    CorpusPackage("hedgewars-data", "music", "GPL-2 / CC (Hedgewars)"),
+    CorpusPackage("redeclipse-data", "music", "CC-BY-SA / various free (Red Eclipse)"),
+    # Calibration side: operating points are read from these packages' windows only.
+    CorpusPackage("widelands-data", "music", "GPL-2+ (Widelands)", "calib"),
+    CorpusPackage("megaglest-data", "music", "CC-BY-SA-3.0 (MegaGlest)", "calib"),
+    CorpusPackage("colobot-common-sounds", "music", "GPL-3+ (Colobot)", "calib"),
+    CorpusPackage("btanks-data", "music", "GPL-2+ (Battle Tanks)", "calib"),
+    CorpusPackage("xmoto-data", "music", "GPL-2+ (X-Moto)", "calib"),
+    CorpusPackage("asc-music", "music", "GPL-2+ (Advanced Strategic Command)", "calib"),
+    CorpusPackage("asterisk-moh-opsound-wav", "music", "CC-BY-SA-3.0 (Asterisk MOH)", "calib"),
+    # Test side: never trained on, never calibrated on (the evaluation's real-music FPR).
+    CorpusPackage("boswars-data", "music", "GPL-2 (Bos Wars)", "test"),
+    CorpusPackage("lincity-ng-data", "music", "GPL-2+ (LinCity-NG)", "test"),
+    CorpusPackage("extremetuxracer-data", "music", "GPL-2+ (Extreme Tux Racer)", "test"),
+    CorpusPackage("freedink-data", "music", "GPL-3+ / free (FreeDink)", "test"),
+    CorpusPackage("lugaru-data", "music", "CC-BY-SA (Lugaru HD)", "test"),
+    CorpusPackage("frozen-bubble-data", "music", "GPL-2 (Frozen-Bubble)", "test"),
+    CorpusPackage("naev-data", "music", "GPL-3 / CC (Naev)", "test"),
+    CorpusPackage("freeorion-data", "music", "GPL-2+ / CC-BY-SA-3.0 (FreeOrion)", "test"),
+    CorpusPackage("warmux-data", "music", "GPL-2+ (Warmux)", "test"),
 )
 SPEECH_PACKAGES: tuple[CorpusPackage, ...] = (
     CorpusPackage("asterisk-core-sounds-en-wav", "speech", "CC-BY-SA-3.0 (Asterisk sounds)"),

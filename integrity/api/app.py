@@ -9,17 +9,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from celery import Celery
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from integrity import __version__, console
-from integrity.api.auth import KeyCache, RedisRateLimiter, build_rate_limiter
+from integrity.api.auth import KeyCache, build_rate_limiter
+from integrity.api.errors import install_error_handlers
 from integrity.api.routes import ROUTERS
+from integrity.api.server import RequestBodyGuard
 from integrity.config import Settings, get_settings
 from integrity.db.session import create_db_engine, session_factory
-from integrity.service.errors import ServiceError
 from integrity.service.metrics import ServiceMetrics, StateCollector
 from integrity.service.queues import STAGES, create_celery, queue_name
 
@@ -51,7 +51,14 @@ reading), 415/400 multipart, 422 malformed ERN, unsafe file names or an unregist
 
 **Filter** `POST /v1/filter` `{"tracks": [ids or ISRCs], "surface": "recommendation"|"search"|
 "editorial"}` → `{"results": [{"track", "keep", "decision", "reasons", "track_ids"}]}`; the
-moderator's decision, when there is one, overrides the automatic one.
+moderator's decision, when there is one, overrides the automatic one. An item that cannot name
+a track (id outside 1..2^31-1, ISRC with NUL characters) gets its own `error`.
+
+**Errors** all answer `{"detail": message, "field": what to fix}`; each route lists the
+statuses it can answer. Slow clients are cut: headers within `INTEGRITY_API_HEADER_TIMEOUT_S`,
+body chunks within `INTEGRITY_API_BODY_IDLE_TIMEOUT_S` (408); JSON bodies over
+`INTEGRITY_API_MAX_BODY_BYTES` are 413. Requests with unknown keys are rate limited per client
+address.
 """
 
 
@@ -123,8 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        if isinstance(limiter, RedisRateLimiter):
-            await limiter.aclose()
+        await limiter.aclose()
+        await address_limiter.aclose()
         state.read_engine.dispose()
         engine.dispose()
 
@@ -137,13 +144,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.read_engine = read_only_engine(engine)
     state.sessions = factory
     state.tasks = TaskSender(settings)
-    state.key_cache = KeyCache()
+    state.key_cache = KeyCache(max_entries=settings.api_key_cache_size)
     state.metrics = ServiceMetrics()
     fallbacks = state.metrics.rate_limit_fallbacks
     limiter = build_rate_limiter(
         settings, on_fallback=lambda reason: fallbacks.labels(reason).inc()
     )
     state.rate_limiter = limiter
+    address_limiter = build_rate_limiter(
+        settings,
+        on_fallback=lambda reason: fallbacks.labels(reason).inc(),
+        per_minute=settings.api_unknown_key_rate_per_minute,
+        burst=settings.api_unknown_key_burst,
+    )
+    state.address_rate_limiter = address_limiter
     state.metrics.registry.register(
         StateCollector(
             sessions=lambda: factory,
@@ -152,10 +166,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     )
 
-    @app.exception_handler(ServiceError)
-    async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message, "field": exc.field}, status_code=exc.status)
-
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestBodyGuard,
+        idle_timeout_s=settings.api_body_idle_timeout_s,
+        total_timeout_s=settings.api_body_timeout_s,
+        max_bytes=settings.api_max_body_bytes,
+        upload_max_bytes=settings.webhook_max_body_bytes,
+    )
     app.add_middleware(TimingMiddleware, metrics=state.metrics)
 
     for router in ROUTERS:

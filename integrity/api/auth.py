@@ -3,6 +3,10 @@
 Rate limits are token buckets per API key. In service mode the buckets live in Redis, so every
 API process draws from the same one (N processes would otherwise allow N times the rate); the
 in-memory buckets serve the embedded default and stand in while Redis is unreachable.
+
+A key the cache does not know costs a database lookup, so such requests also draw from a bucket
+per client address: a caller trying made-up keys is answered 429 before it reaches the database,
+and the key cache (an LRU of bounded size) cannot be grown by them without bound.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import redis.asyncio
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -26,6 +31,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from integrity.api.errors import RequestRefused
 from integrity.config import Settings
 from integrity.db.service_models import ApiKey, Sender
 from integrity.service import security
@@ -38,7 +44,11 @@ SECONDS_PER_MINUTE = 60.0
 MILLISECONDS_PER_SECOND = 1000.0
 BUCKET_TTL_SLACK_MS = 1000  # kept this much longer than a full refill takes
 RATE_LIMIT_KEY = "integrity:ratelimit:"  # + API key id (after the deployment's prefix)
+ADDRESS_BUCKET = "addr:"  # + client address: the bucket of requests with keys not cached
+UNKNOWN_ADDRESS = "unknown"  # a transport that reports no client address
 BEARER = "bearer"
+
+Bucket = int | str  # an API key id, or ADDRESS_BUCKET + a client address
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,55 +64,85 @@ class Principal:
 
 
 class KeyCache:
-    """key hash → Principal for a short time, so hot paths skip the lookup query."""
+    """key hash → Principal for a short time, so hot paths skip the lookup query.
 
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, Principal | None]] = {}
+    At most `max_entries` are kept, least recently used evicted first: unknown keys are cached
+    too (as None), and without a bound every made-up key would stay in memory for the TTL.
+    """
+
+    def __init__(self, *, max_entries: int) -> None:
+        self._entries: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
+        self._max_entries = max_entries
         self._lock = threading.Lock()
 
     def get(self, key_hash: str) -> tuple[bool, Principal | None]:
         with self._lock:
             entry = self._entries.get(key_hash)
-        if entry is None or entry[0] < time.monotonic():
-            return False, None
+            if entry is None:
+                return False, None
+            if entry[0] < time.monotonic():
+                del self._entries[key_hash]
+                return False, None
+            self._entries.move_to_end(key_hash)
         return True, entry[1]
 
     def put(self, key_hash: str, principal: Principal | None) -> None:
         with self._lock:
             self._entries[key_hash] = (time.monotonic() + AUTH_CACHE_TTL_S, principal)
+            self._entries.move_to_end(key_hash)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+MAX_LOCAL_BUCKETS = 100_000  # per process; the least recently used bucket goes first
 
 
 class RateLimiter:
-    """A token bucket per key: `burst` at once, refilled at the key's rate per minute."""
+    """A token bucket per key: `burst` at once, refilled at the key's rate per minute.
 
-    def __init__(self, *, default_per_minute: int, burst: int) -> None:
+    At most `max_buckets` are kept (least recently used dropped: a dropped bucket comes back
+    full, which only matters for a bucket idle while `max_buckets` others were used)."""
+
+    def __init__(
+        self, *, default_per_minute: int, burst: int, max_buckets: int = MAX_LOCAL_BUCKETS
+    ) -> None:
         self._default = default_per_minute
         self._burst = burst
-        self._buckets: dict[int, tuple[float, float]] = {}
+        self._max_buckets = max_buckets
+        self._buckets: OrderedDict[Bucket, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def allow(self, key_id: int, per_minute: int | None) -> float:
+    def allow(self, key_id: Bucket, per_minute: int | None) -> float:
         """0.0 when the request may go on, else the seconds to wait."""
         rate = (per_minute or self._default) / SECONDS_PER_MINUTE
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.get(key_id, (float(self._burst), now))
             tokens = min(float(self._burst), tokens + (now - last) * rate)
-            if tokens >= 1.0:
-                self._buckets[key_id] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[key_id] = (tokens, now)
-            return (1.0 - tokens) / rate
+            wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+            self._buckets[key_id] = (tokens - 1.0 if tokens >= 1.0 else tokens, now)
+            self._buckets.move_to_end(key_id)
+            while len(self._buckets) > self._max_buckets:
+                self._buckets.popitem(last=False)
+            return wait
 
-    async def check(self, key_id: int, per_minute: int | None) -> float:
+    async def check(self, key_id: Bucket, per_minute: int | None) -> float:
         """`allow` for `authenticate`, which awaits whichever limiter the app holds."""
         return self.allow(key_id, per_minute)
+
+    async def aclose(self) -> None:
+        """Nothing to close (the Redis limiter's counterpart)."""
 
 
 class AsyncRateLimit(Protocol):
     """What `authenticate` needs: seconds to wait for this key (0.0: go on)."""
 
-    async def check(self, key_id: int, per_minute: int | None) -> float: ...
+    async def check(self, key_id: Bucket, per_minute: int | None) -> float: ...
+
+    async def aclose(self) -> None: ...
 
 
 # One atomic step of a token bucket, so concurrent API processes never both spend the last
@@ -181,7 +221,7 @@ class RedisRateLimiter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._redis_down_until = 0.0  # time.monotonic() before which Redis is not asked
 
-    async def check(self, key_id: int, per_minute: int | None) -> float:
+    async def check(self, key_id: Bucket, per_minute: int | None) -> float:
         """0.0 when the request may go on, else the seconds to wait (as `RateLimiter`)."""
         if time.monotonic() < self._redis_down_until:
             self._on_fallback("redis_retry_wait")
@@ -200,7 +240,7 @@ class RedisRateLimiter:
             self._on_fallback("redis_error")
             return self._fallback.allow(key_id, per_minute)
 
-    async def _spend(self, key_id: int, per_minute: int) -> float:
+    async def _spend(self, key_id: Bucket, per_minute: int) -> float:
         rate_per_s = per_minute / SECONDS_PER_MINUTE
         full_refill_ms = math.ceil(self._burst / rate_per_s * MILLISECONDS_PER_SECOND)
         args: list[str | int] = [
@@ -234,19 +274,28 @@ class RedisRateLimiter:
         return self._script
 
     async def aclose(self) -> None:
-        """Close the Redis connections (at application shutdown)."""
+        """Close the Redis connections (at application shutdown); a close that times out
+        (the 0.1-s socket timeout on a loaded host) is logged, not raised: nothing is lost."""
         if self._client is not None:
-            await self._client.aclose()
+            try:
+                await self._client.aclose()
+            except (RedisError, OSError) as exc:
+                logger.info("rate limiter: Redis close failed", extra={"error": repr(exc)})
         self._client = self._script = self._loop = None
 
 
 def build_rate_limiter(
-    settings: Settings, *, on_fallback: Callable[[str], None] | None = None
+    settings: Settings,
+    *,
+    on_fallback: Callable[[str], None] | None = None,
+    per_minute: int | None = None,
+    burst: int | None = None,
 ) -> RateLimiter | RedisRateLimiter:
-    """The limiter `api_rate_limit_backend` asks for ("auto": Redis unless embedded SQLite)."""
-    local = RateLimiter(
-        default_per_minute=settings.api_rate_limit_per_minute, burst=settings.api_rate_burst
-    )
+    """The limiter `api_rate_limit_backend` asks for ("auto": Redis unless embedded SQLite),
+    at the per-key rate and burst unless others are given (the per-address limiter)."""
+    per_minute = per_minute or settings.api_rate_limit_per_minute
+    burst = burst or settings.api_rate_burst
+    local = RateLimiter(default_per_minute=per_minute, burst=burst)
     backend = settings.api_rate_limit_backend
     if backend == "auto":
         backend = "memory" if settings.is_sqlite else "redis"
@@ -254,8 +303,8 @@ def build_rate_limiter(
         return local
     return RedisRateLimiter(
         redis_url=settings.redis_url,
-        default_per_minute=settings.api_rate_limit_per_minute,
-        burst=settings.api_rate_burst,
+        default_per_minute=per_minute,
+        burst=burst,
         fallback=local,
         timeout_s=settings.api_rate_limit_redis_timeout_s,
         retry_after_failure_s=settings.api_rate_limit_redis_retry_s,
@@ -296,13 +345,26 @@ async def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != BEARER or not key.strip():
-        raise HTTPException(
-            401, "authorization: send 'Bearer <API key>'", {"WWW-Authenticate": "Bearer"}
+        raise RequestRefused(
+            401, "authorization", "send 'Bearer <API key>'", {"WWW-Authenticate": "Bearer"}
         )
     key = key.strip()
     state = request.app.state
     key_hash = security.hash_api_key(key)
     cached, principal = state.key_cache.get(key_hash)
+    if principal is None:
+        # Not a key known to be good: it costs a lookup (or is a known-bad one), so it draws
+        # from the client address's bucket before the database is asked.
+        address = request.client.host if request.client else UNKNOWN_ADDRESS
+        address_limiter: AsyncRateLimit = state.address_rate_limiter
+        wait_s = await address_limiter.check(ADDRESS_BUCKET + address, None)
+        if wait_s > 0:
+            raise RequestRefused(
+                429,
+                "authorization",
+                "too many requests with unknown keys from this address",
+                {"Retry-After": str(int(wait_s) + 1)},
+            )
     if not cached:
 
         def lookup() -> Principal | None:
@@ -314,23 +376,28 @@ async def authenticate(request: Request) -> Principal:
         principal = await run_in_threadpool(lookup)
         state.key_cache.put(key_hash, principal)
     if principal is None:
-        raise HTTPException(401, "authorization: unknown or revoked API key")
+        raise RequestRefused(
+            401, "authorization", "unknown or revoked API key", {"WWW-Authenticate": "Bearer"}
+        )
     if principal.sender is not None and principal.sender.disabled:
         # Within AUTH_CACHE_TTL_S of `integrity senders disable`; intake re-reads the row.
         raise ServiceError(403, "sender", f"sender {principal.sender.name!r} is disabled")
     limiter: AsyncRateLimit = state.rate_limiter
     wait_s = await limiter.check(principal.key_id, principal.rate_per_minute)
     if wait_s > 0:
-        raise HTTPException(
-            429, "rate limit exceeded for this API key", {"Retry-After": str(int(wait_s) + 1)}
+        raise RequestRefused(
+            429,
+            "authorization",
+            "rate limit exceeded for this API key",
+            {"Retry-After": str(int(wait_s) + 1)},
         )
     return principal
 
 
-def require(scope: str) -> Callable[..., Principal]:
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets through callers whose role grants `scope` (403 otherwise)."""
 
-    async def dependency(principal: Principal = Depends(authenticate)) -> Principal:  # noqa: B008
+    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if scope not in principal.scopes:
             raise ServiceError(403, "authorization", f"role {principal.role!r} may not {scope}")
         return principal

@@ -208,9 +208,10 @@ def probe(path: Path) -> AudioProbe:
         # FFmpeg's Vorbis header parser refuses some files that libvorbis plays (seen with
         # FFmpeg 5.1.9 and PyAV 18 on Debian game music); libsndfile, which decodes Ogg Vorbis
         # here anyway, gets the final say before the file is called corrupt.
-        found = _probe_vorbis_with_soundfile(path)
-        if found is None:
+        fallback = _probe_vorbis_with_soundfile(path)
+        if fallback is None:
             raise
+        found = fallback
     return found
 
 
@@ -447,8 +448,9 @@ def _decode_pyav(
                     if into is None:
                         raise _too_long(path, max_duration_s)
                     # Plane buffers are padded past `samples`: read exactly `count` floats.
+                    views = [memoryview(p) for p in planes]
                     _sum_into(
-                        [np.frombuffer(p, dtype=np.float32, count=count) for p in planes], into
+                        [np.frombuffer(v, dtype=np.float32, count=count) for v in views], into
                     )
         except av.error.MemoryError as exc:
             raise MemoryError(str(exc)) from exc

@@ -94,7 +94,8 @@ def _isolate_network() -> bool:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.unshare(LINUX_CLONE_NEWUSER | LINUX_CLONE_NEWNET) == 0
+        status: int = libc.unshare(LINUX_CLONE_NEWUSER | LINUX_CLONE_NEWNET)
+        return status == 0
     except (OSError, AttributeError):
         return False
 
@@ -165,7 +166,7 @@ def _handle(request: dict[str, Any], out: IO[bytes], ops: dict[str, ChildOp]) ->
             "cpu_s": _cpu_seconds(),
         }
         out.write(json.dumps(header).encode() + b"\n")
-        out.write(memoryview(samples).cast("B"))
+        out.write(samples.data.cast("B"))
         out.flush()
         return True
     except AudioDecodeError as exc:
@@ -343,7 +344,7 @@ class SandboxDecoder:
                 if ok and request["op"] == "decode":
                     count = self._validated_count(header, limits, sample_rate)
                     samples = np.empty(count, dtype=np.float32)
-                    reader.fill(memoryview(samples).cast("B"))
+                    reader.fill(samples.data.cast("B"))
                 elif ok and request["op"] != "probe":
                     size = int(header["payload_bytes"])
                     if not 0 <= size <= int(request["max_payload_bytes"]):
@@ -487,7 +488,7 @@ class SandboxDecoder:
             self._stop(graceful=False)
             raise RuntimeError(f"audio sandbox failed to start: {exc!r}; {detail}") from exc
         self.network_isolated = bool(ready.get("network_isolated"))
-        logger.info(
+        logger.debug(  # once per process: operators need it only when chasing the sandbox
             "audio sandbox started",
             extra={
                 "pid": proc.pid,

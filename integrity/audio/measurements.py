@@ -91,7 +91,8 @@ def k_weighting_sos(sample_rate: int) -> np.ndarray:
 
 def _block_loudness(mean_squares: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
-        return LOUDNESS_OFFSET_DB + 10.0 * np.log10(mean_squares)
+        loudness: np.ndarray = LOUDNESS_OFFSET_DB + 10.0 * np.log10(mean_squares)
+    return loudness
 
 
 def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float | None:

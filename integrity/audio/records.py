@@ -148,7 +148,7 @@ class DecodedAudio:
     @property
     def duration_s(self) -> float:
         """Length of the decoded audio (s)."""
-        return self.samples.shape[0] / self.sample_rate
+        return len(self.samples) / self.sample_rate
 
     def resampled(self, rate: int) -> np.ndarray:
         """These samples at `rate` Hz (read-only, computed once per rate and cached)."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from integrity.analysis import analyse_file
 from integrity.audio import AudioDecodeError, DecodeLimits
+from integrity.catalog import storage
 from integrity.catalog.context import sender_of
 from integrity.catalog.states import AnalysisState
 from integrity.db.models import Analysis, AudioAsset, Track
@@ -144,7 +145,8 @@ def analyse_asset(
         # Decode, measure, fingerprint and features, all inside the sandbox child's caps.
         result = analyse_file(path, limits=tools.decode_limits)
     except AudioDecodeError as exc:
-        analysis.status, analysis.error = AnalysisState.FAILED, str(exc)
+        error = storage.redact_locations(str(exc), path.parent)  # shown in findings
+        analysis.status, analysis.error = AnalysisState.FAILED, error
         return
     asset.container = result.probe.container
     asset.codec = result.probe.codec

@@ -247,11 +247,11 @@ def link_release_tracks(
             if track_id not in wanted:
                 session.delete(link)
         for track_id, sequence in wanted.items():
-            link = current.get(track_id)
-            if link is None:
+            existing = current.get(track_id)
+            if existing is None:
                 session.add(ReleaseTrack(release_id=row.id, track_id=track_id, sequence=sequence))
-            elif link.sequence != sequence:
-                link.sequence = sequence
+            elif existing.sequence != sequence:
+                existing.sequence = sequence
 
 
 def purge_releases(session: Session, *, delivery: Delivery, message: ddex.Message) -> None:

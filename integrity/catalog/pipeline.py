@@ -229,7 +229,13 @@ def ingest_delivery(session: Session, *, delivery_id: int, settings: Settings) -
         with storage.store_for(settings).message_file(delivery) as message_path:
             message = ddex.read_file(message_path, limits=limits)
     except (ddex.ErnReadError, OSError) as exc:
-        _fail_delivery(session, delivery, f"unreadable ERN message: {exc}", code="ern_unreadable")
+        reason = storage.redact_locations(
+            f"unreadable ERN message: {exc}",
+            delivery.storage_path,
+            settings.storage_dir,
+            settings.s3_cache_dir,
+        )
+        _fail_delivery(session, delivery, reason, code="ern_unreadable")
         return []
     ingest.copy_header(delivery, message)
     findings = list(ddex.validate(message))
@@ -441,7 +447,7 @@ def _score_track(
             recording,
             message,
             context,
-            synthetic_score=scores.get("synthetic"),
+            synthetic_score=_measured_synthetic_score(model_scores),
             track_id=track.id,
         )
         record_findings(session, delivery_id=delivery.id, specs=specs)
@@ -469,6 +475,18 @@ def _score_track(
     )
     if track.state == TRACK_ANALYZED:
         track.state = TRACK_SCORED
+
+
+def _measured_synthetic_score(model_scores: ModelScores) -> float | None:
+    """The synthetic score for the AI-disclosure check, only where it clears the model's review
+    threshold and that threshold's measured false-positive rate is within the policy's budget:
+    a model score alone must not raise a review finding the model's own operating point would
+    not (an undeclared-AI warning from an unmeasured model is one)."""
+    score = model_scores.scores.get("synthetic")
+    points = model_scores.thresholds.get("synthetic")
+    if score is None or points is None or not points.review_within_budget:
+        return None
+    return score if score >= points.review else None
 
 
 def _model_scores(session: Session, track: Track, resources: AnalysisResources) -> ModelScores:

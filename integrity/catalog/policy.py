@@ -110,10 +110,10 @@ class Policy:
         action: Action = "clear"
         reasons: list[str] = []
         for finding in findings:
-            for rule in self.finding_rules:
-                if rule.matches(finding.code, finding.severity):
-                    action = _stronger(action, rule.action)
-                    _add_reason(reasons, f"{rule.reason}: {finding.message}")
+            for finding_rule in self.finding_rules:
+                if finding_rule.matches(finding.code, finding.severity):
+                    action = _stronger(action, finding_rule.action)
+                    _add_reason(reasons, f"{finding_rule.reason}: {finding.message}")
                     break
         strongest: dict[str, ScoreRule] = {}  # a model's strongest matching rule speaks for it
         for rule in self.score_rules:
@@ -130,6 +130,12 @@ class Policy:
 MODEL_LABELS = {"synthetic": "likely AI-generated audio", "spam": "spam-like audio"}
 
 
+MODEL_REVIEW_FPR_BUDGET = 0.01
+"""Highest real-music false-positive rate (upper end of its 95 % interval, measured on held-out
+real windows) at which a model's score alone may send a track to review. A model whose operating
+point was not measured that well sends nothing anywhere by itself."""
+
+
 @dataclass(frozen=True)
 class ModelThresholds:
     """A model's calibrated operating points and the false-positive rates they were chosen for."""
@@ -141,39 +147,39 @@ class ModelThresholds:
     filter_fpr: float
     negatives: int = 0
     """Held-out real examples the thresholds were read from."""
+    review_fpr_measured: float = math.nan
+    """Share of those held-out real examples at or above the review threshold."""
+    review_fpr_upper: float = math.nan
+    """Upper end of that share's exact 95 % interval (NaN: not measured)."""
 
     @property
-    def filter_rate_measured(self) -> bool:
-        """Whether enough negatives stood behind the filter threshold to show its FPR at all."""
-        return self.filter_fpr > 0 and self.negatives >= math.ceil(1.0 / self.filter_fpr)
+    def review_within_budget(self) -> bool:
+        """Whether the measured review FPR's upper bound is within MODEL_REVIEW_FPR_BUDGET."""
+        return math.isfinite(self.review_fpr_upper) and (
+            self.review_fpr_upper <= MODEL_REVIEW_FPR_BUDGET
+        )
 
 
 def model_score_rules(name: str, points: ModelThresholds) -> tuple[ScoreRule, ...]:
     """Default score rules from a shipped model's own operating points.
 
-    A model alone never blocks by default: removing a track on a statistical score needs a
-    person, or a block rule an operator wrote into the policy file on purpose. It filters only
-    when its calibration had enough real negatives to measure the stated false-positive rate
-    (e.g. 334 for 0.3 %); otherwise its high scores go to a moderator instead.
+    A model score alone never filters or blocks: withholding or removing a track on a statistical
+    score needs a person, or a rule an operator wrote into the policy file on purpose. It sends a
+    track to review only when its review threshold's false-positive rate was measured on held-out
+    real audio and the upper end of that rate's 95 % interval is within the budget.
     """
+    if not points.review_within_budget:
+        return ()
     label = MODEL_LABELS.get(name, f"{name} model")
-    review = ScoreRule(
-        name,
-        points.review,
-        "review",
-        f"{label}, above the review threshold (set for {points.review_fpr:.1%} false positives "
-        f"on {points.negatives} held-out real clips)",
-    )
-    if not points.filter_rate_measured:
-        return (review,)
     return (
         ScoreRule(
             name,
-            points.filter,
-            "filter",
-            f"{label}, above the operating point set for {points.filter_fpr:.1%} false positives",
+            points.review,
+            "review",
+            f"{label}, above the review threshold ({points.review_fpr_measured:.2%} of "
+            f"{points.negatives:,} held-out real recordings score this high; at most "
+            f"{points.review_fpr_upper:.2%} at 95 % confidence)",
         ),
-        review,
     )
 
 
@@ -256,4 +262,4 @@ def _action(where: str, raw: dict[str, Any]) -> Action:
     action = raw.get("action")
     if action not in ACTION_RANK:
         raise PolicyError(f"{where}: action must be one of {sorted(ACTION_RANK)}")
-    return action  # type: ignore[return-value]
+    return action  # checked against ACTION_RANK just above

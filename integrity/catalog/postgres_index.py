@@ -52,7 +52,12 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from integrity.fingerprint import constants as fc
 from integrity.fingerprint.extract import Fingerprint
-from integrity.fingerprint.index import BaseIndex, FingerprintIndexError, check_fingerprint
+from integrity.fingerprint.index import (
+    BaseIndex,
+    FingerprintIndexError,
+    IndexedTrack,
+    check_fingerprint,
+)
 from integrity.fingerprint.keys import index_keys
 from integrity.fingerprint.matcher import Hits
 
@@ -155,6 +160,14 @@ def _engine_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def _driver(conn: Connection) -> Any:
+    """The psycopg connection under SQLAlchemy's (COPY and session settings need it)."""
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise FingerprintIndexError("the PostgreSQL connection was closed")
+    return raw
 
 
 def _copy_rows(keys: np.ndarray, track: np.ndarray, hashes: Any) -> bytes:
@@ -462,7 +475,7 @@ class PostgresIndex(BaseIndex):
     def _write(self, conn: Connection, keys: np.ndarray, track: np.ndarray, hashes: Any) -> None:
         """Postings in: binary COPY into the local table; through the coordinator's partition
         routing (postgres_fdw batched INSERTs) when sharded."""
-        raw = conn.connection.driver_connection
+        raw = _driver(conn)
         chunks = range(0, keys.shape[0], fc.WRITE_CHUNK_ROWS)
         if not self.sharded:
             with raw.cursor() as cur, cur.copy(_COPY_SQL) as copy:
@@ -523,6 +536,15 @@ class PostgresIndex(BaseIndex):
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(fp_track)).scalar_one())
 
+    def tracks(self) -> list[IndexedTrack]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(fp_track.c.track_id, fp_track.c.meta, fp_track.c.duration_s).order_by(
+                    fp_track.c.ordinal
+                )
+            ).all()
+        return [IndexedTrack(r.track_id, dict(r.meta or {}), float(r.duration_s)) for r in rows]
+
     def close(self) -> None:
         if self._owns_engine:
             self.engine.dispose()
@@ -573,7 +595,7 @@ class PostgresIndex(BaseIndex):
             return Hits.empty()
         sql = _LOOKUP_COPY_SQL.format(keys=",".join(map(str, unique.tolist())))
         with self._errors("query"), self.engine.connect() as conn:
-            raw = conn.connection.driver_connection
+            raw = _driver(conn)
             with raw.cursor() as cur:
                 for setting in _PROBE_SETTINGS.replace("-c ", "").split():
                     name, _, value = setting.partition("=")

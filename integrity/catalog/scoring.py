@@ -67,5 +67,7 @@ def score_features(detectors: dict[str, LoadedModel], vector: FeatureVector) -> 
             review_fpr=points.review_fpr,
             filter_fpr=points.filter_fpr,
             negatives=points.negatives,
+            review_fpr_measured=points.review_fpr_measured,
+            review_fpr_upper=points.review_fpr_upper,
         )
     return result

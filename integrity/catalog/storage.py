@@ -88,6 +88,15 @@ class DeliveryStore(Protocol):
         ...
 
 
+def redact_locations(text: str, *locations: str | Path | None) -> str:
+    """`text` without the folders given: what a client reads names files as the sender named
+    them, never where the service keeps them (a path inside is cut to the file's name)."""
+    folders = {str(location).rstrip("/") for location in locations if location}
+    for folder in sorted(folders, key=len, reverse=True):
+        text = text.replace(folder + "/", "").replace(folder, "the delivery")
+    return text
+
+
 def is_s3_location(location: str) -> bool:
     return location.startswith(S3_SCHEME)
 
@@ -275,6 +284,7 @@ class S3Store:
     def discard(self, location: str) -> None:
         """Delete every object under the delivery's prefix; logs instead of raising, since it
         only runs while another error is already being reported."""
+        handled: tuple[type[BaseException], ...] = (StorageError, *self._errors())
         try:
             bucket, key_prefix = parse_s3_location(location)
             paginator = self.client.get_paginator("list_objects_v2")
@@ -289,7 +299,7 @@ class S3Store:
                     Bucket=bucket,
                     Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
                 )
-        except (StorageError, *self._errors()) as exc:
+        except handled as exc:
             logger.warning(
                 "stored objects not removed", extra={"location": location, "error": str(exc)}
             )

@@ -8,97 +8,172 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from integrity.audio import AudioDecodeError
-from integrity.catalog.fingerprints import open_index
-from integrity.cli.common import JSON_OPTION, emit_json, fail, progress_bar, stdout_console
-from integrity.config import get_settings
-from integrity.corpus import AUDIO_SUFFIXES
-from integrity.fingerprint import (
-    Fingerprint,
-    FingerprintError,
-    FingerprintIndex,
-    FingerprintIndexError,
+from integrity.cli.common import (
+    EXIT_CODES_HELP,
+    EXIT_FOUND,
+    JSON_OPTION,
+    audio_in_folder,
+    cli_settings,
+    emit_json,
+    env_name,
+    fail,
+    open_fingerprint_index,
+    progress_bar,
+    stdout_console,
 )
-from integrity.fingerprint.audio_io import fingerprint_file
-from integrity.fingerprint.evidence import match_record
 
-index_app = typer.Typer(help="Add tracks to the fingerprint index or take them down.")
+if TYPE_CHECKING:
+    from integrity.fingerprint import Fingerprint, FingerprintIndex
+
+index_app = typer.Typer(
+    help="The fingerprint index (INTEGRITY_INDEX_PATH, default: DATA_DIR/fingerprints): add "
+    "tracks, list them, take them down.",
+    no_args_is_help=True,
+    epilog=EXIT_CODES_HELP,
+)
 
 INDEX_OPTION = typer.Option(
-    "--index", help="Index file or postgresql:// URL (default: the configured index)."
+    "--index",
+    help="Index file or postgresql:// URL [default: INTEGRITY_INDEX_PATH, else "
+    "DATA_DIR/fingerprints].",
+    show_default=False,
 )
 
 
 def _location(index: str | None) -> str:
-    return index or str(get_settings().index_path)
+    return index or str(cli_settings().index_path)
 
 
 def _open(index: str | None, *, create: bool) -> FingerprintIndex:
-    location = _location(index)
-    try:
-        if location.startswith(("postgresql", "postgres:")):
-            return open_index(location)
-        return open_index(location, create=create)
-    except FingerprintIndexError as exc:
-        fail(str(exc))
+    setting = "--index" if index else env_name("index_path")
+    return open_fingerprint_index(_location(index), setting=setting, create=create)
+
+
+def _decode_error(path: Path, exc: Exception) -> str:
+    """One line naming the file (the decoder's errors already start with the path)."""
+    text = str(exc)
+    return text if text.startswith(str(path)) else f"{path}: {text}"
 
 
 def _fingerprint(path: Path) -> Fingerprint:
+    """A file's fingerprint, or a one-line error (exit 2) naming it: `match` takes one file."""
+    from integrity.audio import AudioDecodeError
+    from integrity.fingerprint import FingerprintError
+    from integrity.fingerprint.audio_io import fingerprint_file
+
     if not path.is_file():
         fail(f"{path}: no such file")
     try:
         return fingerprint_file(path)
     except (AudioDecodeError, FingerprintError) as exc:
-        fail(str(exc) if isinstance(exc, AudioDecodeError) else f"{path}: {exc}")
+        fail(_decode_error(path, exc))
 
 
 def add(
     audio: Annotated[list[Path], typer.Argument(help="Audio files to index.")],
     index: Annotated[str | None, INDEX_OPTION] = None,
     track_id: Annotated[
-        str | None, typer.Option("--id", help="Track id (one file only; default: file stem).")
+        str | None,
+        typer.Option("--id", help="Track id (one file only).", show_default="the file stem"),
     ] = None,
     isrc: Annotated[
         str | None, typer.Option("--isrc", help="ISRC to store (one file only).")
     ] = None,
     title: Annotated[
-        str | None, typer.Option("--title", help="Title to store (one file only).")
+        str | None,
+        typer.Option(
+            "--title", help="Title to store (one file only).", show_default="the file stem"
+        ),
     ] = None,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Fingerprint audio files and add them to the index (an existing id is replaced)."""
+    """Fingerprint audio files and add them to the index (an existing id is replaced).
+
+    A file that cannot be decoded is reported and the others are still added (exit 1).
+    """
+    from integrity.audio import AudioDecodeError
+    from integrity.fingerprint import FingerprintError
+    from integrity.fingerprint.audio_io import fingerprint_file
+
     if len(audio) > 1 and (track_id or isrc or title):
         fail("--id, --isrc and --title need exactly one audio file")
-    fingerprints = []
-    with progress_bar() as progress:
-        task = progress.add_task("fingerprinting", total=len(audio))
-        for path in audio:
-            fingerprints.append(_fingerprint(path))
-            progress.advance(task)
+    for path in audio:
+        if not path.is_file():
+            fail(f"{path}: no such file")
     idx = _open(index, create=True)
-    added = []
+    added: list[dict[str, Any]] = []
+    failed: list[dict[str, str]] = []
     try:
-        for path, fp in zip(audio, fingerprints, strict=True):
-            tid = track_id or path.stem
-            meta = {"title": title or path.stem}
-            if isrc:
-                meta["isrc"] = isrc
-            idx.add(tid, fp, meta=meta)
-            added.append({"id": tid, "path": str(path), "duration_s": round(fp.duration_s, 3)})
+        with progress_bar() as progress:
+            task = progress.add_task("fingerprinting", total=len(audio))
+            for path in audio:
+                try:
+                    fp = fingerprint_file(path)
+                except (AudioDecodeError, FingerprintError) as exc:
+                    failed.append({"path": str(path), "error": _decode_error(path, exc)})
+                else:
+                    tid = track_id or path.stem
+                    meta: dict[str, Any] = {"title": title or path.stem}
+                    if isrc:
+                        meta["isrc"] = isrc
+                    idx.add(tid, fp, meta=meta)
+                    added.append(
+                        {"id": tid, "path": str(path), "duration_s": round(fp.duration_s, 3)}
+                    )
+                progress.advance(task)
     finally:
         idx.close()
     if as_json:
-        emit_json({"index": _location(index), "added": added})
+        emit_json({"index": _location(index), "added": added, "failed": failed})
     else:
         for row in added:
             stdout_console.print(
-                f"added {row['id']} ({row['duration_s']:.1f} s) from {row['path']}"
+                f"added {row['id']} ({row['duration_s']:.1f} s) from {row['path']}",
+                highlight=False,
             )
+        for row in failed:
+            stdout_console.print(f"[yellow]not added[/] {row['error']}", highlight=False)
+    if failed:
+        raise typer.Exit(EXIT_FOUND)
+
+
+def list_tracks(
+    index: Annotated[str | None, INDEX_OPTION] = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List the indexed tracks: id, ISRC, title, duration."""
+    idx = _open(index, create=False)
+    try:
+        rows: list[dict[str, Any]] = [
+            {
+                "id": t.track_id,
+                "isrc": t.meta.get("isrc"),
+                "title": t.meta.get("title"),
+                "duration_s": round(t.duration_s, 3),
+            }
+            for t in idx.tracks()
+        ]
+    finally:
+        idx.close()
+    if as_json:
+        emit_json({"index": _location(index), "tracks": rows})
+        return
+    if not rows:
+        stdout_console.print(f"{_location(index)}: no tracks")
+        return
+    from rich.table import Table
+
+    heading = f"{len(rows)} tracks in {_location(index)}"
+    table = Table("id", "ISRC", "title", "duration s", title=heading, title_justify="left")
+    for row in rows:
+        table.add_row(
+            row["id"], row["isrc"] or "-", row["title"] or "-", f"{row['duration_s']:.1f}"
+        )
+    stdout_console.print(table)
 
 
 def remove(
@@ -132,6 +207,8 @@ def match(
         matches = idx.query(fp)
     finally:
         idx.close()
+    from integrity.fingerprint.evidence import match_record
+
     records = [match_record(m) for m in matches]
     if as_json:
         emit_json({"query": str(audio), "matches": records})
@@ -139,6 +216,8 @@ def match(
     if not records:
         stdout_console.print(f"{audio}: no match")
         return
+    from rich.table import Table
+
     table = Table(title=f"matches for {audio}")
     for col in ("id", "isrc", "title", "score", "query s", "ref s", "scale", "pitch st", "len s"):
         table.add_column(col)
@@ -163,12 +242,17 @@ def dedupe(
     ],
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Group a folder's audio into clusters of duplicates (copies under any distortion)."""
+    """Group a folder's audio into clusters of duplicates (copies under any distortion).
+
+    A file that cannot be decoded is reported and the others are still grouped (exit 1).
+    """
+    from integrity.audio import AudioDecodeError
+    from integrity.fingerprint import FingerprintError
+    from integrity.fingerprint.audio_io import fingerprint_file
+
     if not directory.is_dir():
         fail(f"{directory}: not a folder")
-    files = sorted(
-        p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-    )
+    files = audio_in_folder(directory)
     fingerprints: dict[str, Fingerprint] = {}
     unreadable: list[dict[str, str]] = []
     with progress_bar() as progress:
@@ -178,12 +262,23 @@ def dedupe(
             try:
                 fingerprints[rel] = fingerprint_file(path)
             except (AudioDecodeError, FingerprintError) as exc:
-                unreadable.append({"path": rel, "error": str(exc)})
+                unreadable.append({"path": rel, "error": _decode_error(path, exc)})
             progress.advance(task)
     clusters = find_clusters(fingerprints)
     if as_json:
         emit_json({"dir": str(directory), "clusters": clusters, "unreadable": unreadable})
-        return
+    else:
+        _print_clusters(directory, fingerprints, clusters, unreadable)
+    if unreadable:
+        raise typer.Exit(EXIT_FOUND)
+
+
+def _print_clusters(
+    directory: Path,
+    fingerprints: dict[str, Fingerprint],
+    clusters: list[dict[str, Any]],
+    unreadable: list[dict[str, str]],
+) -> None:
     if not clusters:
         stdout_console.print(f"{directory}: no duplicates among {len(fingerprints)} files")
     for i, cluster in enumerate(clusters, 1):
@@ -195,11 +290,13 @@ def dedupe(
                 f"{pair['matched_s']:.1f} s aligned"
             )
     for bad in unreadable:
-        stdout_console.print(f"[yellow]unreadable[/] {bad['path']}: {bad['error']}")
+        stdout_console.print(f"[yellow]unreadable[/] {bad['error']}", highlight=False)
 
 
 def find_clusters(fingerprints: dict[str, Fingerprint]) -> list[dict[str, Any]]:
     """Clusters (connected components) of files whose whole-track checks match each other."""
+    from integrity.catalog.fingerprints import open_index
+
     parent = {name: name for name in fingerprints}
 
     def root(name: str) -> str:
@@ -237,7 +334,7 @@ def find_clusters(fingerprints: dict[str, Fingerprint]) -> list[dict[str, Any]]:
     groups: dict[str, list[str]] = {}
     for name in fingerprints:
         groups.setdefault(root(name), []).append(name)
-    clusters = []
+    clusters: list[dict[str, Any]] = []
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -254,7 +351,8 @@ def find_clusters(fingerprints: dict[str, Fingerprint]) -> list[dict[str, Any]]:
 
 def register(app: typer.Typer) -> None:
     index_app.command("add")(add)
+    index_app.command("list")(list_tracks)
     index_app.command("remove")(remove)
     app.add_typer(index_app, name="index")
-    app.command("match")(match)
-    app.command("dedupe")(dedupe)
+    app.command("match", epilog=EXIT_CODES_HELP)(match)
+    app.command("dedupe", epilog=EXIT_CODES_HELP)(dedupe)

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import typer
-from celery import Celery
-from sqlalchemy.orm import Session
 
-from integrity.cli.common import JSON_OPTION, emit_json, fail, stdout_console
-from integrity.config import get_settings
-from integrity.db.session import create_db_engine, schema_is_current, session_factory, session_scope
-from integrity.service import accounts, deadletters, rescans
-from integrity.service.errors import ServiceError
+from integrity.cli.common import (
+    EXIT_CODES_HELP,
+    EXIT_FOUND,
+    JSON_OPTION,
+    cli_settings,
+    emit_json,
+    fail,
+    open_database,
+    require_models_dir,
+    stdout_console,
+)
+
+if TYPE_CHECKING:
+    from celery import Celery
+    from sqlalchemy.orm import Session
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -23,24 +34,37 @@ DPID_OPTION = typer.Option(
     [], "--dpid", help="A DDEX Party ID the sender sends as (repeatable; add more later)."
 )
 
+SERVICE_HELP = f"Needs the database at INTEGRITY_DATABASE_URL, migrated. {EXIT_CODES_HELP}"
+
 keys_app = typer.Typer(
-    help="API keys (stored hashed; a new key is printed once).", no_args_is_help=True
+    help="API keys (stored hashed; a new key is printed once).",
+    no_args_is_help=True,
+    epilog=SERVICE_HELP,
 )
-senders_app = typer.Typer(help="Webhook senders and their signing secrets.", no_args_is_help=True)
-deadletters_app = typer.Typer(help="Tasks that gave up: list and replay.", no_args_is_help=True)
+senders_app = typer.Typer(
+    help="Webhook senders and their signing secrets.", no_args_is_help=True, epilog=SERVICE_HELP
+)
+deadletters_app = typer.Typer(
+    help="Tasks that gave up: list and replay.", no_args_is_help=True, epilog=SERVICE_HELP
+)
 rescan_app = typer.Typer(
-    help="Re-score tracks after a model or policy change.", no_args_is_help=True
+    help="Re-score tracks after a model or policy change.",
+    no_args_is_help=True,
+    epilog=SERVICE_HELP,
 )
 
 
 @contextmanager
 def _session() -> Iterator[Session]:
     """One committed transaction on the configured database, with service errors as exit 2."""
-    engine = create_db_engine(get_settings().database_url)
+    from integrity.cli.common import database_errors
+    from integrity.db.session import session_factory, session_scope
+    from integrity.service.errors import ServiceError
+
+    settings = cli_settings()
+    engine = open_database(settings)
     try:
-        if not schema_is_current(engine):
-            fail("the database is not at the newest migration: run `integrity db upgrade`")
-        with session_scope(session_factory(engine)) as session:
+        with database_errors(settings), session_scope(session_factory(engine)) as session:
             yield session
     except ServiceError as exc:
         fail(f"{exc.field}: {exc.message}")
@@ -48,25 +72,34 @@ def _session() -> Iterator[Session]:
         engine.dispose()
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port another process listens on, before the app starts (uvicorn would log a
+    traceback-like error and exit 1 after loading everything)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"--port {port}: {host}:{port} is in use by another process")
+            fail(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})")
+
+
 def serve(
     host: str = typer.Option(DEFAULT_HOST, help="Interface to listen on."),
     port: int = typer.Option(DEFAULT_PORT, help="TCP port."),
     workers: int = typer.Option(1, min=1, help="Uvicorn worker processes."),
 ) -> None:
-    """Run the HTTP API (FastAPI on uvicorn)."""
-    import uvicorn
+    """Run the HTTP API (FastAPI on uvicorn, with the header, body and keep-alive limits of the
+    INTEGRITY_API_* settings)."""
+    settings = cli_settings()
+    require_models_dir(settings)
+    open_database(settings).dispose()
+    check_port_free(host, port)
+    from integrity.api.server import run_server, server_config
 
-    engine = create_db_engine(get_settings().database_url)
-    current = schema_is_current(engine)
-    engine.dispose()
-    if not current:
-        fail("the database is not at the newest migration: run `integrity db upgrade`")
-    if workers > 1:
-        uvicorn.run("integrity.api:create_app", factory=True, host=host, port=port, workers=workers)
-    else:
-        from integrity.api import create_app
-
-        uvicorn.run(create_app(), host=host, port=port)
+    if not run_server(server_config(settings, host=host, port=port, workers=workers)):
+        raise typer.Exit(1)
 
 
 def worker(
@@ -79,7 +112,8 @@ def worker(
     """Run a Celery worker on the stage queues."""
     from integrity.service.queues import STAGES, create_celery, queue_name
 
-    settings = get_settings()
+    settings = cli_settings()
+    require_models_dir(settings)
     app = create_celery(settings)
     stages = [s.strip() for s in queues.split(",") if s.strip()] or list(STAGES)
     unknown = sorted(set(stages) - set(STAGES))
@@ -103,7 +137,7 @@ def beat() -> None:
     """Run the Celery beat scheduler (the periodic sweep); exactly one per deployment."""
     from integrity.service.queues import create_celery
 
-    settings = get_settings()
+    settings = cli_settings()
     app = create_celery(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     schedule = settings.data_dir / "celerybeat-schedule"
@@ -119,6 +153,8 @@ def keys_create(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Create an API key and print it once."""
+    from integrity.service import accounts
+
     with _session() as session:
         created = accounts.create_api_key(
             session, role=role, sender_name=sender, name=name, rate_per_minute=rate
@@ -139,6 +175,8 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(json_output: bool = JSON_OPTION) -> None:
     """List API keys (prefix, role, sender id, revoked)."""
+    from integrity.service import accounts
+
     with _session() as session:
         rows = [
             {
@@ -161,6 +199,8 @@ def keys_list(json_output: bool = JSON_OPTION) -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: int = typer.Argument(...), json_output: bool = JSON_OPTION) -> None:
     """Revoke an API key."""
+    from integrity.service import accounts
+
     with _session() as session:
         accounts.revoke_api_key(session, key_id=key_id)
     if json_output:
@@ -176,6 +216,8 @@ def senders_add(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Add a sender and print its webhook secret once."""
+    from integrity.service import accounts
+
     with _session() as session:
         sender, secret = accounts.create_sender(session, name=name, dpids=tuple(dpids))
         document = {
@@ -200,6 +242,8 @@ def senders_add_dpid(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Let a sender deliver messages whose MessageSender is this DPID."""
+    from integrity.service import accounts
+
     _change_dpids(name, dpid, accounts.add_dpid, json_output=json_output)
 
 
@@ -210,12 +254,16 @@ def senders_remove_dpid(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Stop accepting a DPID from a sender (its tracks stay its own)."""
+    from integrity.service import accounts
+
     _change_dpids(name, dpid, accounts.remove_dpid, json_output=json_output)
 
 
 def _change_dpids(
     name: str, dpid: str, change: Callable[..., object], *, json_output: bool
 ) -> None:
+    from integrity.service import accounts
+
     with _session() as session:
         sender = accounts.sender_by_name(session, name=name)
         change(session, sender=sender, dpid=dpid)
@@ -227,6 +275,8 @@ def _change_dpids(
 
 
 def _set_disabled(name: str, *, disabled: bool, json_output: bool) -> None:
+    from integrity.service import accounts
+
     with _session() as session:
         sender = accounts.sender_by_name(session, name=name)
         accounts.set_disabled(session, sender=sender, disabled=disabled)
@@ -251,8 +301,10 @@ def senders_enable(name: str = typer.Argument(...), json_output: bool = JSON_OPT
 @senders_app.command("list")
 def senders_list(json_output: bool = JSON_OPTION) -> None:
     """Senders with their DPIDs and whether they are disabled (secrets are never shown)."""
+    from integrity.service import accounts
+
     with _session() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"id": sender.id, "name": sender.name, "disabled": sender.disabled, "dpids": dpids}
             for sender, dpids in accounts.list_senders(session)
         ]
@@ -271,6 +323,8 @@ def senders_rotate(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Add a new webhook secret (old ones keep verifying unless --revoke-old)."""
+    from integrity.service import accounts
+
     with _session() as session:
         sender = accounts.sender_by_name(session, name=name)
         secret = accounts.rotate_secret(session, sender=sender, revoke_old=revoke_old)
@@ -287,6 +341,8 @@ def deadletters_list(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Tasks that exhausted their retries or were quarantined."""
+    from integrity.service import deadletters
+
     with _session() as session:
         rows = [
             deadletters.dead_letter_as_dict(letter)
@@ -309,9 +365,10 @@ def deadletters_replay(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Send dead letters' tasks again (each with a fresh task id, after the commit)."""
+    from integrity.service import deadletters
     from integrity.service.queues import create_celery
 
-    celery = create_celery(get_settings())
+    celery = create_celery(cli_settings())
     replayed = []
     for letter_id in letter_ids:
         with _session() as session:
@@ -328,7 +385,10 @@ def deadletters_replay(
         except Exception as exc:  # the broker is down: undo the mark so a later replay works
             with _session() as session:
                 deadletters.unmark_replayed(session, letter_id=letter_id)
-            fail(f"dead letter {letter_id}: could not send ({type(exc).__name__}: {exc})", code=1)
+            fail(
+                f"dead letter {letter_id}: could not send ({type(exc).__name__}: {exc})",
+                code=EXIT_FOUND,
+            )
         replayed.append({"id": letter_id, "task": task_name, "task_id": task_id})
     if json_output:
         emit_json({"replayed": replayed})
@@ -350,8 +410,11 @@ def rescan_start(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Start a rescan on the workers (after activating a model: --scope model_version)."""
+    from integrity.service import accounts, rescans
     from integrity.service.queues import create_celery
 
+    settings = cli_settings()
+    models_dir = require_models_dir(settings)
     scope = {"kind": kind} if value is None else {"kind": kind, "value": value}
     with _session() as session:
         rescan = rescans.create_rescan(
@@ -359,10 +422,10 @@ def rescan_start(
             scope=scope,
             actor=accounts.OPERATOR_ACTOR,
             role=accounts.OPERATOR_ROLE,
-            models_dir=get_settings().models_dir,
+            models_dir=models_dir,
         )
         document = rescans.rescan_as_dict(rescan)
-    _send_rescan(create_celery(get_settings()), document["id"])
+    _send_rescan(create_celery(settings), document["id"])
     if json_output:
         emit_json(document)
     else:
@@ -372,13 +435,15 @@ def rescan_start(
 def _send_rescan(celery: Celery, rescan_id: int) -> None:
     from integrity.service.queues import RESCAN_BATCH_TASK, Stage, queue_name
 
-    queue = queue_name(Stage.RESCAN, get_settings())
+    queue = queue_name(Stage.RESCAN, cli_settings())
     celery.send_task(RESCAN_BATCH_TASK, args=[rescan_id], queue=queue)
 
 
 @rescan_app.command("status")
 def rescan_status(rescan_id: int = typer.Argument(...), json_output: bool = JSON_OPTION) -> None:
     """Progress of a rescan."""
+    from integrity.service import rescans
+
     with _session() as session:
         document = rescans.rescan_as_dict(rescans.get_rescan(session, rescan_id=rescan_id))
     if json_output:
@@ -392,6 +457,8 @@ def rescan_status(rescan_id: int = typer.Argument(...), json_output: bool = JSON
 @rescan_app.command("cancel")
 def rescan_cancel(rescan_id: int = typer.Argument(...), json_output: bool = JSON_OPTION) -> None:
     """Stop a rescan at its next batch."""
+    from integrity.service import accounts, rescans
+
     with _session() as session:
         document = rescans.rescan_as_dict(
             rescans.cancel_rescan(
@@ -410,13 +477,14 @@ def rescan_cancel(rescan_id: int = typer.Argument(...), json_output: bool = JSON
 @rescan_app.command("resume")
 def rescan_resume(rescan_id: int = typer.Argument(...), json_output: bool = JSON_OPTION) -> None:
     """Send the next batch of an active rescan again (after a crash; the cursor is kept)."""
+    from integrity.service import rescans
     from integrity.service.queues import create_celery
 
     with _session() as session:
         document = rescans.rescan_as_dict(rescans.get_rescan(session, rescan_id=rescan_id))
     if document["status"] not in rescans.ACTIVE_STATES:
         fail(f"rescan {rescan_id} is {document['status']}; nothing to resume")
-    _send_rescan(create_celery(get_settings()), rescan_id)
+    _send_rescan(create_celery(cli_settings()), rescan_id)
     if json_output:
         emit_json(document)
     else:
@@ -425,8 +493,8 @@ def rescan_resume(rescan_id: int = typer.Argument(...), json_output: bool = JSON
 
 def register(app: typer.Typer) -> None:
     """Add the service commands to the `integrity` command."""
-    app.command("serve")(serve)
-    app.command("worker")(worker)
+    app.command("serve", epilog=SERVICE_HELP)(serve)
+    app.command("worker", epilog=SERVICE_HELP)(worker)
     app.command("beat")(beat)
     app.add_typer(keys_app, name="keys")
     app.add_typer(senders_app, name="senders")

@@ -10,10 +10,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from integrity.cli.common import JSON_OPTION, emit_json, fail, progress_bar, stdout_console
-from integrity.config import get_settings
+from integrity.cli.common import (
+    JSON_OPTION,
+    cli_settings,
+    emit_json,
+    fail,
+    progress_bar,
+    stdout_console,
+)
 
 train_app = typer.Typer(help="Build training data, fit the detectors, evaluate them.")
 
@@ -22,8 +27,14 @@ QUICK_OPTION = typer.Option("--quick", help="The small corpus (a few minutes; wh
 DATA_OPTION = typer.Option(
     "--data", help="Corpus folder (default: ~/.cache/integrity/training/quick or full)."
 )
-MODELS_OPTION = typer.Option("--models-dir", help="Where models live (default: settings).")
+MODELS_OPTION = typer.Option(
+    "--models-dir",
+    help="Where models live [default: INTEGRITY_MODELS_DIR, else models/].",
+    show_default=False,
+)
 VERSION_OPTION = typer.Option("--version", help="Model version folder to write or evaluate.")
+# Evaluation-only material beside the repository (a fresh clone has ../shared next to it).
+SHARED_AUDIO = Path(__file__).resolve().parents[2].parent / "shared" / "audio"
 
 
 def _data_dir(data: Path | None, quick: bool) -> Path:
@@ -44,9 +55,23 @@ def build_data(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random draw.")] = 20_240_401,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 2,
+    folds: Annotated[
+        str,
+        typer.Option(
+            "--folds",
+            help="Only these folds of the plan, comma-separated (train, calib, threshold, "
+            "test); FOLD:N keeps that fold's first N jobs in plan order.",
+        ),
+    ] = "",
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make the labeled, content-paired corpus (real + synthetic twins + spam material)."""
+    chosen: dict[str, int | None] = {}
+    for part in (f.strip() for f in folds.split(",") if f.strip()):
+        name, _, limit = part.partition(":")
+        if name not in ("train", "calib", "threshold", "test") or (limit and not limit.isdigit()):
+            fail(f"--folds: {part!r} is not FOLD or FOLD:N (folds: train, calib, threshold, test)")
+        chosen[name] = int(limit) if limit else None
     from integrity.corpus import CorpusFetchError
     from integrity.training.dataset import build_dataset
 
@@ -61,6 +86,7 @@ def build_data(
                 workers=workers,
                 on_plan=lambda n: progress.update(task, total=n),
                 on_done=lambda: progress.advance(task),
+                folds=chosen or None,
             )
         except CorpusFetchError as exc:
             fail(str(exc))
@@ -73,6 +99,8 @@ def build_data(
     if as_json:
         emit_json(summary)
         return
+    from rich.table import Table
+
     table = Table("task:family", "clips")
     for key, count in sorted(result.by_family.items()):
         table.add_row(key, str(count))
@@ -88,25 +116,80 @@ def fit(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train, calibrate and write both detectors (synthetic, spam) into models/NAME/VERSION."""
+    from integrity.catalog.policy import MODEL_REVIEW_FPR_BUDGET
     from integrity.training.fit import MODEL_NAMES, fit_model
 
-    source, target = _existing_corpus(data, quick), models_dir or get_settings().models_dir
+    source, target = _existing_corpus(data, quick), models_dir or cli_settings().models_dir
     results = {}
     with progress_bar() as progress:
         task = progress.add_task("fitting", total=len(MODEL_NAMES))
         for name in MODEL_NAMES:
             try:
-                results[name] = fit_model(name, source, target, version)
+                results[name] = fit_model(name, source, target, version, MODEL_REVIEW_FPR_BUDGET)
             except ValueError as exc:
                 fail(str(exc))
             progress.advance(task)
     if as_json:
         emit_json(results)
         return
+    from rich.table import Table
+
     table = Table("model", "calib AUC", "calib EER", "n")
     for name, m in results.items():
         c = m["calib"]
         table.add_row(name, f"{c['auc']:.4f}", f"{c['eer']:.4f}", str(c["n"]))
+    stdout_console.print(table)
+
+
+def calibrate(
+    quick: Annotated[bool, QUICK_OPTION] = False,
+    data: Annotated[Path | None, DATA_OPTION] = None,
+    models_dir: Annotated[Path | None, MODELS_OPTION] = None,
+    version: Annotated[str, VERSION_OPTION] = DEFAULT_VERSION,
+    folds: Annotated[
+        str,
+        typer.Option(
+            "--folds",
+            help="Folds whose real windows set the threshold (threshold; threshold,test pools "
+            "both and the evaluation then cross-fits the FPR by package side).",
+        ),
+    ] = "threshold",
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Re-read the shipped models' operating points from a corpus's held-out real windows."""
+    from integrity.catalog.policy import MODEL_REVIEW_FPR_BUDGET
+    from integrity.training.fit import MODEL_NAMES, calibrate_model
+
+    source, target = _existing_corpus(data, quick), models_dir or cli_settings().models_dir
+    results = {}
+    for name in MODEL_NAMES:
+        try:
+            points = calibrate_model(
+                name,
+                source,
+                target,
+                version,
+                MODEL_REVIEW_FPR_BUDGET,
+                tuple(f for f in folds.split(",") if f in ("threshold", "test")) or ("threshold",),
+            )
+        except ValueError as exc:
+            fail(str(exc))
+        results[name] = {k: v for k, v in points.items() if k != "negative_scores"}
+    if as_json:
+        emit_json(results)
+        return
+    from rich.table import Table
+
+    table = Table("model", "review threshold", "held-out real", "measured FPR", "95% CI")
+    for name, p in results.items():
+        lo, hi = p["review_fpr_ci95"]
+        table.add_row(
+            name,
+            f"{p['review']:.4f}",
+            str(p["negatives"]),
+            f"{p['review_fpr_measured']:.2%}",
+            f"{lo:.2%}-{hi:.2%}",
+        )
     stdout_console.print(table)
 
 
@@ -119,12 +202,29 @@ def evaluate(
         bool, typer.Option(help="Re-encode / pitch / tempo the test clips (slow part).")
     ] = True,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 2,
+    devset: Annotated[
+        Path | None,
+        typer.Option(help="AI development set (MANIFEST.tsv); default ../shared/audio/ai-devset."),
+    ] = None,
+    recordings: Annotated[
+        Path | None,
+        typer.Option(help="Real recordings to count flags on (default: librosa-data there)."),
+    ] = None,
+    external: Annotated[
+        bool, typer.Option(help="Score the development set and the real recordings.")
+    ] = True,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write evaluation.md + ROC/PR/histogram PNGs beside each model and print the goal table."""
     from integrity.training.evaluate import evaluate_all
 
-    source, target = _existing_corpus(data, quick), models_dir or get_settings().models_dir
+    source, target = _existing_corpus(data, quick), models_dir or cli_settings().models_dir
+    devset_dir = devset or SHARED_AUDIO / "ai-devset"
+    recordings_dir = recordings or SHARED_AUDIO / "librosa-data"
+    checks = ((devset, devset_dir / "MANIFEST.tsv"), (recordings, recordings_dir))
+    for given, needed in checks:
+        if given is not None and not needed.exists():
+            fail(f"{needed}: not found")
     with progress_bar() as progress:
         task = progress.add_task("evaluating", total=None)
         report = evaluate_all(
@@ -135,10 +235,14 @@ def evaluate(
             workers=workers,
             on_plan=lambda n: progress.update(task, total=n),
             on_done=lambda: progress.advance(task),
+            devset_dir=devset_dir if external and (devset_dir / "MANIFEST.tsv").is_file() else None,
+            recordings_dir=recordings_dir if external and recordings_dir.is_dir() else None,
         )
     if as_json:
         emit_json(report["goals"])
         return
+    from rich.table import Table
+
     table = Table("measure", "goal", "measured", "met")
     for row in report["goals"]:
         met = {True: "yes", False: "NO", None: "n/a"}[row["met"]]
@@ -151,5 +255,6 @@ def evaluate(
 def register(app: typer.Typer) -> None:
     train_app.command("build-data")(build_data)
     train_app.command("fit")(fit)
+    train_app.command("calibrate")(calibrate)
     train_app.command("evaluate")(evaluate)
     app.add_typer(train_app, name="train")

@@ -37,6 +37,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SHA256_HEX_LENGTH = 64
 SHORT_TEXT = 255
+MAX_ID = 2**31 - 1  # ids are PostgreSQL `integer` columns: none is larger
 KEY_TEXT = 512
 
 

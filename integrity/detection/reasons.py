@@ -1,14 +1,15 @@
 """Feature names to sentences a moderator can read.
 
-Every feature family maps to a plain-language phrase; the sentence adds the measured value and
-whether it is above or below what real recordings in the training data show (their median).
+Every feature family maps to a plain-language phrase; the sentence adds the measured value with
+its unit and how rare it is among held-out real recordings (quantiles the model recorded from
+packages it never trained on), or else its direction against their median.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 AGG_PHRASES = {
     "mean": "on average over the track",
@@ -144,13 +145,69 @@ def feature_phrase(name: str, full: Mapping[str, float] | None = None) -> str:
     return f"feature {name}"
 
 
-def render_reason(name: str, value: float, reference: float, full: Mapping[str, float]) -> str:
-    """One sentence: phrase, measured value, and its direction against real recordings."""
+REAL_QUANTILES = (0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999)
+"""Quantile levels of each feature among held-out real recordings that a model records."""
+UNITLESS_ART = frozenset(
+    {
+        "art.comb_strength",
+        "art.comb_prominence",
+        "art.cepstral_prominence",
+        "art.stable_fraction",
+        "art.peaks_per_khz",
+        "art.stable_high_per_khz",
+    }
+)
+
+
+def feature_unit(name: str) -> str:
+    """The unit a feature's value is in (empty when it is a ratio or a count)."""
+    if name.endswith("_hz") or "_hz." in name:
+        return " Hz"
+    if name.endswith("_per_khz"):
+        return " per kHz"
+    if name.endswith("_s"):
+        return " s"
+    if "_db" in name or "dbfs" in name or (name.startswith("art.") and name not in UNITLESS_ART):
+        return " dB"
+    return ""
+
+
+def _rarity(value: float, quantiles: Sequence[float], n_real: int) -> str | None:
+    """'higher than 99 % of N held-out real recordings' from the recorded quantiles."""
+    if len(quantiles) != len(REAL_QUANTILES) or not all(map(math.isfinite, quantiles)):
+        return None
+    of = f" of {n_real:,} held-out real recordings" if n_real else " of held-out real recordings"
+    for level, q in reversed(list(zip(REAL_QUANTILES, quantiles, strict=True))):
+        if level > 0.5 and value > q:
+            return f"higher than in {level:.1%}{of}"
+    for level, q in zip(REAL_QUANTILES, quantiles, strict=True):
+        if level < 0.5 and value < q:
+            return f"lower than in {1.0 - level:.1%}{of}"
+    return None
+
+
+def render_reason(
+    name: str,
+    value: float,
+    reference: float,
+    full: Mapping[str, float],
+    quantiles: Sequence[float] = (),
+    n_real: int = 0,
+) -> str:
+    """One sentence: phrase, measured value with its unit, and how rare it is among real
+    recordings (or, without recorded quantiles, its direction against their median)."""
     phrase = feature_phrase(name, full)
     phrase = phrase[0].upper() + phrase[1:]
     if not math.isfinite(value):
         return f"{phrase}: not measurable in this file (no voice or too short)."
+    unit = feature_unit(name)
+    rare = _rarity(value, quantiles, n_real)
+    if rare is not None:
+        return f"{phrase}: {value:.3g}{unit}, {rare} (median {quantiles[3]:.3g}{unit})."
     if math.isfinite(reference) and not math.isclose(value, reference, rel_tol=1e-3):
         direction = "higher" if value > reference else "lower"
-        return f"{phrase}: {value:.3g}, {direction} than typical real recordings ({reference:.3g})."
-    return f"{phrase}: {value:.3g}."
+        return (
+            f"{phrase}: {value:.3g}{unit}, {direction} than typical real recordings "
+            f"({reference:.3g}{unit})."
+        )
+    return f"{phrase}: {value:.3g}{unit}."

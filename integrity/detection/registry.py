@@ -24,6 +24,7 @@ from integrity.features import FEATURE_SCHEMA_VERSION, FeatureVector
 MODEL_FILE = "model.txt"
 META_FILE = "model.json"
 CALIBRATION_FILE = "calibration.json"
+ATTRIBUTION_FILE = "attribution.txt"  # optional: which trained generator family audio resembles
 
 
 class ModelNotFoundError(LookupError):
@@ -41,6 +42,18 @@ class OperatingPoints:
     filter_fpr: float
     negatives: int = 0
     """Held-out real clips the thresholds were read from (what a stated FPR rests on)."""
+    review_fpr_measured: float = math.nan
+    review_fpr_upper: float = math.nan
+    """Measured share of held-out real clips at or above `review`, and its 95 % upper bound."""
+    negative_scores: tuple[float, ...] = ()
+    """Sorted calibrated scores of those held-out real clips (how rare a score is)."""
+
+    def real_share_at_or_above(self, score: float) -> float | None:
+        """Share of held-out real clips scoring at least `score` (None if not recorded)."""
+        if not self.negative_scores:
+            return None
+        below = int(np.searchsorted(np.asarray(self.negative_scores), score, side="left"))
+        return (len(self.negative_scores) - below) / len(self.negative_scores)
 
 
 @dataclass(frozen=True)
@@ -84,16 +97,33 @@ class LoadedModel:
 
     def score_matrix(self, x: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for rows already in this model's column order."""
-        return self.calibration(self.booster.predict(x, raw_score=True))
+        raw = np.asarray(self.booster.predict(x, raw_score=True), dtype=np.float64)
+        return self.calibration(raw)
 
     def score_features(self, vector: FeatureVector) -> float:
         """Calibrated probability in [0, 1] that the track belongs to the positive class."""
         return float(self.score_matrix(self.matrix([vector]))[0])
 
+    def attribute(self, vector: FeatureVector) -> tuple[str, float] | None:
+        """(trained generator family the audio most resembles, its share) or None.
+
+        Evidence for a moderator, not a decision: it ranks only the families this model was
+        trained on, so an unknown generator is still named as its nearest known one.
+        """
+        families = self.meta.get("attribution_families") or []
+        path = self.path / ATTRIBUTION_FILE
+        if not families or not path.is_file():
+            return None
+        predicted = _attribution_booster(str(path)).predict(self.matrix([vector]))
+        probs = np.asarray(predicted, dtype=np.float64)[0]
+        best = int(np.argmax(probs))
+        return str(families[best]), float(probs[best])
+
     def explain(self, vector: FeatureVector, top: int = 3) -> list[str]:
         """The features that pushed the score up most, as sentences a moderator can read."""
         x = self.matrix([vector])
-        contrib = self.booster.predict(x, pred_contrib=True)[0][:-1]  # last column: bias
+        contributions = np.asarray(self.booster.predict(x, pred_contrib=True), dtype=np.float64)
+        contrib = contributions[0][:-1]  # last column: bias
         order = np.argsort(contrib)[::-1]
         values = dict(zip(self.features, x[0], strict=True))
         full = vector.as_dict()
@@ -103,9 +133,21 @@ class LoadedModel:
                 break
             name = self.features[i]
             sentences.append(
-                render_reason(name, values[name], self.reference.get(name, math.nan), full)
+                render_reason(
+                    name,
+                    values[name],
+                    self.reference.get(name, math.nan),
+                    full,
+                    self.meta.get("real_quantiles", {}).get(name, ()),
+                    int(self.meta.get("real_quantiles_n", 0)),
+                )
             )
         return sentences
+
+
+@lru_cache(maxsize=8)
+def _attribution_booster(path: str) -> lgb.Booster:
+    return lgb.Booster(model_file=path)
 
 
 def _version_key(version: str) -> tuple[int | str, ...]:
@@ -123,6 +165,11 @@ def available_versions(name: str, root: Path) -> list[str]:
 def load_model(name: str, version: str | None = None, *, root: Path) -> LoadedModel:
     """The named detector under `root` (newest version unless one is given), calibrated."""
     return _load_cached(name, version, str(root))
+
+
+def forget_loaded() -> None:
+    """Drop loaded models (after an artifact on disk was rewritten, e.g. recalibrated)."""
+    _load_cached.cache_clear()
 
 
 @lru_cache(maxsize=16)
@@ -156,6 +203,9 @@ def _load_cached(name: str, version: str | None, root: str) -> LoadedModel:
             review_fpr=float(points["review_fpr"]),
             filter_fpr=float(points["filter_fpr"]),
             negatives=int(points.get("negatives", 0)),
+            review_fpr_measured=float(points.get("review_fpr_measured", math.nan)),
+            review_fpr_upper=float(points.get("review_fpr_ci95", [math.nan, math.nan])[1]),
+            negative_scores=tuple(float(v) for v in points.get("negative_scores", ())),
         ),
         reference={k: float(v) for k, v in meta.get("reference_medians", {}).items()},
         meta=meta,

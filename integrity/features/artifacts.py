@@ -73,7 +73,8 @@ def residual(db: np.ndarray) -> np.ndarray:
     width = max(3, round(c.ENVELOPE_WIDTH_HZ / BIN_HZ))
     floor = scipy.ndimage.minimum_filter1d(db, width, axis=-1, mode="nearest")
     envelope = scipy.ndimage.uniform_filter1d(floor, width, axis=-1, mode="nearest")
-    return db - envelope
+    out: np.ndarray = db - envelope
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -119,7 +119,7 @@ def _repetition_from_frames(
 
 def _aggregate(descriptors: np.ndarray, voiced: np.ndarray) -> np.ndarray:
     d = descriptors.copy()
-    voice_cols = [SEGMENT_DESCRIPTORS.index(n) for n in VOICE_DEPENDENT]
+    voice_cols = np.array([SEGMENT_DESCRIPTORS.index(n) for n in VOICE_DEPENDENT], dtype=np.intp)
     d[np.ix_(voiced < c.MIN_VOICED_FRAMES, voice_cols)] = np.nan
     out = np.full((d.shape[1], len(AGGREGATES)), np.nan)
     has = ~np.all(np.isnan(d), axis=0)

@@ -67,55 +67,70 @@ class NumpyOps:
         return np.fft.irfft(x, n=n, axis=-1)
 
     def abs(self, x: np.ndarray) -> np.ndarray:
-        return np.abs(x)
+        out: np.ndarray = np.abs(x)
+        return out
 
     def angle(self, x: np.ndarray) -> np.ndarray:
-        return np.angle(x)
+        out: np.ndarray = np.angle(x)
+        return out
 
     def real(self, x: np.ndarray) -> np.ndarray:
         return np.real(x)
 
     def conj(self, x: np.ndarray) -> np.ndarray:
-        return np.conj(x)
+        out: np.ndarray = np.conj(x)
+        return out
 
     def log10(self, x: np.ndarray) -> np.ndarray:
-        return np.log10(x)
+        out: np.ndarray = np.log10(x)
+        return out
 
     def sqrt(self, x: np.ndarray) -> np.ndarray:
-        return np.sqrt(x)
+        out: np.ndarray = np.sqrt(x)
+        return out
 
     def exp(self, x: np.ndarray) -> np.ndarray:
-        return np.exp(x)
+        out: np.ndarray = np.exp(x)
+        return out
 
     def log2(self, x: np.ndarray) -> np.ndarray:
-        return np.log2(x)
+        out: np.ndarray = np.log2(x)
+        return out
 
     def mean(self, x: np.ndarray, axis: int) -> np.ndarray:
-        return np.mean(x, axis=axis)
+        out: np.ndarray = np.mean(x, axis=axis)
+        return out
 
     def sum(self, x: np.ndarray, axis: int) -> np.ndarray:
-        return np.sum(x, axis=axis)
+        out: np.ndarray = np.sum(x, axis=axis)
+        return out
 
     def std(self, x: np.ndarray, axis: int) -> np.ndarray:
-        return np.std(x, axis=axis)
+        out: np.ndarray = np.std(x, axis=axis)
+        return out
 
     def amax(self, x: np.ndarray, axis: int) -> np.ndarray:
-        return np.max(x, axis=axis)
+        out: np.ndarray = np.max(x, axis=axis)
+        return out
 
     def argmax(self, x: np.ndarray, axis: int) -> np.ndarray:
-        return np.argmax(x, axis=axis).astype(np.float64)
+        out: np.ndarray = np.argmax(x, axis=axis).astype(np.float64)
+        return out
 
     def cumsum(self, x: np.ndarray, axis: int) -> np.ndarray:
         return np.cumsum(x, axis=axis)
 
     def quantile(self, x: np.ndarray, q: float, axis: int) -> np.ndarray:
-        return np.quantile(x, q, axis=axis)
+        out: np.ndarray = np.quantile(x, q, axis=axis)
+        return out
 
     def clip(self, x: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
-        return np.clip(x, low, high)
+        out: np.ndarray = np.clip(x, low, high)
+        return out
 
     def where(self, cond: np.ndarray, a: Any, b: Any) -> np.ndarray:
-        return np.where(cond, a, b)
+        out: np.ndarray = np.where(cond, a, b)
+        return out
 
     def as_float(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(x, dtype=np.float64)
@@ -137,7 +152,8 @@ class TorchOps:
         return self._torch.as_tensor(np.asarray(x), dtype=self.dtype, device=self.device)
 
     def to_numpy(self, x: Any) -> np.ndarray:
-        return x.detach().to("cpu", self._torch.float64).numpy()
+        out: np.ndarray = x.detach().to("cpu", self._torch.float64).numpy()
+        return out
 
     def ascomplex(self, x: np.ndarray) -> Any:
         complex_dtype = (

@@ -13,6 +13,7 @@ from integrity.fingerprint.index import (
     DEFAULT_QUERY_LIMIT,
     FingerprintIndex,
     FingerprintIndexError,
+    IndexedTrack,
 )
 from integrity.fingerprint.matcher import Match
 
@@ -24,6 +25,7 @@ __all__ = [
     "FingerprintError",
     "FingerprintIndex",
     "FingerprintIndexError",
+    "IndexedTrack",
     "Match",
     "duplicate_evidence",
     "extract",

@@ -32,7 +32,12 @@ import numpy as np
 
 from integrity.fingerprint import constants as fc
 from integrity.fingerprint.extract import Fingerprint
-from integrity.fingerprint.index import BaseIndex, FingerprintIndexError, check_fingerprint
+from integrity.fingerprint.index import (
+    BaseIndex,
+    FingerprintIndexError,
+    IndexedTrack,
+    check_fingerprint,
+)
 from integrity.fingerprint.keys import KEY_BITS, index_keys
 from integrity.fingerprint.matcher import Hits
 
@@ -254,7 +259,7 @@ class EmbeddedIndex(BaseIndex):
         # np.memmap unmaps when the last view is dropped (views may outlive a reload).
         self._map = np.memmap(self.path, dtype=np.uint8, mode="r")
         try:
-            magic, version, offset, length = _HEADER.unpack_from(self._map[: _HEADER.size])
+            magic, version, offset, length = _HEADER.unpack_from(self._map[: _HEADER.size].data)
         except struct.error as exc:
             raise FingerprintIndexError(f"{self.path} is not a fingerprint index") from exc
         if magic != _MAGIC:
@@ -428,6 +433,12 @@ class EmbeddedIndex(BaseIndex):
     def track_ids(self) -> list[str]:
         """Ids of the live tracks, in insertion order."""
         return [t for t in self._ids if t in self._by_id]
+
+    def tracks(self) -> list[IndexedTrack]:
+        return [
+            IndexedTrack(self._ids[o], dict(self._meta[o]), float(self._durations[o]))
+            for o in sorted(self._by_id.values())
+        ]
 
     @property
     def size_bytes(self) -> int:

@@ -87,7 +87,8 @@ class Fingerprint:
 
     def core(self) -> np.ndarray:
         """The hashes an index stores."""
-        return self.hashes[self.hashes["core"] == 1]
+        core: np.ndarray = self.hashes[self.hashes["core"] == 1]
+        return core
 
     def excerpt(self, start_s: float, end_s: float) -> Fingerprint:
         """The hashes whose triplet lies inside [start_s, end_s), re-timed to start at 0.
@@ -120,7 +121,7 @@ def _log_filterbank() -> np.ndarray:
     half_width = np.maximum(spacing, fc.FINGERPRINT_SAMPLE_RATE / fc.FFT_SIZE)
     weights = np.maximum(0.0, 1.0 - np.abs(fft_hz[:, None] - centres[None, :]) / half_width)
     weights /= weights.sum(axis=0, keepdims=True)
-    return weights.astype(np.float32)
+    return np.asarray(weights, dtype=np.float32)
 
 
 def n_log_bins() -> int:
@@ -132,7 +133,7 @@ def n_log_bins() -> int:
 def _window() -> np.ndarray:
     # Normalised so that a full-scale sine gives a peak magnitude of ~0.5.
     w = np.hanning(fc.FFT_SIZE).astype(np.float32)
-    return w / w.sum()
+    return np.asarray(w / w.sum(), dtype=np.float32)
 
 
 def resample_for_fingerprint(samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -146,8 +147,8 @@ def resample_for_fingerprint(samples: np.ndarray, sample_rate: int) -> np.ndarra
         return x
     if x.size == 0:
         return x
-    return soxr.resample(x, sample_rate, fc.FINGERPRINT_SAMPLE_RATE, quality="MQ").astype(
-        np.float32, copy=False
+    return np.asarray(
+        soxr.resample(x, sample_rate, fc.FINGERPRINT_SAMPLE_RATE, quality="MQ"), dtype=np.float32
     )
 
 
@@ -173,7 +174,8 @@ def _log_frames(x: np.ndarray, count: int) -> np.ndarray:
         x, shape=(count, fc.FFT_SIZE), strides=(x.strides[0] * fc.HOP_SIZE, x.strides[0])
     )
     spec = np.abs(scipy.fft.rfft(frames * _window(), axis=1))
-    return np.log(spec @ _log_filterbank() + np.float32(fc.LOG_FLOOR))
+    log_spec: np.ndarray = np.log(spec @ _log_filterbank() + np.float32(fc.LOG_FLOOR))
+    return log_spec
 
 
 class FingerprintStream:

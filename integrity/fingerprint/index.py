@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -20,6 +21,15 @@ from integrity.fingerprint.matcher import Alignment, Hits, Match, align, reporta
 
 DEFAULT_QUERY_LIMIT = 10
 """Matches returned by `query` unless the caller asks for another number (count)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedTrack:
+    """One live track of an index, as `integrity index list` shows it."""
+
+    track_id: str
+    meta: dict[str, Any]
+    duration_s: float
 
 
 @runtime_checkable
@@ -41,6 +51,9 @@ class FingerprintIndex(Protocol):
     def __contains__(self, track_id: object) -> bool: ...
 
     def __len__(self) -> int: ...
+
+    def tracks(self) -> list[IndexedTrack]:
+        """The live tracks, oldest first (what an operator lists before taking one down)."""
 
     def close(self) -> None:
         """Persist pending additions and release files or connections."""
@@ -134,4 +147,3 @@ def check_fingerprint(fp: Fingerprint) -> None:
         raise FingerprintError(
             f"fingerprint version {fp.version}, the index holds version {fc.FINGERPRINT_VERSION}"
         )
-

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from integrity.catalog.context import sender_of
-from integrity.db.models import Track
+from integrity.db.models import MAX_ID, SHORT_TEXT, Track
 from integrity.db.service_models import TrackModeration
 from integrity.service.errors import ServiceError
 
@@ -82,13 +82,26 @@ def parse_request(tracks: Any, surface: Any) -> tuple[list[int | str], str]:
     return tracks, surface
 
 
+def item_error(item: int | str) -> str | None:
+    """Why an item cannot name any track (an id outside the id column's range, text the
+    database cannot compare), or None: such an item gets its own answer, not the query."""
+    if isinstance(item, int):
+        return None if 1 <= item <= MAX_ID else f"a track id is 1..{MAX_ID}"
+    if "\x00" in item or len(item) > SHORT_TEXT:
+        return f"an ISRC has no NUL characters and at most {SHORT_TEXT} characters"
+    return None
+
+
 def filter_tracks(
     session: Session | Connection, *, tracks: list[int | str], surface: str
 ) -> list[dict[str, Any]]:
-    """For each requested id or ISRC: keep or not on `surface`, with reasons."""
-    ids = sorted({item for item in tracks if isinstance(item, int)})
-    isrcs = sorted({normalise_isrc(item) for item in tracks if isinstance(item, str)})
-    rows = session.execute(*_lookup(session, ids=ids, isrcs=isrcs)).all()
+    """For each requested id or ISRC: keep or not on `surface`, with reasons; an item that
+    cannot name a track is answered alone (`item_error`) and the rest are looked up."""
+    errors = {index: why for index, item in enumerate(tracks) if (why := item_error(item))}
+    queried = [item for index, item in enumerate(tracks) if index not in errors]
+    ids = sorted({item for item in queried if isinstance(item, int)})
+    isrcs = sorted({normalise_isrc(item) for item in queried if isinstance(item, str)})
+    rows = session.execute(*_lookup(session, ids=ids, isrcs=isrcs)).all() if queried else []
     by_id: dict[int, _Known] = {}
     by_isrc: dict[str, list[_Known]] = {}
     for track_id, isrc, key, automatic, human, human_reason in rows:
@@ -102,7 +115,10 @@ def filter_tracks(
         if isrc:
             by_isrc.setdefault(isrc, []).append(known)
     results = []
-    for item in tracks:
+    for index, item in enumerate(tracks):
+        if index in errors:
+            results.append(_refused(item, f"tracks[{index}]: {errors[index]}"))
+            continue
         if isinstance(item, int):
             matches = [by_id[item]] if item in by_id else []
         else:
@@ -164,6 +180,15 @@ def _lookup(
     return statement, {}
 
 
+def _refused(item: int | str, error: str) -> dict[str, Any]:
+    reason = "invalid_track_id" if isinstance(item, int) else "invalid_isrc"
+    return {**_unmatched(item, reason), "error": error}
+
+
+def _unmatched(item: int | str, reason: str) -> dict[str, Any]:
+    return {"track": item, "keep": False, "decision": None, "reasons": [reason], "track_ids": []}
+
+
 def _verdict(item: int | str, matches: list[_Known], surface: str) -> dict[str, Any]:
     if not matches:
         reason = (
@@ -171,13 +196,7 @@ def _verdict(item: int | str, matches: list[_Known], surface: str) -> dict[str, 
             if isinstance(item, int) or ISRC_RE.match(normalise_isrc(item))
             else "invalid_isrc"
         )
-        return {
-            "track": item,
-            "keep": False,
-            "decision": None,
-            "reasons": [reason],
-            "track_ids": [],
-        }
+        return _unmatched(item, reason)
     # One sender may hold an ISRC on several tracks (twice in one message): the most
     # restrictive of them decides.
     worst = max(matches, key=lambda known: DECISION_RESTRICTIVENESS.get(known.decision, 4))

@@ -29,16 +29,16 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ddex
 from integrity.catalog import pipeline, storage
 from integrity.config import Settings
-from integrity.db.models import Delivery
+from integrity.db.models import SHORT_TEXT, Delivery
 from integrity.db.service_models import (
     Sender,
     SenderSecret,
@@ -47,6 +47,9 @@ from integrity.db.service_models import (
 from integrity.service import accounts, fetching, security
 from integrity.service.audit import record_event
 from integrity.service.errors import ServiceError
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks  # a TypedDict for type checkers only
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +220,7 @@ class _PartWriter:
         self._handle: BinaryIO | None = None
         self._parts = 0
 
-    def callbacks(self) -> dict[str, object]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": lambda d, s, e: self._header_field.extend(d[s:e]),
@@ -292,7 +295,7 @@ def store_multipart(*, spool_path: Path, boundary: bytes, directory: Path) -> St
     parser = MultipartParser(
         boundary,
         writer.callbacks(),
-        max_header_size=MAX_PART_HEADER_BYTES,  # type: ignore[arg-type]
+        max_header_size=MAX_PART_HEADER_BYTES,
     )
     try:
         with spool_path.open("rb") as body:
@@ -305,6 +308,12 @@ def store_multipart(*, spool_path: Path, boundary: bytes, directory: Path) -> St
         raise DeliveryRejectedError(400, "body", f"malformed multipart body: {exc}") from exc
     finally:
         writer.close()
+    if parser.state != MultipartState.END:
+        # python-multipart's finalize() accepts a body cut anywhere: without the closing
+        # boundary the last part may be missing bytes, so the whole upload is refused.
+        raise DeliveryRejectedError(
+            400, "body", "truncated multipart body: the closing boundary never came"
+        )
     if writer.stored.message_filename is None:
         raise DeliveryRejectedError(
             422, MESSAGE_FIELD, "missing: send the ERN message in this field"
@@ -358,14 +367,22 @@ def store_json(*, spool_path: Path, directory: Path, settings: Settings) -> Stor
 
 
 def read_message_header(path: Path, *, settings: Settings) -> ddex.MessageHeader:
-    """The ERN header of the stored message (hardened parser, size and depth caps)."""
+    """The ERN header of the stored message (hardened parser, size and depth caps).
+
+    The refusal names the file as the sender called it, never where it is stored."""
     limits = ddex.ReadLimits(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
     try:
         message = ddex.read_file(path, limits=limits)
     except ddex.ErnReadError as exc:
+        where = path.name if exc.line is None else f"{path.name}, line {exc.line}"
         raise DeliveryRejectedError(
-            422, MESSAGE_FIELD, f"not a readable ERN message: {exc}"
+            422, MESSAGE_FIELD, f"not a readable ERN message: {where}: {exc.reason}"
         ) from exc
+    message_id = message.header.message_id
+    if message_id is not None and len(message_id) > SHORT_TEXT:
+        raise DeliveryRejectedError(
+            422, MESSAGE_FIELD, f"MessageId is longer than {SHORT_TEXT} characters"
+        )
     return message.header
 
 

@@ -136,18 +136,18 @@ class StateCollector(Collector):
                 )
             ):
                 decisions.add_metric([decision, "moderator", reason], float(count))
-            for decision, count in session.execute(
+            for policy_decision, count in session.execute(
                 select(Track.decision, func.count())
                 .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
                 .where(TrackModeration.track_id.is_(None))
                 .group_by(Track.decision)
             ):
-                decisions.add_metric([decision or "none", "policy", ""], float(count))
+                decisions.add_metric([policy_decision or "none", "policy", ""], float(count))
             counts = review_counts(session)
-        queue = GaugeMetricFamily(
+        queue_depth = GaugeMetricFamily(
             "integrity_review_queue_depth", "Tracks waiting for a moderator (the console's count)."
         )
-        queue.add_metric([], float(counts.queue_depth))
+        queue_depth.add_metric([], float(counts.queue_depth))
         oldest = GaugeMetricFamily(
             "integrity_review_oldest_waiting_seconds",
             "How long the longest-waiting queued track has waited (the review SLA clock).",
@@ -159,4 +159,4 @@ class StateCollector(Collector):
             "Tracks whose human decision was made since 00:00 UTC (escalations not counted).",
         )
         today.add_metric([], float(counts.decided_today))
-        yield from (tasks, seconds, dead, decisions, queue, oldest, today)
+        yield from (tasks, seconds, dead, decisions, queue_depth, oldest, today)

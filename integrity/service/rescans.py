@@ -108,7 +108,7 @@ def _scored_by_older_model(model: str, versions: dict[str, str]) -> ColumnElemen
 
 def _scope_query(
     scope: dict[str, str], *, versions: dict[str, str] | None = None
-) -> Select[tuple[int]]:
+) -> Select[int]:
     """The ids in a scope; `versions` (active model versions) is needed by model_version."""
     query = select(Track.id).where(Track.state.in_(RESCANNABLE_STATES))
     kind = scope["kind"]

@@ -9,12 +9,12 @@ and nothing here ever updates or deletes an audit row.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, case, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from integrity.catalog.findings import current_findings, current_for, current_of_tracks
 from integrity.catalog.states import AppealState
@@ -73,9 +73,10 @@ def own_track(session: Session, *, track_id: int, sender: Sender) -> Track:
     return track
 
 
-@dataclass(frozen=True, slots=True)
-class QueueItem:
-    """One track waiting for a moderator, with why and how risky."""
+class QueueItem(BaseModel):
+    """One track waiting for a moderator, with why and how risky (also the API's schema)."""
+
+    model_config = ConfigDict(frozen=True)
 
     track_id: int
     isrc: str | None
@@ -87,16 +88,7 @@ class QueueItem:
     appeal_open: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "track_id": self.track_id,
-            "isrc": self.isrc,
-            "title": self.title,
-            "decision": self.decision,
-            "reasons": self.reasons,
-            "risk": self.risk,
-            "claimed_by": self.claimed_by,
-            "appeal_open": self.appeal_open,
-        }
+        return self.model_dump()
 
 
 def risk_of(findings: list[tuple[str, str, dict[str, Any]]]) -> tuple[float, list[str]]:
@@ -132,7 +124,9 @@ def _larger(a: ColumnElement[float], b: ColumnElement[float]) -> ColumnElement[f
     return case((a > b, a), else_=b)
 
 
-def _reason_codes(dialect: str, track_id: ColumnElement[int]) -> ColumnElement[Any]:
+def _reason_codes(
+    dialect: str, track_id: ColumnElement[int] | InstrumentedAttribute[int]
+) -> ColumnElement[Any]:
     """A JSON array of [id, code, delivery id] of the track's non-info findings (SQL).
 
     The delivery is filtered afterwards, in Python: with it in the condition, SQLite picks the

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from integrity.catalog import pipeline
+from integrity.catalog import pipeline, report
 from integrity.catalog.findings import current_for
 from integrity.catalog.states import WorkStage
 from integrity.config import Settings
@@ -24,7 +24,7 @@ from integrity.db.service_models import (
     Sender,
     TrackModeration,
 )
-from integrity.service.audit import record_event, track_model_versions
+from integrity.service.audit import aware, record_event, track_model_versions
 from integrity.service.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -302,20 +302,33 @@ def delivery_status(session: Session, *, delivery_id: int, sender: Sender | None
     if sender is not None and delivery.sender_id != sender.id:
         raise ServiceError(404, "delivery_id", f"delivery {delivery_id} is not one of yours")
     rows = session.execute(
-        select(Track.id, Track.isrc, Track.state, Track.decision, TrackModeration.decision)
+        select(
+            Track.id,
+            Track.isrc,
+            Track.state,
+            Track.decision,
+            Track.decision_reasons,
+            TrackModeration.decision,
+        )
         .join(DeliveryWork, DeliveryWork.track_id == Track.id)
         .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
         .where(DeliveryWork.delivery_id == delivery_id)
         .order_by(Track.id)
     ).all()
+    # The header is the scan report's (one shape); `id` is kept for clients of the first API.
     return {
+        **report.delivery_header(delivery).model_dump(mode="json"),
         "id": delivery.id,
-        "status": delivery.status,
-        "error": delivery.error,
-        "message_id": delivery.message_id,
-        "received_at": delivery.received_at.isoformat(),
+        "received_at": aware(delivery.received_at).isoformat(),
         "tracks": [
-            {"id": tid, "isrc": isrc, "state": state, "decision": human or automatic}
-            for tid, isrc, state, automatic, human in rows
+            {
+                "track_id": tid,
+                "id": tid,
+                "isrc": isrc,
+                "state": state,
+                "decision": human or automatic,
+                "reasons": [str(reason) for reason in reasons or []],
+            }
+            for tid, isrc, state, automatic, reasons, human in rows
         ],
     }

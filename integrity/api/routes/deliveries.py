@@ -8,13 +8,22 @@ import shutil
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from starlette.requests import ClientDisconnect
 
-from integrity.api.auth import Principal, require
-from integrity.api.deps import settings_of, unit_of_work
+from integrity.api.auth import Principal
+from integrity.api.deps import DeliveryReader, DeliveryWriter, settings_of, unit_of_work
+from integrity.api.schemas import (
+    AUTH_ERRORS,
+    BODY_ERRORS,
+    READ_ERRORS,
+    DeliveryAccepted,
+    DeliveryId,
+    DeliveryStatus,
+    errors,
+)
 from integrity.catalog import storage
 from integrity.service import intake, security, steps
 from integrity.service.errors import ServiceError
@@ -86,11 +95,14 @@ UPLOAD_OPENAPI: dict[str, Any] = {
 }
 
 
-@router.post("/v1/deliveries", status_code=202, openapi_extra=UPLOAD_OPENAPI)
-async def post_delivery(
-    request: Request,
-    principal: Principal = Depends(require(security.SCOPE_DELIVERIES_WRITE)),  # noqa: B008
-) -> JSONResponse:
+@router.post(
+    "/v1/deliveries",
+    status_code=202,
+    openapi_extra=UPLOAD_OPENAPI,
+    response_model=DeliveryAccepted,
+    responses=errors(*AUTH_ERRORS, *BODY_ERRORS, 409, 415, 503),
+)
+async def post_delivery(request: Request, principal: DeliveryWriter) -> DeliveryAccepted:
     """The upload webhook: multipart `message` (ERN) + `files`, signed per Standard Webhooks."""
     state = request.app.state
     settings = settings_of(request)
@@ -125,8 +137,12 @@ async def post_delivery(
             settings=settings, secrets_=secrets_, webhook_id=webhook_id, timestamp=timestamp
         )
         try:
-            async for chunk in request.stream():
-                spool.feed(chunk)
+            try:
+                async for chunk in request.stream():  # RequestBodyGuard bounds each wait
+                    spool.feed(chunk)
+            except ClientDisconnect:
+                closed = "the connection closed before the body ended"
+                raise ServiceError(400, "body", closed) from None
             spool.close()
             accepted = await run_in_threadpool(
                 _accept, request, principal, spool, webhook_id, signature
@@ -145,15 +161,14 @@ async def post_delivery(
             state.metrics.enqueue_failures.inc()
             logger.exception("ingest task not sent", extra={"delivery_id": accepted.delivery_id})
     state.metrics.webhooks.labels("accepted" if accepted.created else "duplicate").inc()
-    body: dict[str, Any] = {"delivery_id": accepted.delivery_id, "duplicate": not accepted.created}
-    return JSONResponse(body, status_code=202)
+    return DeliveryAccepted(delivery_id=accepted.delivery_id, duplicate=not accepted.created)
 
 
-@router.get("/v1/deliveries/{delivery_id}")
+@router.get(
+    "/v1/deliveries/{delivery_id}", response_model=DeliveryStatus, responses=errors(*READ_ERRORS)
+)
 def get_delivery(
-    delivery_id: int,
-    request: Request,
-    principal: Principal = Depends(require(security.SCOPE_DELIVERIES_READ)),  # noqa: B008
+    delivery_id: DeliveryId, request: Request, principal: DeliveryReader
 ) -> dict[str, Any]:
     """Status of a delivery and of each of its tracks (uploaders see only their own)."""
     own_only = principal.sender if principal.role == security.ROLE_UPLOADER else None

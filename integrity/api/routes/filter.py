@@ -2,36 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
-from integrity.api.auth import Principal, require
-from integrity.service import filtering, security
+from integrity.api.deps import FilterCaller
+from integrity.api.schemas import AUTH_ERRORS, BODY_ERRORS, FilterAnswer, FilterBody, errors
+from integrity.service import filtering
 
 router = APIRouter(tags=["filter"])
 
 
-class FilterBody(BaseModel):
-    """Track ids (integers) or ISRCs (strings), and the surface asking."""
-
-    tracks: list[Any]
-    surface: str
-
-
-@router.post("/v1/filter")
-def post_filter(
-    body: FilterBody,
-    request: Request,
-    principal: Principal = Depends(require(security.SCOPE_FILTER)),  # noqa: B008
-) -> JSONResponse:
-    """For each track: keep or not on the surface, with reasons."""
+@router.post(
+    "/v1/filter", response_model=FilterAnswer, responses=errors(*AUTH_ERRORS, *BODY_ERRORS)
+)
+def post_filter(body: FilterBody, request: Request, principal: FilterCaller) -> JSONResponse:
+    """For each track: keep or not on the surface, with reasons (a per-item error for an id or
+    ISRC that cannot name a track; the rest of the batch is answered)."""
     tracks, surface = filtering.parse_request(body.tracks, body.surface)
     # Read-only and on hot paths: a plain connection (no ORM session), answered without
-    # FastAPI's generic encoder (the results are already JSON types).
+    # FastAPI's generic encoder (the results are already JSON types, shaped as FilterAnswer).
     engine = request.app.state.read_engine
     try:
         with engine.connect() as connection:

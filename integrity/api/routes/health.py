@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from integrity.api.deps import settings_of
+from integrity.api.schemas import Health, Readiness
 from integrity.catalog import storage
 from integrity.db.session import schema_is_current
 
@@ -18,13 +19,17 @@ router = APIRouter(tags=["health"])
 READY_TIMEOUT_S = 1.0
 
 
-@router.get("/healthz")
-def healthz() -> dict[str, str]:
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
     """The process is up."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "a dependency is not ready"}},
+)
 def readyz(request: Request) -> JSONResponse:
     """Database reachable and migrated, Redis reachable, the delivery store writable: 200, else
     503 naming what is not."""
@@ -50,7 +55,16 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition",
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics(request: Request) -> Response:
     """Prometheus exposition of this process and of the shared queue/task/decision state."""
     return Response(

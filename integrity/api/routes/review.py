@@ -4,40 +4,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Request
 
-from integrity.api.auth import Principal, require
-from integrity.api.deps import settings_of, unit_of_work
-from integrity.service import audit, review, security
+from integrity.api.deps import Appellant, AuditReader, Reviewer, settings_of, unit_of_work
+from integrity.api.schemas import (
+    AUTH_ERRORS,
+    BODY_ERRORS,
+    READ_ERRORS,
+    AfterIdQuery,
+    AppealBody,
+    AppealFiled,
+    AppealList,
+    AuditPage,
+    ClaimOut,
+    DecisionBody,
+    DecisionOut,
+    OptionalIdQuery,
+    OptionalTextQuery,
+    PageLimit,
+    ReviewQueue,
+    RiskQuery,
+    TrackId,
+    errors,
+)
+from integrity.service import audit, review
 from integrity.service.errors import ServiceError
 
 router = APIRouter(tags=["review"])
 
 
-class DecisionBody(BaseModel):
-    """A moderator's decision."""
-
-    action: str = Field(description="approve | remove | filter | escalate")
-    reason: str = Field(description="a reason code, e.g. ai_generated, spam, duplicate, ok")
-    note: str | None = None
-
-
-class AppealBody(BaseModel):
-    """A distributor's appeal."""
-
-    reason: str
-    note: str | None = None
-
-
-@router.get("/v1/review/queue")
+@router.get(
+    "/v1/review/queue", response_model=ReviewQueue, responses=errors(*AUTH_ERRORS, 422)
+)
 def get_queue(
     request: Request,
-    principal: Principal = Depends(require(security.SCOPE_REVIEW)),  # noqa: B008
-    sender: str | None = None,
-    min_risk: float = Query(0.0, ge=0.0, le=1.0),
+    principal: Reviewer,
+    sender: OptionalTextQuery = None,
+    min_risk: RiskQuery = 0.0,
     unclaimed: bool = False,
-    limit: int = Query(review.DEFAULT_PAGE, ge=1, le=review.MAX_PAGE),
+    limit: PageLimit = review.DEFAULT_PAGE,
 ) -> dict[str, Any]:
     """Tracks awaiting a decision, riskiest and escalated or appealed first."""
     with unit_of_work(request) as session:
@@ -47,12 +52,10 @@ def get_queue(
     return {"items": [item.as_dict() for item in items]}
 
 
-@router.post("/v1/tracks/{track_id}/claim")
-def claim(
-    track_id: int,
-    request: Request,
-    principal: Principal = Depends(require(security.SCOPE_REVIEW)),  # noqa: B008
-) -> dict[str, Any]:
+@router.post(
+    "/v1/tracks/{track_id}/claim", response_model=ClaimOut, responses=errors(*READ_ERRORS, 409)
+)
+def claim(track_id: TrackId, request: Request, principal: Reviewer) -> dict[str, Any]:
     """Claim a queued track for a while so no one else reviews it at the same time."""
     with unit_of_work(request) as session:
         row = review.claim_track(
@@ -69,12 +72,13 @@ def claim(
         }
 
 
-@router.post("/v1/tracks/{track_id}/decision")
+@router.post(
+    "/v1/tracks/{track_id}/decision",
+    response_model=DecisionOut,
+    responses=errors(*READ_ERRORS, *BODY_ERRORS, 409),
+)
 def post_decision(
-    track_id: int,
-    body: DecisionBody,
-    request: Request,
-    principal: Principal = Depends(require(security.SCOPE_REVIEW)),  # noqa: B008
+    track_id: TrackId, body: DecisionBody, request: Request, principal: Reviewer
 ) -> dict[str, Any]:
     """approve, remove, filter or escalate a track, with a reason code and a note."""
     with unit_of_work(request) as session:
@@ -95,12 +99,14 @@ def post_decision(
         }
 
 
-@router.post("/v1/tracks/{track_id}/appeals", status_code=201)
+@router.post(
+    "/v1/tracks/{track_id}/appeals",
+    status_code=201,
+    response_model=AppealFiled,
+    responses=errors(*READ_ERRORS, *BODY_ERRORS),
+)
 def post_appeal(
-    track_id: int,
-    body: AppealBody,
-    request: Request,
-    principal: Principal = Depends(require(security.SCOPE_APPEALS_WRITE)),  # noqa: B008
+    track_id: TrackId, body: AppealBody, request: Request, principal: Appellant
 ) -> dict[str, Any]:
     """A distributor appeals the decision on one of its tracks."""
     if principal.sender is None:
@@ -118,12 +124,12 @@ def post_appeal(
         return {"appeal_id": appeal.id, "track_id": track_id, "status": appeal.status}
 
 
-@router.get("/v1/appeals")
+@router.get("/v1/appeals", response_model=AppealList, responses=errors(*AUTH_ERRORS, 422))
 def get_appeals(
     request: Request,
-    principal: Principal = Depends(require(security.SCOPE_REVIEW)),  # noqa: B008
-    status: str | None = None,
-    limit: int = Query(review.DEFAULT_PAGE, ge=1, le=review.MAX_PAGE),
+    principal: Reviewer,
+    status: OptionalTextQuery = None,
+    limit: PageLimit = review.DEFAULT_PAGE,
 ) -> dict[str, Any]:
     """Appeals, newest first."""
     with unit_of_work(request) as session:
@@ -144,16 +150,16 @@ def get_appeals(
         }
 
 
-@router.get("/v1/audit")
+@router.get("/v1/audit", response_model=AuditPage, responses=errors(*AUTH_ERRORS, 422))
 def get_audit(
     request: Request,
-    principal: Principal = Depends(require(security.SCOPE_AUDIT_READ)),  # noqa: B008
-    track_id: int | None = None,
-    delivery_id: int | None = None,
-    actor: str | None = None,
-    action: str | None = None,
-    after_id: int = Query(0, ge=0),
-    limit: int = Query(review.DEFAULT_PAGE, ge=1, le=review.MAX_PAGE),
+    principal: AuditReader,
+    track_id: OptionalIdQuery = None,
+    delivery_id: OptionalIdQuery = None,
+    actor: OptionalTextQuery = None,
+    action: OptionalTextQuery = None,
+    after_id: AfterIdQuery = 0,
+    limit: PageLimit = review.DEFAULT_PAGE,
 ) -> dict[str, Any]:
     """Audit events in order; page with `after_id` (the last id seen)."""
     with unit_of_work(request) as session:

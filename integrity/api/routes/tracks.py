@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from integrity.api.auth import Principal, require
-from integrity.api.deps import unit_of_work
+from integrity.api.deps import TrackReader, unit_of_work
+from integrity.api.schemas import READ_ERRORS, TrackDetail, TrackId, errors
 from integrity.service import disclosure, review, security
 from integrity.service.errors import ServiceError
 
 router = APIRouter(tags=["tracks"])
 
 
-@router.get("/v1/tracks/{track_id}")
-def get_track(
-    track_id: int,
-    request: Request,
-    principal: Principal = Depends(require(security.SCOPE_TRACKS_READ)),  # noqa: B008
-) -> dict[str, Any]:
+@router.get("/v1/tracks/{track_id}", response_model=TrackDetail, responses=errors(*READ_ERRORS))
+def get_track(track_id: TrackId, request: Request, principal: TrackReader) -> dict[str, Any]:
     """One track in full; an uploader sees only its own tracks, without moderators' notes and
     identities or other senders' data."""
     with unit_of_work(request) as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import ddex
 from integrity.detection.metadata.text import normalise_id
@@ -78,9 +78,10 @@ def _artist_candidates(
 
 _MEMO: dict[tuple[int, str], tuple[ddex.Message, Any]] = {}
 _MEMO_SIZE = 64
+T = TypeVar("T")
 
 
-def _per_message(message: ddex.Message, key: str, compute: Callable[[], Any]) -> Any:
+def _per_message(message: ddex.Message, key: str, compute: Callable[[], T]) -> T:
     """Whole-message facts computed once for all its tracks, not once per track.
 
     Keyed by object identity (messages are large and frozen); the stored message is kept so
@@ -89,7 +90,7 @@ def _per_message(message: ddex.Message, key: str, compute: Callable[[], Any]) ->
     slot = (id(message), key)
     hit = _MEMO.get(slot)
     if hit is not None and hit[0] is message:
-        return hit[1]
+        return cast(T, hit[1])  # stored by this function under `key` with the same compute
     if len(_MEMO) >= _MEMO_SIZE:
         _MEMO.clear()
     value = compute()

@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.live_api import INTEGRITY_BIN, start_serve
 from tests.service_support import (
     REPO_ROOT,
     TEST_SENDER_DPID,
@@ -30,7 +29,6 @@ from tests.service_support import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
-INTEGRITY_BIN = Path(sys.executable).parent / "integrity"
 COMMAND_TIMEOUT_S = 60
 SERVER_START_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 180.0
@@ -74,15 +72,7 @@ def test_serve_and_worker_commands_process_a_signed_delivery(
     moderator = _integrity(env, "keys", "create", "--role", "moderator", "--json")
 
     port = free_port()
-    log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [str(INTEGRITY_BIN), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server = start_serve(env, port=port, log_path=tmp_path / "serve.log")
     worker = CliWorker(env=env, log_path=tmp_path / "worker.log")
     base = f"http://127.0.0.1:{port}"
     try:
@@ -125,4 +115,3 @@ def test_serve_and_worker_commands_process_a_signed_delivery(
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
-        log.close()

@@ -255,7 +255,7 @@ def test_a_disabled_sender_is_refused(service):
     assert refused.status_code == 403 and refused.json()["field"] == "sender"
     assert "disabled" in refused.json()["detail"]
     # ...and every uploader call once the key cache has expired (a fresh cache stands for it).
-    service.client.app.state.key_cache = KeyCache()
+    service.client.app.state.key_cache = KeyCache(max_entries=service.settings.api_key_cache_size)
     status = service.client.get(f"/v1/deliveries/{delivery_id}", headers=service.auth(sender.key))
     assert status.status_code == 403 and status.json()["field"] == "sender"
     assert len(_rows(service, select(Delivery).where(Delivery.uploader == sender.name))) == 1

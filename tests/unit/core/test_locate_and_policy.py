@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from integrity.catalog.assets import locate_audio_file
 from integrity.catalog.policy import (
+    MODEL_REVIEW_FPR_BUDGET,
     FindingFacts,
     ModelThresholds,
     Policy,
@@ -126,23 +128,40 @@ def test_bad_policy_files_name_the_file_and_rule(tmp_path, text, message):
     assert str(path) in str(info.value)
 
 
-def test_model_operating_points_become_default_score_rules():
-    points = ModelThresholds(
-        review=0.5, filter=0.8, block=0.99, review_fpr=0.02, filter_fpr=0.003, negatives=400
+def _measured(review: float, negatives: int, rate: float, upper: float) -> ModelThresholds:
+    """Operating points as `integrity train fit` writes them (review = filter, measured)."""
+    return ModelThresholds(
+        review=review,
+        filter=review,
+        block=0.99,
+        review_fpr=0.003,
+        filter_fpr=0.003,
+        negatives=negatives,
+        review_fpr_measured=rate,
+        review_fpr_upper=upper,
     )
+
+
+def test_model_operating_points_become_default_score_rules():
+    points = _measured(0.5, 1200, 0.0025, 0.0073)
     policy = with_model_defaults(Policy(), {"synthetic": points})
     assert policy.decide(findings=[], scores={"synthetic": 0.4}).action == "clear"
     review = policy.decide(findings=[], scores={"synthetic": 0.6})
     assert (review.action, review.models) == ("review", ("synthetic",))
-    filtered = policy.decide(findings=[], scores={"synthetic": 0.85})
-    assert filtered.action == "filter"
-    assert len(filtered.reasons) == 1  # only the strongest rule of a model speaks
-    assert "0.3% false positives" in filtered.reasons[0]
-    # A model alone never blocks by default, however high its score.
-    assert policy.decide(findings=[], scores={"synthetic": 0.995}).action == "filter"
-    # With too few real negatives to measure a 0.3 % false-positive rate, it only asks a person.
-    unmeasured = with_model_defaults(Policy(), {"synthetic": replace(points, negatives=90)})
-    assert unmeasured.decide(findings=[], scores={"synthetic": 0.995}).action == "review"
+    assert "0.25% of 1,200 held-out real recordings" in review.reasons[0]
+    assert "at most 0.73% at 95 % confidence" in review.reasons[0]
+    # A model score alone never filters or blocks, however high.
+    assert policy.decide(findings=[], scores={"synthetic": 0.999}).action == "review"
+    # An operating point whose measured FPR may exceed the budget sends nothing anywhere.
+    loose = replace(points, review_fpr_upper=MODEL_REVIEW_FPR_BUDGET * 1.5)
+    assert with_model_defaults(Policy(), {"synthetic": loose}).decide(
+        findings=[], scores={"synthetic": 0.999}
+    ).action == "clear"
+    # Nor does one that was never measured (an old artifact without the measurement).
+    unmeasured = replace(points, review_fpr_upper=math.nan)
+    assert with_model_defaults(Policy(), {"synthetic": unmeasured}).decide(
+        findings=[], scores={"synthetic": 0.999}
+    ).action == "clear"
 
 
 def test_a_policy_file_rule_for_a_model_replaces_its_defaults(tmp_path):
@@ -150,9 +169,8 @@ def test_a_policy_file_rule_for_a_model_replaces_its_defaults(tmp_path):
     path.write_text(
         '[[score]]\nscore = "synthetic"\nat_least = 0.7\naction = "review"\nreason = "AI?"\n'
     )
-    points = ModelThresholds(
-        review=0.1, filter=0.2, block=0.3, review_fpr=0.1, filter_fpr=0.05, negatives=20
-    )
+    points = _measured(0.1, 2000, 0.002, 0.005)
     policy = with_model_defaults(load_policy(path), {"synthetic": points, "spam": points})
+    assert policy.decide(findings=[], scores={"synthetic": 0.5}).action == "clear"
     assert policy.decide(findings=[], scores={"synthetic": 0.95}).action == "review"
-    assert policy.decide(findings=[], scores={"spam": 0.95}).action == "filter"
+    assert policy.decide(findings=[], scores={"spam": 0.95}).action == "review"

@@ -72,3 +72,34 @@ def test_explain_names_the_feature_that_drove_the_score() -> None:
     reasons = model.explain(vec)
     assert reasons, "a positive score must come with reasons"
     assert "comb" in reasons[0] and reasons[0].endswith(".")
+
+
+def test_reason_says_how_rare_the_value_is_among_real_recordings_with_its_unit() -> None:
+    quantiles = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 4.0)  # at REAL_QUANTILES levels
+    full = {"art.comb_period_hz": 689.06}
+    sentence = render_reason("art.grid_22050_s32", 3.5, 1.0, full, quantiles, 1234)
+    assert "689 Hz" in sentence and "3.5 dB" in sentence
+    assert "higher than in 99.0% of 1,234 held-out real recordings" in sentence
+    low = render_reason("voice.hnr_db.mean", 0.05, 1.0, {}, quantiles, 1234)
+    assert "lower than in 99.9% of 1,234 held-out real recordings" in low
+    # Ordinary values fall back to the direction against the median, never an inverted claim.
+    typical = render_reason("art.grid_22050_s32", 1.5, 1.0, full, quantiles, 1234)
+    assert "higher than typical real recordings (1 dB)" in typical
+
+
+def test_operating_point_is_chosen_for_the_policy_budget_and_records_what_it_measures() -> None:
+    from integrity.training.fit import operating_points
+
+    rng = np.random.default_rng(5)
+    records = [{"package": f"pkg-{i % 7}"} for i in range(1500)]
+    scores = rng.uniform(size=1500)
+    points = operating_points(scores, records, budget=0.01)
+    k = int(np.sum(scores >= points["review"]))
+    assert k == 4 and points["negatives"] == 1500  # floor(0.3 % of 1,500)
+    assert points["review_fpr_measured"] == k / 1500
+    assert points["review_fpr_ci95"][1] <= 0.01
+    assert len(points["negative_packages"]) == 7 and len(points["negative_scores"]) == 1500
+    # A tight budget lowers the allowed count until the upper bound fits it.
+    tight = operating_points(scores, records, budget=0.004)
+    assert int(np.sum(scores >= tight["review"])) < k
+    assert tight["review_fpr_ci95"][1] <= 0.004

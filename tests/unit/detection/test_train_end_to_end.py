@@ -34,6 +34,20 @@ def test_quick_build_fit_evaluate(tmp_path: Path) -> None:
     assert summary["by_family"].get("synthetic:tconv", 0) > 0
     records = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines()]
     assert all({"sources", "licence", "family", "seed", "chain", "fold"} <= set(r) for r in records)
+    # Folds never share a track, and a music package sits on one side only (train+calib,
+    # threshold or test): the operating point and the test FPR come from unseen packages.
+    folds_of_track: dict[str, set[str]] = {}
+    side_of_package: dict[str, set[str]] = {}
+    side = {"train": "learn", "calib": "learn", "threshold": "threshold", "test": "test"}
+    for r in records:
+        for source in r["sources"]:
+            folds_of_track.setdefault(source, set()).add(r["fold"])
+        if r["kind"].startswith(("music", "window")):
+            side_of_package.setdefault(r["package"], set()).add(side[r["fold"]])
+    assert all(len(f) == 1 for f in folds_of_track.values())
+    assert all(len(s) == 1 for s in side_of_package.values()), side_of_package
+    assert sum(r["fold"] == "threshold" for r in records) >= 40
+    assert any(r["family"] in ("espeak", "flite", "piper") for r in records)
     fitted = runner.invoke(
         _cli(),
         [
@@ -66,12 +80,16 @@ def test_quick_build_fit_evaluate(tmp_path: Path) -> None:
             "--version",
             "0.0.1",
             "--no-robustness",
+            "--no-external",
             "--json",
         ],
     )
     assert evaluated.exit_code == 0, evaluated.output
     goals = json.loads(evaluated.stdout)
-    assert any(g["measure"].startswith("seen generator families") for g in goals)
+    assert any(g["measure"].startswith("real-music FPR at the operating point") for g in goals)
+    points = json.loads((models / "synthetic" / "0.0.1" / "calibration.json").read_text())
+    op = points["operating_points"]
+    assert op["negatives"] >= 40 and 0.0 <= op["review_fpr_ci95"][1] <= 1.0
     assert (models / "synthetic" / "0.0.1" / "evaluation.md").is_file()
     assert (models / "synthetic" / "0.0.1" / "roc.png").is_file()
 

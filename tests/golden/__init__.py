@@ -1,0 +1,1 @@
+"""Pinned outputs of the engines' maths (see regenerate.py)."""
