@@ -28,7 +28,7 @@ def current_of_tracks() -> ColumnElement[bool]:
     return (Finding.track_id == Track.id) & (Finding.delivery_id == Track.delivery_id)
 
 
-def current_findings(track: Track) -> Select[tuple[Finding]]:
+def current_findings(track: Track) -> Select[Finding]:
     """The track's current findings, oldest first."""
     return select(Finding).where(current_for(track)).order_by(Finding.id)
 
