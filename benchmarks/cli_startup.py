@@ -29,6 +29,22 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ROUNDS = 5
 GOAL_CPU_S = 0.5
 REFERENCE = ("python -c 'import typer, rich'", [sys.executable, "-c", "import typer, rich"])
+# The framework's own floor: a typer app with two commands and one option, nothing imported.
+BARE_TYPER_APP = """
+import typer
+app = typer.Typer()
+@app.command()
+def scan(path: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    \"\"\"Scan.\"\"\"
+@app.command()
+def other() -> None:
+    \"\"\"Other.\"\"\"
+app()
+"""
+FLOORS = [
+    ("bare typer app --help", [sys.executable, "-c", BARE_TYPER_APP, "--help"]),
+    ("bare typer app scan --help", [sys.executable, "-c", BARE_TYPER_APP, "scan", "--help"]),
+]
 CHILD_TIMEOUT_S = 120
 
 
@@ -72,9 +88,10 @@ def main() -> None:
 
     integrity = [sys.executable, "-m", "integrity"]
     commands = [(" ".join(["integrity", *p]), [*integrity, *p]) for p in help_commands()]
-    samples: dict[str, list[float]] = {label: [] for label, _ in [REFERENCE, *commands]}
+    every = [REFERENCE, *FLOORS, *commands]
+    samples: dict[str, list[float]] = {label: [] for label, _ in every}
     for _ in range(args.rounds):
-        for label, argv in [REFERENCE, *commands]:
+        for label, argv in every:
             samples[label].append(cpu_seconds(argv))
 
     reference = statistics.median(samples[REFERENCE[0]])
@@ -83,6 +100,9 @@ def main() -> None:
     print(f"| command | CPU s | × reference | ≤ {GOAL_CPU_S} s |")
     print("|---|---|---|---|")
     print(f"| {REFERENCE[0]} (reference) | {reference:.3f} | 1.00 | |")
+    for label, _ in FLOORS:
+        median = statistics.median(samples[label])
+        print(f"| {label} (typer's floor) | {median:.3f} | {median / reference:.2f} | |")
     worst = 0.0
     for label, _ in commands:
         median = statistics.median(samples[label])
