@@ -298,3 +298,33 @@ def test_a_cancelled_rescan_stops_and_a_stalled_one_is_found_for_resumption(serv
     engine.dispose()
     assert second["id"] in stalled and first.json()["id"] not in stalled
     assert second["total"] == 1  # the sender's scored track; the failed one has nothing to score
+
+
+def test_decision_audit_names_the_model_versions_that_scored_the_track(service, processed):
+    """Not the registry's active versions: the ones recorded on the track when it was scored."""
+    from integrity.catalog.pipeline import PIPELINE_VERSION
+    from integrity.db.models import Track
+    from integrity.db.session import create_db_engine, session_factory, session_scope
+
+    _, ok, _ = processed
+    engine = create_db_engine(service.settings.database_url)
+    try:
+        with session_scope(session_factory(engine)) as session:
+            scored_with = dict(session.get(Track, ok["id"]).model_versions)
+    finally:
+        engine.dispose()
+    assert set(scored_with) == {"synthetic", "spam"}
+    moderator = service.auth(service.moderator_key)
+    decided = service.client.post(
+        f"/v1/tracks/{ok['id']}/decision",
+        json={"action": "filter", "reason": "test"},
+        headers=moderator,
+    )
+    assert decided.status_code == 200, decided.text
+    events = service.client.get(f"/v1/audit?track_id={ok['id']}", headers=moderator).json()[
+        "events"
+    ]
+    by_action = {event["action"]: event for event in events}
+    expected = {"pipeline": PIPELINE_VERSION, **scored_with}
+    assert by_action["track.scored"]["model_versions"] == expected
+    assert by_action["review.filter"]["model_versions"] == expected
