@@ -135,6 +135,9 @@ def create_celery(settings: Settings) -> Celery:
         task_default_queue=queue_name("ingest", settings),
         task_create_missing_queues=False,
         worker_hijack_root_logger=False,
+        # Our log handler writes to the current sys.stderr; Celery's redirect would make that a
+        # proxy feeding the same handler, whose recursion guard then drops every line.
+        worker_redirect_stdouts=False,
         worker_send_task_events=False,
         timezone="UTC",
         enable_utc=True,
