@@ -12,7 +12,6 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from integrity.analysis import analyse_file
 from integrity.audio import AudioDecodeError, DecodeLimits
 from integrity.catalog import storage
 from integrity.catalog.context import sender_of
@@ -143,6 +142,8 @@ def analyse_asset(
     analysis.analysis_version = ANALYSIS_VERSION
     try:
         # Decode, measure, fingerprint and features, all inside the sandbox child's caps.
+        from integrity.analysis import analyse_file  # scipy.signal & co.: only analysis needs them
+
         result = analyse_file(path, limits=tools.decode_limits)
     except AudioDecodeError as exc:
         error = storage.redact_locations(str(exc), path.parent)  # shown in findings

@@ -31,6 +31,7 @@ from integrity.catalog.fingerprints import open_index
 from integrity.catalog.policy import FindingFacts, Policy, load_policy, with_model_defaults
 from integrity.catalog.scoring import ModelScores
 from integrity.catalog.states import AnalysisState, DeliveryState, TrackState
+from integrity.catalog.versions import PIPELINE_VERSION
 from integrity.config import Settings
 from integrity.db.models import Analysis, AudioAsset, Delivery, Track, utc_now
 from integrity.detection.metadata import ProtectedArtists, load_protected_artists, metadata_findings
@@ -53,8 +54,6 @@ __all__ = [
     "score_track",
 ]
 
-PIPELINE_VERSION = "2026.11.1"
-"""Bump when ingest semantics change: completed deliveries of an older version are redone."""
 
 # Delivery states.
 RECEIVED, PROCESSING, COMPLETED, FAILED = (

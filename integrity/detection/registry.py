@@ -13,13 +13,15 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 
 from integrity.detection.reasons import render_reason
 from integrity.features import FEATURE_SCHEMA_VERSION, FeatureVector
+
+if TYPE_CHECKING:  # lightgbm costs ~0.4 s to import: only loading a model needs it
+    import lightgbm as lgb
 
 MODEL_FILE = "model.txt"
 META_FILE = "model.json"
@@ -146,8 +148,16 @@ class LoadedModel:
 
 
 @lru_cache(maxsize=8)
+def _booster(path: Path) -> lgb.Booster:
+    import lightgbm
+
+    return lightgbm.Booster(model_file=str(path))
+
+
 def _attribution_booster(path: str) -> lgb.Booster:
-    return lgb.Booster(model_file=path)
+    import lightgbm
+
+    return lightgbm.Booster(model_file=path)
 
 
 def _version_key(version: str) -> tuple[int | str, ...]:
@@ -193,7 +203,7 @@ def _load_cached(name: str, version: str | None, root: str) -> LoadedModel:
         name=name,
         version=chosen,
         path=path,
-        booster=lgb.Booster(model_file=str(path / MODEL_FILE)),
+        booster=_booster(path / MODEL_FILE),
         features=tuple(meta["features"]),
         calibration=Calibration(a=float(cal["a"]), b=float(cal["b"])),
         operating_points=OperatingPoints(

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integrity.catalog import pipeline
+from integrity.catalog.versions import PIPELINE_VERSION
 from integrity.db.models import Track
 from integrity.db.service_models import AuditEvent
 
@@ -55,7 +55,7 @@ def record_event(
 
 def track_model_versions(track: Track | None) -> dict[str, str]:
     """The pipeline version and the versions of the models that actually scored this track."""
-    versions = {"pipeline": pipeline.PIPELINE_VERSION}
+    versions = {"pipeline": PIPELINE_VERSION}
     if track is not None and track.model_versions:
         versions.update({str(name): str(version) for name, version in track.model_versions.items()})
     return versions
