@@ -23,7 +23,8 @@ ensure_venv() {  # ensure_venv [EXTRAS] : venv at $VENV with the package install
   if ! "$PYTHON_BIN" -c 'import ensurepip' 2>/dev/null; then apt_install python3.11-venv; fi
   [ -x "$VENV/bin/python" ] || "$PYTHON_BIN" -m venv "$VENV"
   log="$(mktemp)"
-  if ! "$VENV/bin/python" -m pip install -q -e "$target" >"$log" 2>&1; then
+  # --no-compile: byte-compiling all of torch costs a minute of CPU; Python compiles what it imports.
+  if ! "$VENV/bin/python" -m pip install -q --no-compile -e "$target" >"$log" 2>&1; then
     cat "$log" >&2
     echo "pip install -e $target failed" >&2
     exit 1
