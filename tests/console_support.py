@@ -1,6 +1,7 @@
 """Seeding for the console's tests and benchmark: queued tracks with the findings the pipeline
 writes (duplicate evidence with a score, spam metadata warnings, info notes), inserted directly
-so 10,000 of them take seconds rather than a pipeline run each."""
+so 10,000 of them take seconds rather than a pipeline run each; and the review queue computed
+from scratch (`queue_reference`) to hold the stored queue rows against."""
 
 from __future__ import annotations
 
@@ -9,12 +10,22 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from integrity.catalog.findings import current_findings
 from integrity.db.models import Delivery, Finding, Track, utc_now
-from integrity.db.service_models import Sender
+from integrity.db.service_models import Appeal, QueuedTrack, Sender, TrackModeration
+from integrity.service.audit import aware
+from integrity.service.review import (
+    APPEAL_OPEN,
+    ESCALATION_PRIORITY,
+    QUEUED_DECISIONS,
+    effective_decision,
+    risk_of,
+)
 
 SPAM_CODES = ("spam_title_hashtag", "spam_duration_near_30s", "spam_artist_name_keywords")
 SEED_PIPELINE_VERSION = "seed"
@@ -117,3 +128,59 @@ def seed_queue(
     session.add_all(findings)
     session.flush()
     return Seeded(delivery_id=delivery.id, track_ids=[track.id for track in tracks])
+
+
+def queue_reference(session: Session) -> dict[int, dict[str, Any]]:
+    """Every track that should wait for a moderator, computed from scratch: its effective
+    decision is review or escalated or it has an open appeal; its risk and reasons are
+    `risk_of` over its current findings (track id → what its stored queue row must hold)."""
+    expected = {}
+    for track in session.scalars(select(Track).order_by(Track.id)):
+        moderation = session.get(TrackModeration, track.id)
+        decision = effective_decision(track, moderation)
+        appeals = session.scalars(
+            select(Appeal.created_at).where(
+                Appeal.track_id == track.id, Appeal.status == APPEAL_OPEN
+            )
+        ).all()
+        if decision not in QUEUED_DECISIONS and not appeals:
+            continue
+        findings = session.scalars(current_findings(track)).all()
+        risk, reasons = risk_of([(f.code, f.severity, f.evidence) for f in findings])
+        urgent = decision == "escalated" or bool(appeals)
+        since = min(appeals) if appeals else moderation.decided_at if moderation else None
+        expected[track.id] = {
+            "decision": decision,
+            "risk": risk,
+            "reasons": reasons,
+            "priority": risk + (ESCALATION_PRIORITY if urgent else 0.0),
+            "appeal_open": bool(appeals),
+            "waiting_since": aware(since or track.updated_at),
+        }
+    return expected
+
+
+def stored_queue(session: Session) -> dict[int, dict[str, Any]]:
+    """The stored queue rows, in `queue_reference`'s shape."""
+    rows = session.execute(
+        select(
+            QueuedTrack.track_id,
+            QueuedTrack.decision,
+            QueuedTrack.risk,
+            QueuedTrack.reasons,
+            QueuedTrack.priority,
+            QueuedTrack.appeal_since,
+            QueuedTrack.waiting_since,
+        )
+    )
+    return {
+        track_id: {
+            "decision": decision,
+            "risk": risk,
+            "reasons": list(reasons),
+            "priority": priority,
+            "appeal_open": appeal_since is not None,
+            "waiting_since": aware(waiting_since),
+        }
+        for track_id, decision, risk, reasons, priority, appeal_since, waiting_since in rows
+    }

@@ -9,6 +9,9 @@ Idempotency and safety rules these tables carry:
 - audit_events is append-only: the code only ever inserts into it;
 - a moderator's decision lives in track_moderation, apart from the automatic Track.decision, so
   a rescan that re-scores a track never overwrites a human decision;
+- review_queue holds one row per track waiting for a moderator, derived from the track, its
+  current findings, its human decision and its open appeals; it is rewritten in the same flush
+  as any change of those (`integrity.catalog.queue`), so the queue pages by its indexes;
 - task_attempts counts how often a Celery message was delivered, so a poison message that kills
   its worker every time is quarantined into dead_letters instead of looping forever.
 """
@@ -142,6 +145,35 @@ class TrackModeration(Base):
     reason: Mapped[str] = mapped_column(String(SHORT_TEXT))
     actor: Mapped[str] = mapped_column(String(SHORT_TEXT))
     decided_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class QueuedTrack(Base):
+    """A track waiting for a moderator (automatic or human decision review/escalated, or an open
+    appeal), with what the queue sorts and filters by, kept current by `integrity.catalog.queue`.
+    """
+
+    __tablename__ = "review_queue"
+
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id"), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    sender: Mapped[str | None] = mapped_column(String(SHORT_TEXT))  # webhook sender, else ERN's
+    decision: Mapped[str] = mapped_column(String(STATUS_TEXT))  # the effective decision
+    risk: Mapped[float] = mapped_column(Float)  # `integrity.risk.risk_of` of current findings
+    priority: Mapped[float] = mapped_column(Float)  # risk, plus a bonus when escalated/appealed
+    reasons: Mapped[list[Any]] = mapped_column(default=list)  # reason codes, as risk_of lists
+    families: Mapped[int] = mapped_column(Integer)  # the reasons' families (FAMILY_BITS)
+    top_code: Mapped[str | None] = mapped_column(String(128))
+    top_finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"))
+    waiting_since: Mapped[datetime]  # the SLA clock: appeal filed, else decided, else updated
+    appeal_since: Mapped[datetime | None]  # the oldest open appeal (None: none open)
+
+
+# The queue's orders, each an index scan (ties broken by track id, so paging is stable).
+Index("ix_review_queue_priority", QueuedTrack.priority.desc(), QueuedTrack.track_id)
+Index("ix_review_queue_waiting", QueuedTrack.waiting_since, QueuedTrack.track_id)
+Index(
+    "ix_review_queue_sender", QueuedTrack.sender, QueuedTrack.priority.desc(), QueuedTrack.track_id
+)
 
 
 class ReviewClaim(Base):

@@ -13,24 +13,19 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import (
-    Float,
-    Select,
-    and_,
-    case,
-    cast,
-    func,
-    literal,
-    not_,
-    or_,
-    select,
-    text,
-    union,
-)
+from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from integrity.db.models import Delivery, Finding, Track, utc_now
-from integrity.db.service_models import Appeal, AuditEvent, ReviewClaim, TrackModeration
+from integrity.db.models import Finding, Track, utc_now
+from integrity.db.service_models import (
+    Appeal,
+    AuditEvent,
+    QueuedTrack,
+    ReviewClaim,
+    TrackModeration,
+)
+from integrity.risk import FAMILY_BITS, RISK_DECIMALS, ReasonFamily
+from integrity.risk import family_of as family_of
 from integrity.service import review
 from integrity.service.audit import aware, record_event, track_model_versions
 from integrity.service.errors import ServiceError
@@ -40,17 +35,6 @@ UNDO_ACTION = "review.undo"
 BULK_ACTION = "review.bulk"
 STATE_ACTIONS = (*DECISION_ACTIONS, UNDO_ACTION)  # events that set a track's human decision
 MAX_BULK_TRACKS = 5000  # one bulk action touches at most this many tracks
-RISK_DECIMALS = 4  # as review.risk_of rounds
-
-
-class ReasonFamily(StrEnum):
-    """Finding-code families a moderator filters the queue by."""
-
-    DUPLICATE = "duplicate"
-    SPAM = "spam"
-    AI = "ai"
-    OTHER = "other"
-
 
 REASON_FAMILY_WORDS: dict[ReasonFamily, str] = {
     ReasonFamily.DUPLICATE: "duplicate audio",
@@ -58,7 +42,6 @@ REASON_FAMILY_WORDS: dict[ReasonFamily, str] = {
     ReasonFamily.AI: "AI disclosure",
     ReasonFamily.OTHER: "delivery or metadata problem",
 }
-_PREFIXED = (ReasonFamily.DUPLICATE, ReasonFamily.SPAM, ReasonFamily.AI)
 
 
 class QueueSort(StrEnum):
@@ -67,14 +50,6 @@ class QueueSort(StrEnum):
     PRIORITY = "priority"
     OLDEST = "oldest"
     NEWEST = "newest"
-
-
-def family_of(code: str) -> ReasonFamily:
-    """The family a finding code belongs to (by its prefix)."""
-    for family in _PREFIXED:
-        if code.startswith(family.value + "_"):
-            return family
-    return ReasonFamily.OTHER
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,143 +89,48 @@ class QueuePage:
     total: int
 
 
-def _risks(track_ids: Any) -> Any:
-    """Per-track risk of the given tracks, aggregated in SQL the way `review.risk_of` computes
-    it in Python: the worst severity or evidence score of the non-info findings, plus a little
-    per extra finding, capped (tracks without such findings are absent: risk 0)."""
-    severity_risk = case(
-        *(
-            (Finding.severity == name, literal(value))
-            for name, value in review.SEVERITY_RISK.items()
-        ),
-        else_=literal(0.0),
-    )
-    score = func.coalesce(cast(Finding.evidence["score"].as_float(), Float), literal(0.0))
-    worst_severity = func.max(severity_risk)
-    worst_score = func.max(score)
-    base = case((worst_score > worst_severity, worst_score), else_=worst_severity)
-    raw = base + literal(review.FINDING_COUNT_RISK) * (func.count(Finding.id) - 1)
-    risk = case((raw > review.MAX_RISK, literal(review.MAX_RISK)), else_=raw)
-    return (
-        select(Finding.track_id.label("track_id"), risk.label("risk"))
-        .where(Finding.track_id.in_(track_ids), Finding.severity != "info")
-        .group_by(Finding.track_id)
-        .subquery("risks")
-    )
+_Q = QueuedTrack  # the stored queue rows (`integrity.catalog.queue` keeps them current)
 
 
-def _sender_column() -> Any:
-    """The sender a moderator knows: the webhook sender's name, else the ERN header's."""
-    return func.coalesce(Delivery.uploader, Delivery.sender_name)
-
-
-def _queued(queue_filter: QueueFilter, *, now: datetime, with_risk: bool = True) -> Any:
-    """The queue as a subquery with labelled columns, filtered but not ordered or paged.
-
-    Candidates come from three indexed lookups (automatic decision, human decision, open
-    appeal) rather than a scan of the catalog, so the cost follows the queue's size, not the
-    catalog's; the risk is computed per candidate from its own findings (`with_risk=False`
-    leaves it out where only counts are needed)."""
-    candidates = union(
-        select(Track.id.label("id")).where(Track.decision.in_(review.QUEUED_DECISIONS)),
-        select(TrackModeration.track_id).where(
-            TrackModeration.decision.in_(review.QUEUED_DECISIONS)
-        ),
-        select(Appeal.track_id).where(Appeal.status == review.APPEAL_OPEN),
-    ).cte("candidates")
-    appeals = (
-        select(Appeal.track_id.label("track_id"), func.min(Appeal.created_at).label("since"))
-        .where(Appeal.status == review.APPEAL_OPEN)
-        .group_by(Appeal.track_id)
-        .subquery("open_appeals")
-    )
-    decision = func.coalesce(TrackModeration.decision, Track.decision)
-    columns: list[Any] = [
-        Track.id.label("track_id"),
-        Track.isrc.label("isrc"),
-        Track.title.label("title"),
-        Track.display_artist.label("display_artist"),
-        _sender_column().label("sender"),
-        Track.delivery_id.label("delivery_id"),
-        decision.label("decision"),
-        func.coalesce(appeals.c.since, TrackModeration.decided_at, Track.updated_at).label(
-            "waiting_since"
-        ),
-        case((ReviewClaim.expires_at > now, ReviewClaim.moderator), else_=None).label("claimed_by"),
-        appeals.c.since.label("appeal_since"),
-    ]
-    statement = (
-        select(*columns)
-        .select_from(candidates)
-        .join(Track, Track.id == candidates.c.id)
-        .join(Delivery, Delivery.id == Track.delivery_id)
-        .outerjoin(TrackModeration, TrackModeration.track_id == Track.id)
-        .outerjoin(ReviewClaim, ReviewClaim.track_id == Track.id)
-        .outerjoin(appeals, appeals.c.track_id == Track.id)
-        .where(or_(decision.in_(review.QUEUED_DECISIONS), appeals.c.since.is_not(None)))
-    )
-    if with_risk:
-        risks = _risks(select(candidates.c.id))
-        statement = statement.add_columns(
-            func.coalesce(risks.c.risk, literal(0.0)).label("risk")
-        ).outerjoin(risks, risks.c.track_id == Track.id)
+def _where(queue_filter: QueueFilter, *, now: datetime) -> list[Any]:
+    """The filter as conditions on the stored queue rows."""
+    conditions: list[Any] = []
     if queue_filter.sender:
-        statement = statement.where(_sender_column() == queue_filter.sender)
+        conditions.append(_Q.sender == queue_filter.sender)
     if queue_filter.delivery_id is not None:
-        statement = statement.where(Track.delivery_id == queue_filter.delivery_id)
+        conditions.append(_Q.delivery_id == queue_filter.delivery_id)
     if queue_filter.reason is not None:
-        statement = statement.where(_has_reason(queue_filter.reason))
-    queued = statement.subquery("queued")
-    return queued
+        conditions.append(_Q.families.op("&")(FAMILY_BITS[queue_filter.reason]) != 0)
+    if queue_filter.min_risk > 0:
+        conditions.append(_Q.risk >= queue_filter.min_risk)
+    if queue_filter.min_age_s > 0:
+        conditions.append(_Q.waiting_since <= now - timedelta(seconds=queue_filter.min_age_s))
+    return conditions
+
+
+def _sort_keys(sort: QueueSort) -> list[tuple[Any, bool]]:
+    """(column, descending) of a queue sort, each order an index of the queue rows; the track
+    id breaks ties, so paging is stable. Priority: escalated and appealed tracks first, then
+    the riskiest."""
+    if sort == QueueSort.OLDEST:
+        return [(_Q.waiting_since, False), (_Q.track_id, False)]
+    if sort == QueueSort.NEWEST:
+        return [(_Q.waiting_since, True), (_Q.track_id, True)]
+    return [(_Q.priority, True), (_Q.track_id, False)]
+
+
+def _order(sort: QueueSort, *, reverse: bool = False) -> list[Any]:
+    return [
+        column.desc() if descending != reverse else column.asc()
+        for column, descending in _sort_keys(sort)
+    ]
 
 
 def _without_jit(session: Session) -> None:
-    """PostgreSQL compiles a queue query with JIT (its cost estimate is high) and spends more
-    time compiling than running it: off for this transaction only."""
+    """PostgreSQL compiles a queue query with JIT when its cost estimate is high and then
+    spends more time compiling than running it: off for this transaction only."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL jit = off"))
-
-
-def _filtered(queue_filter: QueueFilter, *, now: datetime) -> tuple[Any, Select[Any]]:
-    """The queue subquery and a select over it with the risk and age filters applied."""
-    queued = _queued(queue_filter, now=now)
-    statement = select(queued)
-    if queue_filter.min_risk > 0:
-        statement = statement.where(queued.c.risk >= queue_filter.min_risk)
-    if queue_filter.min_age_s > 0:
-        statement = statement.where(
-            queued.c.waiting_since <= now - timedelta(seconds=queue_filter.min_age_s)
-        )
-    return queued, statement
-
-
-def _has_reason(family: ReasonFamily) -> Any:
-    """The track has a non-info finding of this family."""
-    matching = [Finding.track_id == Track.id, Finding.severity != "info"]
-    if family == ReasonFamily.OTHER:
-        matching.append(
-            and_(*(not_(Finding.code.like(f"{f.value}\\_%", escape="\\")) for f in _PREFIXED))
-        )
-    else:
-        matching.append(Finding.code.like(f"{family.value}\\_%", escape="\\"))
-    return select(Finding.id).where(*matching).correlate(Track).exists()
-
-
-def _order(sort: QueueSort, queued: Any) -> list[Any]:
-    """ORDER BY terms of a queue sort (track id breaks ties, so paging is stable). Priority:
-    escalated and appealed tracks first, then the riskiest."""
-    if sort == QueueSort.OLDEST:
-        return [queued.c.waiting_since.asc(), queued.c.track_id.asc()]
-    if sort == QueueSort.NEWEST:
-        return [queued.c.waiting_since.desc(), queued.c.track_id.desc()]
-    bonus = case(
-        (
-            or_(queued.c.decision == "escalated", queued.c.appeal_since.is_not(None)),
-            literal(review.ESCALATION_PRIORITY),
-        ),
-        else_=literal(0.0),
-    )
-    return [(queued.c.risk + bonus).desc(), queued.c.track_id.asc()]
 
 
 def queue_page(
@@ -261,22 +141,39 @@ def queue_page(
     limit: int = review.DEFAULT_PAGE,
     now: datetime | None = None,
 ) -> QueuePage:
-    """One page of the filtered queue, ordered, counted and paged in one statement."""
+    """One page of the filtered queue: a scan of the sort's index over the stored queue rows,
+    cut at the page (the findings are read only for the page's top reasons), and the count."""
     now = now or utc_now()
     _without_jit(session)
-    queued, statement = _filtered(queue_filter, now=now)
+    conditions = _where(queue_filter, now=now)
     limit = max(1, min(limit, review.MAX_PAGE))
     rows = session.execute(
-        statement.add_columns(func.count().over().label("total"))
-        .order_by(*_order(queue_filter.sort, queued))
+        select(
+            _Q.track_id,
+            Track.isrc,
+            Track.title,
+            Track.display_artist,
+            _Q.sender,
+            _Q.delivery_id,
+            _Q.decision,
+            _Q.risk,
+            _Q.waiting_since,
+            case((ReviewClaim.expires_at > now, ReviewClaim.moderator), else_=None).label(
+                "claimed_by"
+            ),
+            _Q.appeal_since,
+            _Q.top_code,
+            Finding.message.label("top_reason"),
+        )
+        .join(Track, Track.id == _Q.track_id)
+        .outerjoin(ReviewClaim, ReviewClaim.track_id == _Q.track_id)
+        .outerjoin(Finding, Finding.id == _Q.top_finding_id)
+        .where(*conditions)
+        .order_by(*_order(queue_filter.sort))
         .offset(max(0, offset))
         .limit(limit)
     ).all()
-    if rows:
-        total = int(rows[0].total)
-    else:  # past the last page (or nothing queued): count on its own
-        total = int(session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
-    tops = _top_findings(session, [row.track_id for row in rows])
+    total = session.scalar(select(func.count()).select_from(_Q).where(*conditions))
     page = [
         QueueRow(
             track_id=row.track_id,
@@ -290,45 +187,22 @@ def queue_page(
             waiting_since=aware(row.waiting_since),
             claimed_by=row.claimed_by,
             appeal_open=row.appeal_since is not None,
-            top_code=tops.get(row.track_id, (None, None))[0],
-            top_reason=tops.get(row.track_id, (None, None))[1],
+            top_code=row.top_code,
+            top_reason=row.top_reason,
         )
         for row in rows
     ]
-    return QueuePage(rows=page, total=total)
-
-
-def _top_findings(session: Session, track_ids: list[int]) -> dict[int, tuple[str, str]]:
-    """track id → (code, sentence) of its most serious finding (info only when nothing else)."""
-    if not track_ids:
-        return {}
-    best: dict[int, tuple[tuple[float, float, int], str, str]] = {}
-    for track_id, code, severity, message, evidence, finding_id in session.execute(
-        select(
-            Finding.track_id,
-            Finding.code,
-            Finding.severity,
-            Finding.message,
-            Finding.evidence,
-            Finding.id,
-        ).where(Finding.track_id.in_(track_ids))
-    ):
-        score = evidence.get("score") if isinstance(evidence, dict) else None
-        weight = review.SEVERITY_RISK.get(severity, 0.0) if severity != "info" else -1.0
-        rank = (weight, float(score) if isinstance(score, int | float) else 0.0, -finding_id)
-        if track_id not in best or rank > best[track_id][0]:
-            best[track_id] = (rank, code, message)
-    return {track_id: (code, message) for track_id, (_, code, message) in best.items()}
+    return QueuePage(rows=page, total=int(total or 0))
 
 
 def queue_track_ids(
     session: Session, *, queue_filter: QueueFilter, now: datetime | None = None
 ) -> list[int]:
     """Every track the filter matches (for a bulk action on all of them), capped."""
-    queued, statement = _filtered(queue_filter, now=now or utc_now())
     ids = (
-        statement.with_only_columns(queued.c.track_id)
-        .order_by(queued.c.track_id)
+        select(_Q.track_id)
+        .where(*_where(queue_filter, now=now or utc_now()))
+        .order_by(_Q.track_id)
         .limit(MAX_BULK_TRACKS + 1)
     )
     found = list(session.scalars(ids))
@@ -343,29 +217,46 @@ def queue_neighbours(
     session: Session, *, track_id: int, queue_filter: QueueFilter
 ) -> tuple[int | None, int | None]:
     """The queued tracks before and after `track_id` in the queue's order (for j/k and
-    "submit & next"); when the track is not in the queue, (None, the queue's first)."""
+    "submit & next"), each one step of the sort's index from the track's own key; when the
+    track is not in the filtered queue, (None, the queue's first)."""
     _without_jit(session)
-    queued, statement = _filtered(queue_filter, now=utc_now())
-    order = _order(queue_filter.sort, queued)
-    ranked = statement.with_only_columns(
-        queued.c.track_id.label("id"),
-        func.lag(queued.c.track_id).over(order_by=order).label("before"),
-        func.lead(queued.c.track_id).over(order_by=order).label("after"),
-    ).subquery("ranked")
-    found = session.execute(
-        select(ranked.c.before, ranked.c.after).where(ranked.c.id == track_id)
+    conditions = _where(queue_filter, now=utc_now())
+    keys = _sort_keys(queue_filter.sort)
+    mine = session.execute(
+        select(*(column for column, _ in keys)).where(_Q.track_id == track_id, *conditions)
     ).first()
-    if found is not None:
-        return found[0], found[1]
-    first = session.scalar(statement.with_only_columns(queued.c.track_id).order_by(*order).limit(1))
-    return None, first
+    if mine is None:
+        first = session.scalar(
+            select(_Q.track_id).where(*conditions).order_by(*_order(queue_filter.sort)).limit(1)
+        )
+        return None, first
+
+    def step(forward: bool) -> int | None:
+        # Rows after the key in this direction: the first sort key strictly beyond, or equal
+        # and the tie-break beyond (two keys: the column and the track id).
+        (column, descending), (tie, tie_descending) = keys
+
+        def beyond(key: Any, key_descending: bool, value: Any) -> Any:
+            return key < value if key_descending == forward else key > value
+
+        condition = or_(
+            beyond(column, descending, mine[0]),
+            and_(column == mine[0], beyond(tie, tie_descending, mine[1])),
+        )
+        return session.scalar(
+            select(_Q.track_id)
+            .where(*conditions, condition)
+            .order_by(*_order(queue_filter.sort, reverse=not forward))
+            .limit(1)
+        )
+
+    return step(False), step(True)
 
 
 def senders_in_queue(session: Session) -> list[str]:
     """The senders that have tracks waiting (the queue filter's choices)."""
-    queued = _queued(QueueFilter(), now=utc_now(), with_risk=False)
-    sender = queued.c.sender
-    return [name for name in session.scalars(select(sender).distinct().order_by(sender)) if name]
+    names = session.scalars(select(_Q.sender).distinct().order_by(_Q.sender))
+    return [name for name in names if name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,10 +271,7 @@ class ReviewCounts:
 def review_counts(session: Session, *, now: datetime | None = None) -> ReviewCounts:
     """Queue depth, the oldest item's wait and the human decisions made since 00:00 UTC."""
     now = now or utc_now()
-    queued = _queued(QueueFilter(), now=now, with_risk=False)
-    depth, oldest = session.execute(
-        select(func.count(), func.min(queued.c.waiting_since)).select_from(queued)
-    ).one()
+    depth, oldest = session.execute(select(func.count(), func.min(_Q.waiting_since))).one()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     decided = session.scalar(
         select(func.count()).where(

@@ -1,22 +1,35 @@
 """The review queue pages in the database: one statement, at most a page of rows, and the risk
-and order the per-track formula (`risk_of`) gives, from current findings only."""
+and order the per-track formula (`risk_of`) gives, from current findings only. The stored queue
+rows it reads stay equal to the queue computed from scratch after every kind of change."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from integrity.catalog import pipeline
+from integrity.catalog.findings import record_findings
+from integrity.catalog.scan import discover_deliveries, scan_deliveries
+from integrity.config import Settings
 from integrity.db.models import Delivery, Finding, Track, utc_now
 from integrity.db.service_models import Appeal, ReviewClaim, Sender, TrackModeration
 from integrity.db.session import session_scope
+from integrity.findings import FindingSpec
+from integrity.service import moderation, review
 from integrity.service.review import ESCALATION_PRIORITY, review_queue, risk_of
+from tests.conftest import REPO_ROOT
+from tests.console_support import queue_reference, stored_queue
 
 QUEUED = 60
 """Tracks waiting for review in the test catalog (count)."""
 PAGE = 7
+SPAM_SINGLE = REPO_ROOT / "examples" / "deliveries" / "rain-sounds-single"
+MODERATOR = {"actor": "mod", "role": "moderator"}
+UNDO_WINDOW_S = 60.0
 
 
 def _delivery(session: Session, n: int) -> Delivery:
@@ -141,3 +154,79 @@ def test_the_queue_is_one_statement_of_one_page(factory: sessionmaker[Session]) 
     with session_scope(factory) as session:
         appealed = {a.track_id for a in session.query(Appeal).all()}
     assert {item.track_id for item in everything if item.appeal_open} == appealed
+
+
+def _holds(factory: sessionmaker[Session], change: str) -> dict[int, dict[str, Any]]:
+    """The stored queue equals the queue computed from scratch; returns it."""
+    with session_scope(factory) as session:
+        expected, stored = queue_reference(session), stored_queue(session)
+    assert stored == expected, change
+    return stored
+
+
+def test_stored_queue_rows_follow_every_kind_of_change(
+    factory: sessionmaker[Session], pipeline_settings: Settings, album_copy: Path
+) -> None:
+    def scan(*folders: Path) -> None:
+        found = discover_deliveries(list(folders))
+        scan_deliveries(found, settings=pipeline_settings, factory=factory)
+
+    def act(change: str, call: Any) -> dict[int, dict[str, Any]]:
+        with session_scope(factory) as session:
+            call(session)
+        return _holds(factory, change)
+
+    def decide(track_id: int, action: str) -> Any:
+        return lambda s: review.decide(
+            s, track_id=track_id, action=action, reason="test", note=None, **MODERATOR
+        )
+
+    scan(album_copy, SPAM_SINGLE)  # the pipeline: ingest, analyse, score
+    queued = _holds(factory, "after the pipeline scored the deliveries")
+    with session_scope(factory) as session:
+        ids = {t.title: t.id for t in session.scalars(select(Track))}
+    spam = next(i for title, i in ids.items() if title.startswith("Rain Sounds"))
+    cleared = ids["Cold Iron"]  # an album track the policy cleared: not in the queue
+    assert spam in queued and cleared not in queued
+
+    assert spam not in act("a removal", decide(spam, "remove"))
+    undone = act("an undo", lambda s: moderation.undo_last(s, window_s=UNDO_WINDOW_S, **MODERATOR))
+    assert spam in undone
+    assert act("an escalation", decide(spam, "escalate"))[spam]["priority"] >= ESCALATION_PRIORITY
+    assert spam not in act("an approval", decide(spam, "approve"))
+
+    def appeal(session: Session) -> None:
+        sender = Sender(name="appealing-label")
+        session.add(sender)
+        session.flush()
+        session.get(Track, spam).sender_id = sender.id
+        review.file_appeal(
+            session, track_id=spam, sender=sender, reason="ours", note=None,
+            actor="label", role="uploader",
+        )
+
+    assert act("an appeal", appeal)[spam]["appeal_open"]
+    assert spam not in act("a decision that resolves the appeal", decide(spam, "remove"))
+
+    def rescan(session: Session) -> None:  # what a rescan does: new evidence, then re-score
+        record_findings(
+            session,
+            delivery_id=session.get(Track, cleared).delivery_id,
+            specs=[
+                FindingSpec(
+                    source="test", severity="warning", code="duplicate_audio",
+                    message="matched again", track_id=cleared, evidence={"score": 0.8},
+                )
+            ],
+        )
+        pipeline.score_track(session, track_id=cleared, settings=pipeline_settings)
+
+    act("a rescan with new evidence", rescan)
+    escalated = act("an escalation of the re-scored track", decide(cleared, "escalate"))
+    assert escalated[cleared]["risk"] >= 0.8
+    # A redelivery: the album's tracks move to the new delivery, and what the earlier one found
+    # (the evidence above included) is superseded: no longer counted.
+    message = album_copy / "NewReleaseMessage.xml"
+    message.write_text(message.read_text().replace("LANTERN-2026-0001-1", "LANTERN-2026-0001-2"))
+    scan(album_copy)
+    assert _holds(factory, "after a redelivery")[cleared]["risk"] < 0.8
