@@ -2,7 +2,8 @@
 against a live `integrity serve` on the embedded SQLite database, seeded by `integrity scan` of
 the example deliveries: a sped-up duplicate, a keyword-stuffed spam single and a declared-AI
 track. A moderator signs in, filters, listens to both aligned segments, decides with the
-keyboard, bulk-removes a sender's spam, undoes it and signs out; refusals are checked too.
+keyboard, bulk-removes a sender's spam, undoes it and signs out; answers a distributor's appeal
+from the appeals queue and finds it all in their recent decisions; refusals are checked too.
 
 Screenshots go to docs/ (the README shows them); look at them after a run.
 """
@@ -25,7 +26,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from sqlalchemy import select
 
+from integrity.db.models import Track
+from integrity.db.service_models import Sender
+from integrity.db.session import create_db_engine, session_factory, session_scope
+from integrity.locations import DATABASE_FILE
 from tests.service_support import REPO_ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.slow
@@ -41,6 +47,8 @@ AUDIO_SEEK_TOLERANCE_S = 1.5  # currentTime right after the jump (playback may h
 WINDOW = "1280,900"
 ZOOMED_VIEWPORT_PX = (640, 450)  # 1280 × 900 at 200 % zoom
 SPAM_SENDER = "Sleepy Sounds Bulk Upload"
+UPLOADER_SENDER = "console-uploads"
+APPEAL_STATEMENT = "We own these masters and declared the AI use; see contract 42."
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -60,6 +68,7 @@ class Console:
     base: str
     keys: dict[str, str]
     tracks: dict[str, int]  # title → id, from the scan's report
+    database_url: str
 
     def api(self, path: str, body: dict, *, key: str = "moderator") -> dict:
         response = httpx.post(
@@ -99,7 +108,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     env.update({"INTEGRITY_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO_ROOT)})
     report = json.loads(_run(env, "scan", "examples/deliveries", "--json"))
     tracks = {t["title"]: t["track_id"] for d in report["deliveries"] for t in d["tracks"]}
-    _run(env, "senders", "add", "console-uploads", "--json")
+    _run(env, "senders", "add", UPLOADER_SENDER, "--json")
     keys = {
         "moderator": json.loads(
             _run(env, "keys", "create", "--role", "moderator", "--name", "ann", "--json")
@@ -109,7 +118,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         )["key"],
         "uploader": json.loads(
             _run(
-                env, "keys", "create", "--role", "uploader", "--sender", "console-uploads", "--json"
+                env, "keys", "create", "--role", "uploader", "--sender", UPLOADER_SENDER, "--json"
             )
         )["key"],
     }
@@ -133,7 +142,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 
     try:
         wait_for(up, timeout_s=SERVER_START_TIMEOUT_S, what="integrity serve")
-        yield Console(base=base, keys=keys, tracks=tracks)
+        database_url = f"sqlite:///{data_dir / DATABASE_FILE}"
+        yield Console(base=base, keys=keys, tracks=tracks, database_url=database_url)
     finally:
         server.terminate()
         try:
@@ -364,3 +374,71 @@ def test_moderator_clears_the_queue_with_the_keyboard(console, browser):
     wait(browser, lambda d: "/console/login" in d.current_url, "signed out")
     browser.get(console.base + "/console/queue")
     assert "/console/login" in browser.current_url
+
+
+def give_to_uploader(console: Console, track_id: int) -> None:
+    """A folder scan has no credentials, so its tracks belong to no sender: give one to the
+    uploader's sender, as its signed webhook delivery would have, so that sender may appeal."""
+    engine = create_db_engine(console.database_url)
+    try:
+        with session_scope(session_factory(engine)) as session:
+            sender = session.scalars(select(Sender).where(Sender.name == UPLOADER_SENDER)).one()
+            session.get(Track, track_id).sender_id = sender.id
+    finally:
+        engine.dispose()
+
+
+def test_moderator_answers_an_appeal_and_reviews_their_decisions(console, browser, tmp_path):
+    track = console.tracks["Paper Moons"]  # declared AI: not in the queue
+    give_to_uploader(console, track)
+    sign_in(browser, console, "moderator")
+    browser.get(console.base + f"/console/tracks/{track}")
+    press(browser, "r")  # remove, with its usual reason; Enter submits
+    press(browser, Keys.ENTER)
+    wait(browser, lambda d: "notice=decided" in d.current_url, "the removal")
+    filed = httpx.post(
+        console.base + f"/v1/tracks/{track}/appeals",
+        json={"reason": "declared_ai", "note": APPEAL_STATEMENT},
+        headers={"authorization": f"Bearer {console.keys['uploader']}"},
+        timeout=10,
+    )
+    assert filed.status_code == 201, filed.text
+    appeal_id = filed.json()["appeal_id"]
+
+    # The appeals queue: the distributor's statement beside the decision and its evidence.
+    browser.get(console.base + "/console/appeals")
+    heading = browser.find_element(By.ID, f"appeal-{appeal_id}")
+    appeal = heading.find_element(By.XPATH, "./ancestor::article")
+    statement, evidence = appeal.find_elements(By.CSS_SELECTOR, ".pair .side")
+    assert APPEAL_STATEMENT in statement.text and "declared_ai" in statement.text
+    assert "Decision block by ann (remove," in evidence.text
+    assert "declares the recording fully AI-generated" in evidence.text
+    browser.save_screenshot(str(tmp_path / "console-appeals.png"))
+
+    # The appeal puts the track back in the queue, tagged as appealed.
+    browser.get(console.base + "/console/queue")
+    assert "appealed" in browser.find_element(By.ID, f"row-{track}").text
+
+    # Opened from the appeal, approved with the keyboard: the appeal is resolved.
+    browser.get(console.base + "/console/appeals")
+    heading = browser.find_element(By.ID, f"appeal-{appeal_id}")
+    heading.find_element(By.TAG_NAME, "a").click()
+    wait(browser, lambda d: f"/console/tracks/{track}" in d.current_url, "the appealed track")
+    press(browser, "a")
+    press(browser, Keys.ENTER)
+    wait(browser, lambda d: "notice=decided" in d.current_url, "the approval")
+    browser.get(console.base + "/console/appeals")
+    assert browser.find_elements(By.ID, "appeals-empty")
+    assert console.filter_result(track)["decision"] == "clear"
+
+    # My recent decisions, newest first, with what each changed.
+    browser.get(console.base + "/console/mine")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#mine tbody tr")
+    newest = [r.find_elements(By.TAG_NAME, "td") for r in rows[:2]]
+    assert [(c[1].text, c[2].text, c[4].text) for c in newest] == [
+        ("Paper Moons", "review.approve", "block → clear"),
+        ("Paper Moons", "review.remove", "filter → block"),
+    ]
+    browser.save_screenshot(str(tmp_path / "console-mine.png"))
+    newest[0][1].find_element(By.TAG_NAME, "a").click()
+    wait(browser, lambda d: d.current_url.endswith(f"/console/tracks/{track}"), "the track")
