@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
+from integrity.catalog import queue
 from integrity.db.models import Finding, Track, utc_now
 from integrity.db.service_models import (
     Appeal,
@@ -376,34 +377,35 @@ def decide_many(
     decided: list[int] = []
     events: list[int] = []
     skipped: dict[int, str] = {}
-    for track_id in dict.fromkeys(track_ids):
-        if track_id not in queued:
+    with queue.refreshed_once(session):  # the queue rows once at the end, not per track
+        for track_id in dict.fromkeys(track_ids):
+            if track_id not in queued:
+                latest = last_state_event(session, track_id=track_id)
+                skipped[track_id] = (
+                    "no longer in the queue: " + conflict_message(latest)
+                    if latest is not None
+                    else "not in the review queue"
+                )
+                continue
+            try:
+                review.decide(
+                    session,
+                    track_id=track_id,
+                    action=action,
+                    reason=reason,
+                    note=note,
+                    actor=actor,
+                    role=role,
+                )
+            except ServiceError as exc:
+                if exc.status != 409:  # a claim by someone else: skip it; else it is fatal
+                    raise
+                skipped[track_id] = exc.message
+                continue
             latest = last_state_event(session, track_id=track_id)
-            skipped[track_id] = (
-                "no longer in the queue: " + conflict_message(latest)
-                if latest is not None
-                else "not in the review queue"
-            )
-            continue
-        try:
-            review.decide(
-                session,
-                track_id=track_id,
-                action=action,
-                reason=reason,
-                note=note,
-                actor=actor,
-                role=role,
-            )
-        except ServiceError as exc:
-            if exc.status != 409:  # a claim by someone else: skip it; anything else is fatal
-                raise
-            skipped[track_id] = exc.message
-            continue
-        latest = last_state_event(session, track_id=track_id)
-        if latest is not None:
-            events.append(latest.id)
-        decided.append(track_id)
+            if latest is not None:
+                events.append(latest.id)
+            decided.append(track_id)
     if decided:
         record_event(
             session,

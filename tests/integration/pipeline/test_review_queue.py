@@ -181,6 +181,9 @@ def test_stored_queue_rows_follow_every_kind_of_change(
             s, track_id=track_id, action=action, reason="test", note=None, **MODERATOR
         )
 
+    def undo(session: Session) -> None:
+        moderation.undo_last(session, window_s=UNDO_WINDOW_S, **MODERATOR)
+
     scan(album_copy, SPAM_SINGLE)  # the pipeline: ingest, analyse, score
     queued = _holds(factory, "after the pipeline scored the deliveries")
     with session_scope(factory) as session:
@@ -190,8 +193,7 @@ def test_stored_queue_rows_follow_every_kind_of_change(
     assert spam in queued and cleared not in queued
 
     assert spam not in act("a removal", decide(spam, "remove"))
-    undone = act("an undo", lambda s: moderation.undo_last(s, window_s=UNDO_WINDOW_S, **MODERATOR))
-    assert spam in undone
+    assert spam in act("an undo", undo)
     assert act("an escalation", decide(spam, "escalate"))[spam]["priority"] >= ESCALATION_PRIORITY
     assert spam not in act("an approval", decide(spam, "approve"))
 
@@ -229,4 +231,14 @@ def test_stored_queue_rows_follow_every_kind_of_change(
     message = album_copy / "NewReleaseMessage.xml"
     message.write_text(message.read_text().replace("LANTERN-2026-0001-1", "LANTERN-2026-0001-2"))
     scan(album_copy)
-    assert _holds(factory, "after a redelivery")[cleared]["risk"] < 0.8
+    queued = _holds(factory, "after a redelivery")
+    assert queued[cleared]["risk"] < 0.8
+
+    def bulk(session: Session) -> None:
+        moderation.decide_many(
+            session, track_ids=sorted(queued), action="remove", reason="test", note=None,
+            **MODERATOR,
+        )
+
+    assert act("a bulk removal", bulk) == {}
+    assert set(act("the bulk's undo", undo)) == set(queued)

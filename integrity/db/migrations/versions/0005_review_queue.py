@@ -165,24 +165,22 @@ def _backfill(bind: sa.Connection) -> None:
     ).all()
     for start in range(0, len(queued), BACKFILL_BATCH):
         batch = queued[start : start + BACKFILL_BATCH]
+        current = {row[0]: row[1] for row in batch}  # track → its current delivery
         found: dict[int, list[tuple[int, str, str, Any]]] = defaultdict(list)
-        for track_id, finding_id, code, severity, evidence in bind.execute(
+        for track_id, delivery_id, finding_id, code, severity, evidence in bind.execute(
             sa.select(
                 findings.c.track_id,
+                findings.c.delivery_id,
                 findings.c.id,
                 findings.c.code,
                 findings.c.severity,
                 findings.c.evidence,
             )
-            .join(
-                tracks,
-                (tracks.c.id == findings.c.track_id)
-                & (tracks.c.delivery_id == findings.c.delivery_id),
-            )
-            .where(findings.c.track_id.in_([row[0] for row in batch]))
+            .where(findings.c.track_id.in_(list(current)))
             .order_by(findings.c.id)
         ):
-            found[track_id].append((finding_id, code, severity, evidence or {}))
+            if delivery_id == current[track_id]:  # superseded findings are not counted
+                found[track_id].append((finding_id, code, severity, evidence or {}))
         rows = []
         for track_id, delivery_id, sender, current, appeal_since, waiting_since in batch:
             mine = found.get(track_id, [])
