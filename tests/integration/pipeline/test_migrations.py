@@ -22,8 +22,22 @@ from integrity.service import accounts
 from tests.service_support import fresh_pg_database
 
 
-def test_migrations_match_the_models(database_url):
-    engine = create_db_engine(database_url)
+@pytest.fixture(params=["sqlite", "postgres"])
+def migrated_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A database that only the migrations have touched: the session's shared PostgreSQL
+    database also holds what other tests created outside them (the fingerprint index's tables
+    after a scan), which a parallel run may have put there first."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'm.db'}"
+        command.upgrade(alembic_config(url), "head")
+        yield url
+        return
+    with fresh_pg_database() as url:
+        yield url
+
+
+def test_migrations_match_the_models(migrated_url):
+    engine = create_db_engine(migrated_url)
     try:
         assert schema_is_current(engine)
         with engine.connect() as connection:
