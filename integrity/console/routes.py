@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -702,11 +703,24 @@ def track_spectrogram(
     user: ConsoleUser = SIGNED_IN,
 ) -> Response:
     """The server-rendered spectrogram (cached per audio asset)."""
+    return _track_image(request, track_id, console_service.spectrogram_file)
+
+
+@router.get("/tracks/{track_id}/artifacts.png")
+def track_artifacts(
+    track_id: int,
+    request: Request,
+    user: ConsoleUser = SIGNED_IN,
+) -> Response:
+    """The decoder-artifact evidence: the detector's residual spectrum (cached per asset)."""
+    return _track_image(request, track_id, console_service.artifact_file)
+
+
+def _track_image(request: Request, track_id: int, cached: Callable[..., Path]) -> Response:
+    """A PNG the service renders once per audio asset; errors as JSON (it is an <img>)."""
     try:
         with unit_of_work(request) as session:
-            path = console_service.spectrogram_file(
-                session, track_id=track_id, settings=settings_of(request)
-            )
+            path = cached(session, track_id=track_id, settings=settings_of(request))
     except ServiceError as exc:
         return JSONResponse({"detail": exc.message, "field": exc.field}, status_code=exc.status)
     return FileResponse(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import secrets
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,14 +21,19 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from integrity.audio import AudioDecodeError, decode_file
+from integrity.audio import AudioDecodeError, DecodedAudio, decode_file
+from integrity.catalog.assets import stored_features
 from integrity.catalog.pipeline import decode_limits
 from integrity.catalog.storage import store_for
 from integrity.config import Settings
+from integrity.console.artifact_plot import COMB_DRAWN_MAX, artifact_image, artifact_residual
 from integrity.console.spectrogram import SPECTROGRAM_RATE_HZ, png_bytes, spectrogram_image
 from integrity.db.models import Analysis, Delivery, Finding, Release, ReleaseTrack, Track, utc_now
 from integrity.db.service_models import ApiKey, Appeal, ConsoleSession, Sender, TrackModeration
+from integrity.detection.reasons import REAL_QUANTILES
 from integrity.detection.registry import ModelNotFoundError, load_model
+from integrity.features import constants as feature_constants
+from integrity.features.artifacts import BIN_HZ
 from integrity.service import audit, moderation, review
 from integrity.service.errors import ServiceError
 
@@ -36,6 +43,10 @@ SESSION_TOKEN_BYTES = 32
 EXPIRED_SESSION_KEPT_S = 7 * 24 * 3600  # expired or signed-out rows kept this long, then swept
 CSRF_TOKEN_BYTES = 32
 SPECTROGRAM_FOLDER = "console-spectrograms"  # under the data dir, one PNG per asset SHA-256
+ARTIFACT_FOLDER = "console-artifacts"  # likewise the residual-spectrum plots
+ARTIFACT_MODEL = "synthetic"  # the detector whose artifact features the plot shows
+COMB_DRAWN_ABOVE_REAL = 0.99  # the comb is drawn when its prominence beats this share of the
+# held-out real recordings the model recorded quantiles from (one of REAL_QUANTILES)
 AUDIO_MEDIA_TYPES = {
     ".mp3": "audio/mpeg",
     ".flac": "audio/flac",
@@ -151,16 +162,7 @@ def track_evidence(session: Session, *, track_id: int, models_dir: Path) -> dict
             .where(ReleaseTrack.track_id == track_id)
         )
     )
-    analysis = (
-        session.scalars(
-            select(Analysis)
-            .where(Analysis.asset_sha256 == track.asset_sha256)
-            .order_by(Analysis.id.desc())
-            .limit(1)
-        ).first()
-        if track.asset_sha256
-        else None
-    )
+    analysis = latest_analysis(session, track)
     scores = [
         {
             "name": name,
@@ -227,9 +229,22 @@ def track_evidence(session: Session, *, track_id: int, models_dir: Path) -> dict
         "scores": scores,
         "appeals": appeals,
         "duplicate_views": duplicates,
+        "artifacts": artifact_evidence(track=track, analysis=analysis, models_dir=models_dir),
         "seen_event_id": latest.id if latest else 0,
         "moderation_row": session.get(TrackModeration, track_id),
     }
+
+
+def latest_analysis(session: Session, track: Track) -> Analysis | None:
+    """The newest analysis of the track's audio asset (None before analysis)."""
+    if track.asset_sha256 is None:
+        return None
+    return session.scalars(
+        select(Analysis)
+        .where(Analysis.asset_sha256 == track.asset_sha256)
+        .order_by(Analysis.id.desc())
+        .limit(1)
+    ).first()
 
 
 def duration_of(session: Session, track: Track | None) -> float | None:
@@ -260,26 +275,117 @@ def audio_file(session: Session, *, track_id: int, settings: Settings) -> tuple[
     return path, media_type
 
 
-def spectrogram_file(session: Session, *, track_id: int, settings: Settings) -> Path:
-    """The track's spectrogram PNG, rendered once per audio asset and cached on disk."""
-    track = session.get(Track, track_id)
-    if track is None or track.asset_sha256 is None:
-        raise ServiceError(404, "track_id", f"track {track_id} has no analysed audio")
-    folder = settings.data_dir / SPECTROGRAM_FOLDER
-    target = folder / f"{track.asset_sha256}.png"
-    if target.is_file():
-        return target
+def _decoded(
+    session: Session, *, track_id: int, settings: Settings, rate: int | None
+) -> DecodedAudio:
     source, _ = audio_file(session, track_id=track_id, settings=settings)
     try:
-        audio = decode_file(source, sample_rate=SPECTROGRAM_RATE_HZ, limits=decode_limits(settings))
+        return decode_file(source, sample_rate=rate, limits=decode_limits(settings))
     except AudioDecodeError as exc:
         raise ServiceError(
             422, "track_id", f"track {track_id}: audio not decodable ({exc})"
         ) from exc
-    data = png_bytes(spectrogram_image(audio.samples))
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, suffix=".part")
+
+
+def _cached_png(target: Path, render: Callable[[], bytes]) -> Path:
+    """`target` as it is, else rendered once and written whole (concurrent renders race
+    harmlessly: each writes a complete file and the last rename wins)."""
+    if target.is_file():
+        return target
+    data = render()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
     with os.fdopen(handle, "wb") as out:
         out.write(data)
-    os.replace(temporary, target)  # whole or not at all, even with concurrent renders
+    os.replace(temporary, target)
     return target
+
+
+def _analysed(session: Session, track_id: int) -> Track:
+    track = session.get(Track, track_id)
+    if track is None or track.asset_sha256 is None:
+        raise ServiceError(404, "track_id", f"track {track_id} has no analysed audio")
+    return track
+
+
+def spectrogram_file(session: Session, *, track_id: int, settings: Settings) -> Path:
+    """The track's spectrogram PNG, rendered once per audio asset and cached on disk."""
+    track = _analysed(session, track_id)
+
+    def render() -> bytes:
+        audio = _decoded(session, track_id=track_id, settings=settings, rate=SPECTROGRAM_RATE_HZ)
+        return png_bytes(spectrogram_image(audio.samples))
+
+    return _cached_png(settings.data_dir / SPECTROGRAM_FOLDER / f"{track.asset_sha256}.png", render)
+
+
+def artifact_evidence(
+    *, track: Track, analysis: Analysis | None, models_dir: Path
+) -> dict[str, Any] | None:
+    """What the page says beside the residual plot, from the features the analysis stored:
+    None when the track has no synthetic score or the detector read no artifacts (too short,
+    or band-limited below the band it analyses)."""
+    if analysis is None or ARTIFACT_MODEL not in (track.scores or {}):
+        return None
+    vector = stored_features(analysis)
+    if vector is None:
+        return None
+    period_hz, prominence = vector["art.comb_period_hz"], vector["art.comb_prominence"]
+    if not (math.isfinite(period_hz) and math.isfinite(prominence)):
+        return None
+    band_top_hz = min(
+        feature_constants.ARTIFACT_MAX_HZ,
+        float(vector["bw.cutoff_hz"]) - feature_constants.CUTOFF_GUARD_HZ,
+    )
+    view: dict[str, Any] = {
+        "comb_period_hz": float(period_hz),
+        "comb_spacing": f"{period_hz / 1000:.3f} kHz"
+        if period_hz >= 1000
+        else f"{period_hz:.0f} Hz",
+        "comb_prominence": float(prominence),
+        "band_low_hz": feature_constants.ARTIFACT_MIN_HZ,
+        "bin_hz": BIN_HZ,
+        "band_top_hz": band_top_hz,
+        "comb_too_fine": (band_top_hz - feature_constants.ARTIFACT_MIN_HZ) / float(period_hz)
+        > COMB_DRAWN_MAX,
+        "real_n": 0,
+        "real_median": None,
+        "real_upper": None,
+        "draw_comb": False,
+    }
+    try:
+        model = load_model(
+            ARTIFACT_MODEL, (track.model_versions or {}).get(ARTIFACT_MODEL), root=models_dir
+        )
+    except (ModelNotFoundError, OSError, KeyError, ValueError):
+        return view  # no recorded quantiles: the comb is not drawn, the numbers still shown
+    quantiles = model.meta.get("real_quantiles", {}).get("art.comb_prominence") or ()
+    if len(quantiles) == len(REAL_QUANTILES):
+        upper = float(quantiles[REAL_QUANTILES.index(COMB_DRAWN_ABOVE_REAL)])
+        view.update(
+            real_n=int(model.meta.get("real_quantiles_n", 0)),
+            real_median=float(quantiles[REAL_QUANTILES.index(0.5)]),
+            real_upper=upper,
+            draw_comb=float(prominence) > upper and not view["comb_too_fine"],
+        )
+    return view
+
+
+def artifact_file(session: Session, *, track_id: int, settings: Settings) -> Path:
+    """The track's residual-spectrum PNG (the decoder-artifact evidence), rendered once per
+    audio asset (and per whether the comb is drawn) and cached on disk."""
+    track = _analysed(session, track_id)
+    analysis = latest_analysis(session, track)
+    view = artifact_evidence(track=track, analysis=analysis, models_dir=settings.models_dir)
+    if view is None:
+        raise ServiceError(404, "track_id", f"track {track_id} has no decoder-artifact reading")
+    name = f"{track.asset_sha256}{'-comb' if view['draw_comb'] else ''}.png"
+
+    def render() -> bytes:
+        audio = _decoded(session, track_id=track_id, settings=settings, rate=None)
+        found = artifact_residual(audio.samples, audio.sample_rate)
+        if found is None:
+            raise ServiceError(422, "track_id", f"track {track_id}: no decoder-artifact reading")
+        return png_bytes(artifact_image(found, draw_comb=view["draw_comb"]))
+
+    return _cached_png(settings.data_dir / ARTIFACT_FOLDER / name, render)

@@ -116,13 +116,18 @@ def test_csrf_is_required_and_sign_out_ends_the_session_server_side(service, db,
     with session_scope(db) as session:
         assert moderation.last_state_event(session, track_id=track_id) is None
 
+    # A track without analysed audio has no plot to show: a plain 404, not an error page.
+    missing = client.get(f"/console/tracks/{track_id}/artifacts.png")
+    assert missing.status_code == 404 and missing.json()["field"] == "track_id"
+
     cookie = client.cookies.get("integrity_console")
     out = client.post("/console/logout", data={"csrf": csrf}, follow_redirects=False)
     assert out.status_code == 303
     replay = browser()
     replay.cookies.set("integrity_console", cookie, path="/console")
     assert replay.get("/console/queue", follow_redirects=False).status_code == 303
-    assert replay.get(f"/console/tracks/{track_id}/audio").status_code == 401
+    for media in ("audio", "spectrogram.png", "artifacts.png"):  # signed-in moderators only
+        assert replay.get(f"/console/tracks/{track_id}/{media}").status_code == 401, media
 
 
 def test_queue_risk_in_sql_matches_the_review_api_and_filters_work(service, db, browser):
