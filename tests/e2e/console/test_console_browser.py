@@ -197,6 +197,24 @@ def audio_time(driver: WebDriver, element_id: str) -> float:
     )
 
 
+UNLABELLED_CONTROLS_JS = """
+const named = (el) => (el.getAttribute('aria-label') || '').trim()
+  || (el.getAttribute('aria-labelledby') || '').split(/\\s+/).filter(Boolean)
+       .map((id) => (document.getElementById(id) || {}).textContent || '').join('').trim()
+  || Array.from(el.labels || []).map((l) => l.textContent).join('').trim()
+  || (el.tagName === 'BUTTON' ? el.textContent.trim() : '')
+  || (el.getAttribute('title') || '').trim();
+return Array.from(document.querySelectorAll('input, select, textarea, button, audio[controls]'))
+  .filter((el) => el.type !== 'hidden' && !named(el))
+  .map((el) => el.outerHTML.slice(0, 160));
+"""
+
+
+def unlabelled_controls(driver: WebDriver) -> list[str]:
+    """Every form control (and audio player) on the page with no accessible name."""
+    return list(driver.execute_script(UNLABELLED_CONTROLS_JS))
+
+
 def no_horizontal_scroll(driver: WebDriver) -> bool:
     return bool(
         driver.execute_script(
@@ -243,7 +261,7 @@ def test_refusals_uploader_key_csrf_and_models_page(console, browser):
     assert "spam" in models and "synthetic" in models
 
 
-def test_moderator_clears_the_queue_with_the_keyboard(console, browser):
+def test_moderator_clears_the_queue_with_the_keyboard(console, browser, tmp_path):
     duplicate = console.tracks["Night Ferry"]
     original = console.tracks["Harbour Lights"]
     spam = next(i for title, i in console.tracks.items() if title.startswith("Rain Sounds"))
@@ -310,6 +328,16 @@ def test_moderator_clears_the_queue_with_the_keyboard(console, browser):
         lambda d: d.execute_script("return arguments[0].naturalWidth", spectrogram) > 0,
         "spectrogram",
     )
+    # The decoder-artifact evidence: the detector's residual spectrum, described in words.
+    plot = browser.find_element(By.ID, "artifact-plot")
+    wait(
+        browser,
+        lambda d: d.execute_script("return arguments[0].naturalWidth", plot) > 0,
+        "the residual-spectrum plot",
+    )
+    assert plot.get_attribute("alt").startswith("Residual spectrum of Night Ferry")
+    assert "regular grid" in browser.find_element(By.ID, "artifact-reading").text
+    browser.find_element(By.ID, "artifacts").screenshot(str(tmp_path / "console-artifacts.png"))
     section = browser.find_element(By.ID, "duplicate-1")
     browser.execute_script("arguments[0].scrollIntoView()", section)
     section.screenshot(str(DOCS / "console-duplicate.png"))
@@ -358,17 +386,6 @@ def test_moderator_clears_the_queue_with_the_keyboard(console, browser):
     # The declared-AI track shows its DDEX disclosure.
     browser.get(console.base + f"/console/tracks/{declared_ai}")
     assert browser.find_element(By.ID, "contains-ai").text == "All"
-
-    # Readable at 200 % zoom: nothing runs off the side of the queue or a track page.
-    width, height = ZOOMED_VIEWPORT_PX
-    browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": False},
-    )
-    for path in ("/console/queue", f"/console/tracks/{duplicate}"):
-        browser.get(console.base + path)
-        assert no_horizontal_scroll(browser), path
-    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
     browser.find_element(By.ID, "sign-out").click()
     wait(browser, lambda d: "/console/login" in d.current_url, "signed out")
@@ -442,3 +459,30 @@ def test_moderator_answers_an_appeal_and_reviews_their_decisions(console, browse
     browser.save_screenshot(str(tmp_path / "console-mine.png"))
     newest[0][1].find_element(By.TAG_NAME, "a").click()
     wait(browser, lambda d: d.current_url.endswith(f"/console/tracks/{track}"), "the track")
+
+
+def test_every_control_is_labelled_and_pages_fit_at_200_percent_zoom(console, browser):
+    duplicate = console.tracks["Night Ferry"]
+    sign_in(browser, console, "moderator")
+    pages = ("/console/queue", f"/console/tracks/{duplicate}")
+    for path in pages:
+        browser.get(console.base + path)
+        assert browser.find_elements(By.CSS_SELECTOR, "input, select, button"), path
+        assert unlabelled_controls(browser) == [], path
+    browser.execute_script("document.querySelector('main').append(document.createElement('input'))")
+    assert unlabelled_controls(browser) == ["<input>"]  # the walk does see a bare control
+
+    # Readable at 200 % zoom: a 1280 px window at twice the scale is a 640 CSS px viewport,
+    # and nothing (tables, players, the two plots) runs off the side of either page.
+    width, height = ZOOMED_VIEWPORT_PX
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": False},
+    )
+    try:
+        for path in pages:
+            browser.get(console.base + path)
+            assert browser.execute_script("return window.innerWidth") == width
+            assert no_horizontal_scroll(browser), path
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
