@@ -716,6 +716,23 @@ def track_artifacts(
     return _track_image(request, track_id, console_service.artifact_file)
 
 
+@router.get("/tracks/{track_id}/artifacts.json")
+def track_artifact_peaks(
+    track_id: int,
+    request: Request,
+    user: ConsoleUser = SIGNED_IN,
+) -> JSONResponse:
+    """The peaks the residual plot marks, for the page to say in words."""
+    try:
+        with unit_of_work(request) as session:
+            peaks = console_service.artifact_peaks(
+                session, track_id=track_id, settings=settings_of(request)
+            )
+    except ServiceError as exc:
+        return JSONResponse({"detail": exc.message, "field": exc.field}, status_code=exc.status)
+    return JSONResponse(peaks, headers={"cache-control": "private, max-age=3600"})
+
+
 def _track_image(request: Request, track_id: int, cached: Callable[..., Path]) -> Response:
     """A PNG the service renders once per audio asset; errors as JSON (it is an <img>)."""
     try:
@@ -828,7 +845,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(NotSignedIn)
     async def _not_signed_in(request: Request, _exc: NotSignedIn) -> Response:
-        media = request.url.path.endswith(("/audio", "/counts", ".png"))
+        media = request.url.path.endswith(("/audio", "/counts", ".png", ".json"))
         if request.method == "GET" and not media:
             target = urlencode(
                 {"next": request.url.path + (f"?{request.url.query}" if request.url.query else "")}

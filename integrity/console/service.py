@@ -7,6 +7,7 @@ Functions take a session and never commit (the request owns the transaction).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
@@ -287,17 +288,20 @@ def _decoded(
         ) from exc
 
 
-def _cached_png(target: Path, render: Callable[[], bytes]) -> Path:
-    """`target` as it is, else rendered once and written whole (concurrent renders race
-    harmlessly: each writes a complete file and the last rename wins)."""
-    if target.is_file():
-        return target
-    data = render()
+def _write_whole(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
     with os.fdopen(handle, "wb") as out:
         out.write(data)
     os.replace(temporary, target)
+
+
+def _cached_png(target: Path, render: Callable[[], bytes]) -> Path:
+    """`target` as it is, else rendered once and written whole (concurrent renders race
+    harmlessly: each writes a complete file and the last rename wins)."""
+    if target.is_file():
+        return target
+    _write_whole(target, render())
     return target
 
 
@@ -373,7 +377,8 @@ def artifact_evidence(
 
 def artifact_file(session: Session, *, track_id: int, settings: Settings) -> Path:
     """The track's residual-spectrum PNG (the decoder-artifact evidence), rendered once per
-    audio asset (and per whether the comb is drawn) and cached on disk."""
+    audio asset (and per whether the comb is drawn) and cached on disk; the peaks it marks
+    are written beside it first (`.json`), so a cached PNG always has them."""
     track = _analysed(session, track_id)
     analysis = latest_analysis(session, track)
     view = artifact_evidence(track=track, analysis=analysis, models_dir=settings.models_dir)
@@ -386,6 +391,25 @@ def artifact_file(session: Session, *, track_id: int, settings: Settings) -> Pat
         found = artifact_residual(audio.samples, audio.sample_rate)
         if found is None:
             raise ServiceError(422, "track_id", f"track {track_id}: no decoder-artifact reading")
+        marked = {"peaks_hz": list(found.peaks_hz), "peaks_db": list(found.peaks_db)}
+        _write_whole(target.with_suffix(".json"), json.dumps(marked).encode())
         return png_bytes(artifact_image(found, draw_comb=view["draw_comb"]))
 
-    return _cached_png(settings.data_dir / ARTIFACT_FOLDER / name, render)
+    target = settings.data_dir / ARTIFACT_FOLDER / name
+    if target.is_file() and not target.with_suffix(".json").is_file():
+        target.unlink(missing_ok=True)  # rendered before the peaks were kept: render again
+    return _cached_png(target, render)
+
+
+def artifact_peaks(session: Session, *, track_id: int, settings: Settings) -> dict[str, Any]:
+    """The peaks the residual plot marks, in words' units (kHz, dB), for the page's text."""
+    marked = json.loads(
+        artifact_file(session, track_id=track_id, settings=settings)
+        .with_suffix(".json")
+        .read_text()
+    )
+    return {
+        "peaks_khz": [hz / 1000.0 for hz in marked["peaks_hz"]],
+        "peaks_db": marked["peaks_db"],
+        "min_prominence_db": feature_constants.NARROW_PEAK_MIN_DB,
+    }

@@ -98,6 +98,23 @@
     }
   });
 
+  // The residual plot's marked peaks, said in words once the plot is rendered.
+  const plot = document.getElementById("artifact-plot");
+  const peaks = document.getElementById("artifact-peaks");
+  const sayPeaks = () => {
+    fetch(plot.dataset.peaks, { credentials: "same-origin", headers: { accept: "application/json" } })
+      .then((response) => (response.ok ? response.json() : null))
+      .then((marked) => {
+        if (!marked) return;
+        peaks.textContent = marked.peaks_khz.length
+          ? "Marked peaks: " + marked.peaks_khz.map((khz, i) =>
+              khz.toFixed(2) + " kHz (prominence " + marked.peaks_db[i].toFixed(1) + " dB)").join(", ") + "."
+          : "No narrow peak clears the detector's " + marked.min_prominence_db + " dB prominence: nothing is marked.";
+      });
+  };
+  // After the image: it renders the plot and the peaks together, once.
+  if (plot && peaks) { if (plot.complete) sayPeaks(); else plot.addEventListener("load", sayPeaks); }
+
   // Live counts from /console/counts (the numbers /metrics exports).
   const depth = document.getElementById("count-depth");
   if (depth) {

@@ -337,6 +337,10 @@ def test_moderator_clears_the_queue_with_the_keyboard(console, browser, tmp_path
     )
     assert plot.get_attribute("alt").startswith("Residual spectrum of Night Ferry")
     assert "regular grid" in browser.find_element(By.ID, "artifact-reading").text
+    marked = wait(
+        browser, lambda d: d.find_element(By.ID, "artifact-peaks").text, "the peaks in words"
+    )
+    assert marked.startswith("Marked peaks: ") and marked.count(" kHz (") == 5, marked
     browser.find_element(By.ID, "artifacts").screenshot(str(tmp_path / "console-artifacts.png"))
     section = browser.find_element(By.ID, "duplicate-1")
     browser.execute_script("arguments[0].scrollIntoView()", section)

@@ -117,8 +117,9 @@ def test_csrf_is_required_and_sign_out_ends_the_session_server_side(service, db,
         assert moderation.last_state_event(session, track_id=track_id) is None
 
     # A track without analysed audio has no plot to show: a plain 404, not an error page.
-    missing = client.get(f"/console/tracks/{track_id}/artifacts.png")
-    assert missing.status_code == 404 and missing.json()["field"] == "track_id"
+    for media in ("artifacts.png", "artifacts.json"):
+        missing = client.get(f"/console/tracks/{track_id}/{media}")
+        assert missing.status_code == 404 and missing.json()["field"] == "track_id", media
 
     cookie = client.cookies.get("integrity_console")
     out = client.post("/console/logout", data={"csrf": csrf}, follow_redirects=False)
@@ -126,7 +127,8 @@ def test_csrf_is_required_and_sign_out_ends_the_session_server_side(service, db,
     replay = browser()
     replay.cookies.set("integrity_console", cookie, path="/console")
     assert replay.get("/console/queue", follow_redirects=False).status_code == 303
-    for media in ("audio", "spectrogram.png", "artifacts.png"):  # signed-in moderators only
+    # Audio, both plots and the plot's peaks: signed-in moderators only.
+    for media in ("audio", "spectrogram.png", "artifacts.png", "artifacts.json"):
         assert replay.get(f"/console/tracks/{track_id}/{media}").status_code == 401, media
 
 
