@@ -70,7 +70,9 @@ ALLOWED_CODECS: frozenset[str] = frozenset(
 # Codecs FFmpeg reports under a decoder-specific name, normalised for records.
 CODEC_ALIASES: dict[str, str] = {"mp3float": "mp3", "libopus": "opus", "libvorbis": "vorbis"}
 # (container, codec) pairs decoded with libsndfile: it measured faster than FFmpeg for these
-# (benchmarks/decode_speed.py); everything else goes through PyAV.
+# (benchmarks/decode_speed.py); everything else goes through PyAV. Not Ogg Vorbis: on stereo
+# music FFmpeg's decoder ran 344-364x realtime to 8 kHz against libsndfile's 234-267x (same
+# files and run, Xeon, 2026-12-02); libsndfile only wins on sub-second mono clips.
 SOUNDFILE_PAIRS: frozenset[tuple[str, str]] = frozenset(
     {
         ("wav", "pcm_s16le"),
@@ -78,9 +80,11 @@ SOUNDFILE_PAIRS: frozenset[tuple[str, str]] = frozenset(
         ("wav", "pcm_s32le"),
         ("wav", "pcm_f32le"),
         ("wav", "pcm_u8"),
-        ("ogg", "vorbis"),
     }
 )
+# Pairs FFmpeg decodes first and libsndfile takes over when FFmpeg refuses them: FFmpeg 5.1 /
+# PyAV 18 reject the Vorbis headers of some Debian game-music files that libvorbis plays.
+SOUNDFILE_FALLBACK_PAIRS: frozenset[tuple[str, str]] = frozenset({("ogg", "vorbis")})
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,10 +573,12 @@ def decode(
     `checked` is a probe the caller has already validated; without it we probe here. With
     `stream_to`, the samples are handed over in STREAM_BLOCK_FRAMES blocks as they are decoded
     and `samples` comes back empty: it is called with the probe once per decoding attempt
-    (a libsndfile failure falls back to FFmpeg from the start, so its consumers start afresh).
+    (a failure of the first decoder falls back to the other from the start, so its consumers
+    start afresh).
     """
     found = checked if checked is not None else probe(path)
-    backend = "soundfile" if (found.container, found.codec) in SOUNDFILE_PAIRS else "pyav"
+    pair = (found.container, found.codec)
+    backend = "soundfile" if pair in SOUNDFILE_PAIRS else "pyav"
     sink: _MonoSink | None = None
     if backend == "soundfile":
         try:
@@ -582,7 +588,15 @@ def decode(
                 raise
             backend = "pyav"  # libsndfile is stricter about headers than FFmpeg; try it
     if sink is None:
-        found, sink = _decode_pyav(path, found.container, sample_rate, max_duration_s, stream_to)
+        try:
+            found, sink = _decode_pyav(
+                path, found.container, sample_rate, max_duration_s, stream_to
+            )
+        except AudioDecodeError as exc:
+            if exc.reason is not DecodeFailure.CORRUPT or pair not in SOUNDFILE_FALLBACK_PAIRS:
+                raise
+            backend = "soundfile"
+            sink = _decode_soundfile(path, found, sample_rate, max_duration_s, stream_to)
     _check_complete(path, found, sink.taken_s)
     return Decoded(
         samples=sink.result(found.channels),
