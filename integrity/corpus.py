@@ -58,6 +58,7 @@ MUSIC_PACKAGES: tuple[CorpusPackage, ...] = (
     CorpusPackage("supertuxkart-data", "music", "GPL-3+ / CC-BY-SA (SuperTuxKart)"),
     CorpusPackage("hedgewars-data", "music", "GPL-2 / CC (Hedgewars)"),
     CorpusPackage("redeclipse-data", "music", "CC-BY-SA / various free (Red Eclipse)"),
+    CorpusPackage("openclonk-data", "music", "ISC and upstream content licence (OpenClonk)"),
     # Calibration side: operating points are read from these packages' windows only.
     CorpusPackage("widelands-data", "music", "GPL-2+ (Widelands)", "calib"),
     CorpusPackage("megaglest-data", "music", "CC-BY-SA-3.0 (MegaGlest)", "calib"),

@@ -227,10 +227,19 @@ def plan_jobs(*, quick: bool, seed: int, cache_dir: Path | None = None) -> list[
     voices = sorted(
         f for f in music.get("hedgewars-data", []) if "/voices/" in str(f).lower()
     )
+    # 0 A.D.'s unit voices (wideband, several languages and speakers), in the full corpus.
+    unit_voices = sorted(
+        f
+        for f in music.get("0ad-data", [])
+        if "/audio/voice/" in str(f).lower() and "/global/" not in str(f).lower()  # no dogs
+    )
+    n, quarter = size.speech_sources, size.speech_sources // 4
+    # With 0 A.D.'s voices a quarter each; without them (the quick corpus) half are prompts.
     pools = (
-        (prompts, "asterisk-core-sounds-en-wav", size.speech_sources // 2),
-        (letters, "klettres-data", size.speech_sources // 4),
-        (voices, "hedgewars-data", size.speech_sources - 3 * (size.speech_sources // 4)),
+        (prompts, "asterisk-core-sounds-en-wav", quarter if unit_voices else n // 2),
+        (letters, "klettres-data", quarter),
+        (voices, "hedgewars-data", quarter if unit_voices else n - 3 * quarter),
+        (unit_voices, "0ad-data", n - 3 * quarter if unit_voices else 0),
     )
     for pool, package, count in pools:
         for group in _speech_groups(pool, count, rng):

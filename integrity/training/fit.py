@@ -445,6 +445,16 @@ def model_card(
         f"{points['review_fpr']:.1%} false positives: {points['note']}. filter / block "
         "are not used by a model score alone.",
         "",
+        "## Reproduce",
+        "```",
+        "integrity train build-data --workers 2     # the full corpus, default seed 20240401",
+        f"integrity train fit --version {version}",
+        f"integrity train calibrate --version {version} --folds "
+        + ",".join(meta.get("operating_point_folds", ["threshold"])),
+        f"integrity train evaluate --version {version} --workers 2",
+        "```",
+        "The manifest's sha256 above identifies the corpus those commands rebuild.",
+        "",
         "## Evaluation",
         f"- Calib fold: AUC {metrics['calib']['auc']:.4f}, EER {metrics['calib']['eer']:.4f} "
         f"(n={metrics['calib']['n']}).",
