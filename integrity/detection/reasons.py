@@ -77,6 +77,14 @@ def _artifact(name: str, full: Mapping[str, float]) -> str | None:
             f"({fs / 1000:g} kHz / {stride}), where a stride-{stride} upsampling decoder "
             "leaves them"
         )
+    m = re.fullmatch(r"art\.rgrid_s(\d+)(_contrast)?", name)
+    if m:
+        stride = int(m.group(1))
+        what = "stands out" if m.group(2) else "is strong"
+        return (
+            f"a comb of narrow spectral lines on a stride-{stride} decoder grid (a generator "
+            f"rate / {stride}, searched within 10 % resampling) {what}"
+        )
     m = re.fullmatch(r"art\.fs(\d)_(\d+)", name)
     if m:
         div, fs = int(m.group(1)), int(m.group(2))

@@ -6,7 +6,9 @@ spectral lines at multiples of fs/s. Averaging a long FFT over the track and rem
 envelope leaves those lines as a residual. Fixed bins find them where they are expected;
 pitch-shift moves them (x1.029 for +50 cents), so there are also shift-invariant measures: the
 comb period/prominence from the residual's autocorrelation and cepstrum, narrow peaks stable
-across segments, and expected positions searched over small resampling factors.
+across segments, expected positions searched over small resampling factors (+-60 cents), and a
+resample-invariant stride-grid search: on a log-frequency copy of the residual a resampling is a
+shift, so the grid of every stride product is searched over +-10 % of every generator rate.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ def artifact_feature_names() -> tuple[str, ...]:
             names.append(f"art.grid_{int(fs)}_s{stride}")
     for fs in c.GENERATOR_RATES_HZ:
         names += [f"art.fs4_{int(fs)}", f"art.fs8_{int(fs)}"]
+    for stride in c.STRIDE_PRODUCTS:
+        names += [f"art.rgrid_s{stride}", f"art.rgrid_s{stride}_contrast"]
     names += [
         "art.comb_period_hz",
         "art.comb_strength",
@@ -115,6 +119,49 @@ def _single_score(res: np.ndarray, freq_hz: float, lo: int, hi: int, floor: floa
     return float(np.nanmax(vals) - floor)
 
 
+CELLS_PER_OCTAVE = 1200.0 / c.RESAMPLE_STEP_CENTS
+
+
+def _log_residual(res: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The residual on a log-frequency grid (RESAMPLE_STEP_CENTS per cell) from bin lo to hi,
+    each cell the largest value within PEAK_TOLERANCE_BINS of its frequency: a resampling by a
+    factor is then a shift by a whole number of cells, the same at every harmonic."""
+    dilated = scipy.ndimage.maximum_filter1d(res, 2 * c.PEAK_TOLERANCE_BINS + 1, mode="nearest")
+    cells = int(np.log2(hi / lo) * CELLS_PER_OCTAVE)
+    freqs_bins = lo * 2.0 ** (np.arange(cells) / CELLS_PER_OCTAVE)
+    out: np.ndarray = dilated[np.clip(np.rint(freqs_bins).astype(int), 0, res.size - 1)]
+    return out
+
+
+def resample_invariant_grid(
+    log_res: np.ndarray, lo: int, stride: int, floor: float
+) -> tuple[float, float]:
+    """(best, contrast) of the comb at multiples of fs / stride, fs any generator rate, searched
+    over every resampling factor within +-RESAMPLE_SEARCH: best is the largest mean residual (dB
+    above the band's median) at the first RESAMPLE_MAX_HARMONICS multiples that fall in the band,
+    contrast how far it stands above the median over all searched bases (a real decoder grid
+    stands out at one factor; a busy spectrum scores alike everywhere)."""
+    base_lo = lo * BIN_HZ
+    span = np.log2(1.0 + c.RESAMPLE_SEARCH) * CELLS_PER_OCTAVE
+    starts = []
+    for fs in c.GENERATOR_RATES_HZ:
+        centre = np.log2(fs / stride / base_lo) * CELLS_PER_OCTAVE
+        starts.append(np.arange(np.floor(centre - span), np.ceil(centre + span) + 1))
+    bases = np.unique(np.concatenate(starts)).astype(int)
+    bases = bases[(bases >= 0) & (bases < log_res.size)]
+    if bases.size == 0:
+        return float("nan"), float("nan")
+    k = np.arange(1, c.RESAMPLE_MAX_HARMONICS + 1)
+    offsets = np.rint(np.log2(k) * CELLS_PER_OCTAVE).astype(int)
+    idx = bases[:, None] + offsets[None, :]
+    inside = idx < log_res.size
+    vals = np.where(inside, log_res[np.minimum(idx, log_res.size - 1)], 0.0)
+    counts = inside.sum(axis=1)
+    means = vals.sum(axis=1) / np.maximum(counts, 1) - floor
+    best = float(np.max(means))
+    return best, float(best - np.median(means))
+
+
 def _bandwidth(db: np.ndarray, power: np.ndarray) -> tuple[list[float], float]:
     freqs = np.arange(db.size) * BIN_HZ
     smooth = scipy.ndimage.uniform_filter1d(
@@ -177,6 +224,9 @@ def artifact_features(long_power: np.ndarray) -> np.ndarray:
     for fs in c.GENERATOR_RATES_HZ:
         out.append(_single_score(res, fs / 4.0, lo, hi, floor))
         out.append(_single_score(res, fs / 8.0, lo, hi, floor))
+    log_res = _log_residual(res, lo, hi)
+    for stride in c.STRIDE_PRODUCTS:
+        out += list(resample_invariant_grid(log_res, lo, stride, floor))
 
     # Shift-invariant comb: autocorrelation and cepstrum of the positive residual, detrended so
     # only narrow structure remains; the comb period is the most prominent autocorrelation peak.

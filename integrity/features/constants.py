@@ -10,7 +10,7 @@ from __future__ import annotations
 
 # Bump whenever a feature is added, removed, reordered or computed differently: models record
 # the version they were trained on and refuse vectors of another one.
-FEATURE_SCHEMA_VERSION = "1.0.0"
+FEATURE_SCHEMA_VERSION = "1.1.0"
 
 # --- analysis rates (Hz) ---
 ANALYSIS_RATE_HZ = 22_050  # timbre / phase / voice / loudness path
@@ -62,6 +62,12 @@ STRIDE_PRODUCTS = (8, 16, 32, 64)  # upsampling factors whose combs are scored
 PEAK_TOLERANCE_BINS = 2  # a predicted peak may sit this many long-FFT bins off
 SCALE_SEARCH_CENTS = 60.0  # predicted positions are also tried this far up and down ...
 SCALE_STEP_CENTS = 10.0  # ... in steps of this, so a +-50 cent pitch shift is still found
+# Resample-invariant stride-grid search (schema 1.1.0): the comb base fs / stride is searched
+# continuously over +-RESAMPLE_SEARCH of every generator rate, so a track resampled, sped up or
+# pitch-shifted by up to 10 % after generation still lines up with its decoder's grid.
+RESAMPLE_SEARCH = 0.10  # relative resampling factor searched up and down (10 %)
+RESAMPLE_STEP_CENTS = 2.0  # factor step: the top harmonic scored moves about one tolerance
+RESAMPLE_MAX_HARMONICS = 24  # multiples of a base scored (the lowest ones: least smeared)
 COMB_MIN_PERIOD_HZ = 100.0  # shift-invariant comb search range (autocorrelation lag)
 COMB_MAX_PERIOD_HZ = 3000.0
 COMB_MULTIPLE_RATIO = 0.7  # shortest lag whose peak is this close to the best is the period

@@ -72,6 +72,21 @@ def test_shift_invariant_features_survive_pitch_shift(
     assert f["art.comb_strength"] > r["art.comb_strength"] + 0.3
 
 
+@pytest.mark.parametrize("factor", [0.92, 1.0, 1.08])
+def test_resample_invariant_grid_finds_a_comb_resampled_by_up_to_10_percent(
+    rng: np.random.Generator, factor: float
+) -> None:
+    """A stride-64 imprint resampled by 8 % leaves the +-60-cent fixed-grid search (its lines
+    every 689 Hz x factor are out of reach) but not the resample-invariant one."""
+    base = chord(10.0, rng)
+    cents = 1200.0 * np.log2(factor)
+    fake = pitch_shift(with_periodic_pattern(base, rng), cents)
+    real = pitch_shift(base, cents)
+    f, r = extract_features(fake, RATE), extract_features(real, RATE)
+    assert f["art.rgrid_s64"] > r["art.rgrid_s64"] + 10.0
+    assert f["art.rgrid_s64_contrast"] > r["art.rgrid_s64_contrast"] + 8.0
+
+
 def test_silence_padding_changes_only_context_features(rng: np.random.Generator) -> None:
     """Leading silence must not move any feature the synthetic model may use."""
     x = chord(8.0, rng)
