@@ -59,6 +59,9 @@ def mono(samples: np.ndarray) -> np.ndarray:
     return np.nan_to_num(x.reshape(-1))
 
 
+RESAMPLE_SHORTFALL_SAMPLES = 1  # samples a streamed resampling may deliver fewer than predicted
+
+
 def resampled_length(count: int, rate: int, target: int) -> int:
     """Samples libsoxr delivers for `count` input samples: count * target / rate, rounded half up
     (checked against whole-signal and streamed resampling in the tests)."""
@@ -247,7 +250,14 @@ class SegmentCapture:
         empty = np.zeros(0, dtype=np.float32)
         self._analysis.feed(empty, last=True)
         self._full_band.feed(empty, last=True)
-        if (self._analysis.delivered, self._full_band.delivered) != (self.n_analysis, self.n_full):
+        # libsoxr's streamed output can end one sample short of count * target / rate rounded
+        # half up (3 of ~6,000 corpus clips here); the windows were laid out for the predicted
+        # length and are zero past what was delivered, so that sample reads as 0.
+        short = (
+            self.n_analysis - self._analysis.delivered,
+            self.n_full - self._full_band.delivered,
+        )
+        if not all(0 <= d <= RESAMPLE_SHORTFALL_SAMPLES for d in short):
             raise RuntimeError(
                 f"resampled lengths {self._analysis.delivered}/{self._full_band.delivered}, "
                 f"expected {self.n_analysis}/{self.n_full}"

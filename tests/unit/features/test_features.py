@@ -87,6 +87,15 @@ def test_resample_invariant_grid_finds_a_comb_resampled_by_up_to_10_percent(
     assert f["art.rgrid_s64_contrast"] > r["art.rgrid_s64_contrast"] + 8.0
 
 
+def test_a_length_libsoxr_resamples_one_sample_short_still_gets_features(
+    rng: np.random.Generator,
+) -> None:
+    """458,720 samples at 48 kHz: libsoxr streams 210,724 samples at 22.05 kHz, one fewer than
+    count * rate / 48 kHz rounded (the extractor raised on such clips before)."""
+    x = (0.1 * rng.standard_normal(458_720)).astype(np.float32)
+    assert np.isfinite(extract_features(x, 48_000)["spec.centroid_hz.mean.mean"])
+
+
 def test_silence_padding_changes_only_context_features(rng: np.random.Generator) -> None:
     """Leading silence must not move any feature the synthetic model may use."""
     x = chord(8.0, rng)
