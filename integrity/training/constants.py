@@ -26,17 +26,20 @@ class CorpusSize:
     held_out_windows: int  # real windows (CLIP_S each, non-overlapping) per held-out track
     whole_tracks: bool  # held-out tracks are also scored whole (up to SPAM_NEGATIVE_MAX_S)
     hifigan_share: float  # share of music and speech sources that also get a HiFi-GAN twin
+    real_speech_clips: int = 0  # real speech clips without twins, per speech package
 
 
 # Sized for CPU: a HiFi-GAN twin costs ~1.6 CPU-s per second of audio, the other twins of a
 # 10-s clip ~7 CPU-s together; a real window ~0.15 CPU-s (chain + features), a track's decode
-# and one encode of up to SPAM_NEGATIVE_MAX_S ~2 CPU-s. FULL is sized for about 40 minutes on
-# two cores shared with other work (~2,000 CPU-s): 32 + 8 music sources with every twin
+# and one encode of up to SPAM_NEGATIVE_MAX_S ~2 CPU-s. FULL is sized for about 45 minutes on
+# two cores shared with other work (~2,500 CPU-s): 32 + 8 music sources with every twin
 # (HiFi-GAN on all of them), 80 more train-package tracks of real windows, 2 x 60 held-out
-# tracks of up to 16 windows each (together >= 1,000), 16 wideband and telephone speech
-# sources, 32 spam items.
+# tracks of up to 16 windows each and whole (together >= 1,000 windows: the spam model's
+# operating point must hold on complete songs, not only on 10-s excerpts), 16 wideband and
+# telephone speech sources, 192 spam items (a third of them whole real tracks as negatives),
+# 4 x 30 real speech clips without twins (~0.5 CPU-s each).
 QUICK = CorpusSize(4, 2, 4, 24, 3, 16, 8, False, 0.0)
-FULL = CorpusSize(32, 8, 80, 60, 16, 32, 16, False, 1.0)
+FULL = CorpusSize(32, 8, 80, 60, 16, 192, 16, True, 1.0, 30)
 # The quick corpus (CI) fetches only these small packages, one to a few per role.
 QUICK_PACKAGES = frozenset(
     {

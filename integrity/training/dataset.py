@@ -273,6 +273,14 @@ def plan_jobs(*, quick: bool, seed: int, cache_dir: Path | None = None) -> list[
             package, src = spam_sources[int(picks[i % len(picks)])]
             key = _relative(src, cache)  # the same fold as any other job on this track
             add("spam", kind, (src,), package, key, "test" if role[package] == "test" else "")
+    # Real speech without twins, from every speech pool (planned last, so every job above keeps
+    # its seed): the real class's speech is otherwise the few content-paired sources, and a
+    # model that has seen little real speech takes any voice for a synthetic one.
+    for pool, package, _count in pools:
+        for group in _speech_groups(pool, size.real_speech_clips if pool else 0, rng):
+            key = _relative(group[0], cache)
+            fold = fold_for(key, t.SPEECH_FOLD_SHARES)
+            add("synthetic", "speech_real", group, package, key, fold)
     return jobs
 
 
@@ -388,6 +396,9 @@ def _make_clips(job: Job, cache: Path) -> list[tuple[str, np.ndarray, dict[str, 
             out.append((family, to_work_rate(g.samples, g.sample_rate), g.params))
         if job.kind == "music_hifigan":
             _hifigan_pair(clip, rng, out)
+    elif job.kind == "speech_real":
+        clip = load_sources(job.paths, cache)[: int(t.SPEECH_CLIP_MAX_S * t.WORK_RATE_HZ)]
+        out.append(("real", clip, {"native_rate_hz": _native_rate(job.paths, cache)}))
     elif job.kind in ("speech", "speech_hifigan"):
         native = _native_rate(job.paths, cache)
         clip = load_sources(job.paths, cache)[: int(t.SPEECH_CLIP_MAX_S * t.WORK_RATE_HZ)]
@@ -487,7 +498,11 @@ def run_job(job: Job, cache: Path, clips_dir: Path) -> list[tuple[dict[str, Any]
             audio_path = clips_dir / f"{clip_id}.flac"
             sf.write(str(audio_path), degraded, rate, subtype="PCM_24")
             record["audio"] = f"clips/{audio_path.name}"
-        features = extract_features(degraded, rate).values
+        try:
+            features = extract_features(degraded, rate).values
+        except RuntimeError as exc:  # the extractor refused this clip: leave it out, say so
+            logger.warning("features failed on job %d clip %d: %r", job.index, i, exc)
+            continue
         results.append((record, features))
     return results
 
