@@ -36,7 +36,13 @@ from integrity.training.dataset import (
     to_work_rate,
 )
 from integrity.training.external import evaluate_devset, evaluate_recordings
-from integrity.training.fit import Split, operating_points, task_split, train_booster
+from integrity.training.fit import (
+    MUSIC_KINDS,
+    Split,
+    operating_points,
+    task_split,
+    train_booster,
+)
 from integrity.training.generators import CONTENT_FAMILIES
 from integrity.training.metrics import auc, bootstrap_ci, clopper_pearson, eer, tpr_at_fpr
 
@@ -51,8 +57,6 @@ TRANSFORMS: dict[str, tuple[str, Any]] = {
     "tempo_-5%": ("tempo", 0.95),
 }
 CODEC_TRANSFORMS = ("mp3_128k", "aac_96k", "opus_64k")
-# Record kinds holding real music (twins' sources, real-only windows, whole held-out tracks).
-MUSIC_KINDS = ("music", "music_hifigan", "window", "window_whole")
 # Whole-song check: families fast enough on complete tracks, and how many tracks at most.
 WHOLE_SONG_FAMILIES = ("real", "tconv", "vocoder")
 WHOLE_SONG_MAX = 10
