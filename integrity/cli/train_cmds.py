@@ -22,7 +22,7 @@ from integrity.cli.common import (
 
 train_app = typer.Typer(help="Build training data, fit the detectors, evaluate them.")
 
-DEFAULT_VERSION = "1.0.0"
+DEFAULT_VERSION = "1.1.0"
 QUICK_OPTION = typer.Option("--quick", help="The small corpus (a few minutes; what CI runs).")
 DATA_OPTION = typer.Option(
     "--data", help="Corpus folder (default: ~/.cache/integrity/training/quick or full)."

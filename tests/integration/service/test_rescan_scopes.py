@@ -28,7 +28,7 @@ from tests.conftest import REPO_ROOT
 from tests.service_support import RedisServer, Service, fresh_pg_database
 
 EXAMPLES = REPO_ROOT / "examples" / "deliveries"
-OLD, NEW = "1.0.0", "1.1.0"
+OLD, NEW = "1.1.0", "1.2.0"
 ADMIN = {"actor": "admin-test", "role": "admin"}
 MISSING_AUDIO = "02_cold_iron.mp3"  # its track is scored on metadata alone, never by a model
 BATCH = 2  # small batches: the cursor must carry the rescan across several of them

