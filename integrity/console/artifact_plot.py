@@ -3,9 +3,10 @@ features read, its strongest narrow peaks marked in kHz and the detector's comb 
 
 What is computed is the detector's own reading, by its own functions: `prepare` cuts the track
 as the analysis does, `segment_descriptors` gives the long-FFT power of every segment half,
-`artifact_features` reads them (cut-off, comb period), and `residual` removes the lower envelope
-of their average in dB. Only the picture is drawn here, from NumPy alone like the spectrogram
-(`png_bytes`), with a small bitmap font for the kHz labels.
+`artifact_band` gives the residual of their average over the band the detector analyses and
+the narrow peaks it counts there, and `artifact_features` reads the comb period. Only the
+picture is drawn here, from NumPy alone like the spectrogram (`png_bytes`), with a small bitmap
+font for the kHz labels.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.signal
 
 from integrity.console.spectrogram import COLOUR_STOPS
 from integrity.features import constants as c
-from integrity.features.artifacts import ARTIFACT_FEATURES, BIN_HZ, artifact_features, residual
+from integrity.features.artifacts import ARTIFACT_FEATURES, artifact_band, artifact_features
 from integrity.features.frames import segment_descriptors
 from integrity.features.ops import get_ops
 from integrity.features.prepare import prepare
@@ -92,24 +92,19 @@ def artifact_residual(samples: np.ndarray, sample_rate: int) -> ArtifactResidual
         return None
     _, _, long_power = segment_descriptors(get_ops("numpy"), prep.segments, prep.full_band)
     spectra = long_power.reshape(-1, long_power.shape[-1])
+    found = artifact_band(spectra)
+    if not found.analysed:
+        return None
     values = dict(zip(ARTIFACT_FEATURES, artifact_features(spectra), strict=True))
     period_hz = values["art.comb_period_hz"]
     if not math.isfinite(period_hz):
         return None
-    res = residual(10.0 * np.log10(spectra.mean(axis=0) + c.LOG_EPS))
-    lo = int(np.ceil(c.ARTIFACT_MIN_HZ / BIN_HZ))
-    hi = int(min(c.ARTIFACT_MAX_HZ, values["bw.cutoff_hz"] - c.CUTOFF_GUARD_HZ) / BIN_HZ)
-    band = res[lo:hi]
-    # The narrow peaks as the detector counts them (same prominence and width limits).
-    peaks, props = scipy.signal.find_peaks(
-        band, prominence=c.NARROW_PEAK_MIN_DB, width=(None, c.NARROW_PEAK_MAX_WIDTH_BINS)
-    )
-    order = np.argsort(props["prominences"])[::-1][:PEAKS_MARKED] if peaks.size else peaks
+    order, freqs_hz = found.strongest(PEAKS_MARKED), found.freqs_hz
     return ArtifactResidual(
-        freqs_hz=(lo + np.arange(band.size)) * BIN_HZ,
-        residual_db=band,
-        peaks_hz=tuple(float((lo + peaks[i]) * BIN_HZ) for i in order),
-        peaks_db=tuple(float(props["prominences"][i]) for i in order),
+        freqs_hz=freqs_hz,
+        residual_db=found.band_db,
+        peaks_hz=tuple(float(freqs_hz[found.peaks[i]]) for i in order),
+        peaks_db=tuple(float(found.prominences[i]) for i in order),
         comb_period_hz=float(period_hz),
     )
 

@@ -14,6 +14,7 @@ shift, so the grid of every stride product is searched over +-10 % of every gene
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -192,12 +193,45 @@ def _bandwidth(db: np.ndarray, power: np.ndarray) -> tuple[list[float], float]:
     return values, cutoff_hz
 
 
-def artifact_features(long_power: np.ndarray) -> np.ndarray:
-    """ARTIFACT_FEATURES for a track from long-FFT power spectra of its sub-segments (M, K).
+MIN_BAND_BINS = 64
+"""A narrower analysed band (a file band-limited to almost nothing) reads no artifacts."""
 
-    The M spectra are the halves of every analysed segment, so stability across time can be
-    judged even for a single segment.
-    """
+
+@dataclass(frozen=True)
+class ArtifactBand:
+    """What the artifact features read from the average long-FFT spectrum: the residual, the
+    band it is analysed over and the narrow peaks found there."""
+
+    residual_db: np.ndarray  # the average spectrum minus its lower envelope, every bin
+    lo: int  # the analysed band is bins [lo, hi): ARTIFACT_MIN_HZ up to the top below
+    hi: int  # ARTIFACT_MAX_HZ or CUTOFF_GUARD_HZ below the cut-off, whichever is lower
+    bandwidth: list[float]  # the bw.* feature values (the cut-off first)
+    peaks: np.ndarray  # narrow peaks, as bin offsets from lo, in frequency order
+    prominences: np.ndarray  # their prominence above the residual around them (dB)
+
+    @property
+    def analysed(self) -> bool:
+        """Whether the band is wide enough to read artifacts in (else peaks are empty)."""
+        return self.hi - self.lo >= MIN_BAND_BINS
+
+    @property
+    def band_db(self) -> np.ndarray:
+        """The residual over the analysed band."""
+        return self.residual_db[self.lo : self.hi]
+
+    @property
+    def freqs_hz(self) -> np.ndarray:
+        """Bin centres of the analysed band."""
+        return (self.lo + np.arange(self.hi - self.lo)) * BIN_HZ
+
+    def strongest(self, count: int = c.TOP_PEAKS) -> np.ndarray:
+        """Indices into `peaks` of the `count` most prominent, strongest first."""
+        order: np.ndarray = np.argsort(self.prominences)[::-1][:count]
+        return order
+
+
+def artifact_band(long_power: np.ndarray) -> ArtifactBand:
+    """The residual, analysed band and narrow peaks of long-FFT power spectra (M, K)."""
     mean_power = long_power.mean(axis=0)
     db = _db(mean_power)
     bw_values, cutoff_hz = _bandwidth(db, mean_power)
@@ -205,11 +239,29 @@ def artifact_features(long_power: np.ndarray) -> np.ndarray:
     lo = int(np.ceil(c.ARTIFACT_MIN_HZ / BIN_HZ))
     top_hz = min(c.ARTIFACT_MAX_HZ, cutoff_hz - c.CUTOFF_GUARD_HZ)
     hi = int(top_hz / BIN_HZ)
+    peaks, prominences = np.zeros(0, dtype=np.intp), np.zeros(0)
+    if hi - lo >= MIN_BAND_BINS:
+        # Narrow: a minimum prominence and a maximum width at half prominence.
+        peaks, props = scipy.signal.find_peaks(
+            res[lo:hi], prominence=c.NARROW_PEAK_MIN_DB, width=(None, c.NARROW_PEAK_MAX_WIDTH_BINS)
+        )
+        prominences = props["prominences"]
+    return ArtifactBand(res, lo, hi, bw_values, peaks, prominences)
+
+
+def artifact_features(long_power: np.ndarray) -> np.ndarray:
+    """ARTIFACT_FEATURES for a track from long-FFT power spectra of its sub-segments (M, K).
+
+    The M spectra are the halves of every analysed segment, so stability across time can be
+    judged even for a single segment.
+    """
+    found = artifact_band(long_power)
+    res, lo, hi, bw_values = found.residual_db, found.lo, found.hi, found.bandwidth
     out: list[float] = []
-    if hi - lo < 64:  # band-limited to almost nothing: no artifact analysis possible
+    if not found.analysed:  # band-limited to almost nothing: no artifact analysis possible
         n_art = len(ARTIFACT_FEATURES) - len(bw_values)
         return np.array([np.nan] * n_art + bw_values, dtype=np.float64)
-    band = res[lo:hi]
+    band = found.band_db
     floor = float(np.median(band))
     for b_lo, b_hi in FIXED_BINS:
         i, j = int(b_lo / BIN_HZ), int(b_hi / BIN_HZ)
@@ -267,12 +319,9 @@ def artifact_features(long_power: np.ndarray) -> np.ndarray:
     ]
 
     # Narrow peaks, and whether they stay put across segments (harmonics of notes move).
-    peaks, props = scipy.signal.find_peaks(
-        band, prominence=c.NARROW_PEAK_MIN_DB, width=(None, c.NARROW_PEAK_MAX_WIDTH_BINS)
-    )
+    peaks = found.peaks
     width_khz = (hi - lo) * BIN_HZ / 1000.0
-    prominences = np.sort(props["prominences"])[::-1] if peaks.size else np.zeros(0)
-    top = float(prominences[: c.TOP_PEAKS].mean()) if peaks.size else 0.0
+    top = float(found.prominences[found.strongest()].mean()) if peaks.size else 0.0
     if peaks.size and long_power.shape[0] > 1:
         seg_res = residual(_db(long_power))[:, lo:hi]
         near = np.stack([seg_res[:, np.clip(peaks + d, 0, band.size - 1)] for d in (-1, 0, 1)]).max(
