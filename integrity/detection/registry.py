@@ -116,7 +116,7 @@ class LoadedModel:
         path = self.path / ATTRIBUTION_FILE
         if not families or not path.is_file():
             return None
-        predicted = _attribution_booster(str(path)).predict(self.matrix([vector]))
+        predicted = _booster(path).predict(self.matrix([vector]))
         probs = np.asarray(predicted, dtype=np.float64)[0]
         best = int(np.argmax(probs))
         return str(families[best]), float(probs[best])
@@ -154,12 +154,6 @@ def _booster(path: Path) -> lgb.Booster:
     return lightgbm.Booster(model_file=str(path))
 
 
-def _attribution_booster(path: str) -> lgb.Booster:
-    import lightgbm
-
-    return lightgbm.Booster(model_file=path)
-
-
 def _version_key(version: str) -> tuple[int | str, ...]:
     return tuple(int(p) if p.isdigit() else p for p in version.replace("-", ".").split("."))
 
@@ -180,6 +174,7 @@ def load_model(name: str, version: str | None = None, *, root: Path) -> LoadedMo
 def forget_loaded() -> None:
     """Drop loaded models (after an artifact on disk was rewritten, e.g. recalibrated)."""
     _load_cached.cache_clear()
+    _booster.cache_clear()
 
 
 @lru_cache(maxsize=16)
@@ -220,4 +215,3 @@ def _load_cached(name: str, version: str | None, root: str) -> LoadedModel:
         reference={k: float(v) for k, v in meta.get("reference_medians", {}).items()},
         meta=meta,
     )
-
