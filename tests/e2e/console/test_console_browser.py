@@ -414,7 +414,9 @@ def give_to_uploader(console: Console, track_id: int) -> None:
     try:
         with session_scope(session_factory(engine)) as session:
             sender = session.scalars(select(Sender).where(Sender.name == UPLOADER_SENDER)).one()
-            session.get(Track, track_id).sender_id = sender.id
+            track = session.get(Track, track_id)
+            assert track is not None
+            track.sender_id = sender.id
     finally:
         engine.dispose()
 
