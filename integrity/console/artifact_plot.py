@@ -95,7 +95,7 @@ def artifact_residual(samples: np.ndarray, sample_rate: int) -> ArtifactResidual
     found = artifact_band(spectra)
     if not found.analysed:
         return None
-    values = dict(zip(ARTIFACT_FEATURES, artifact_features(spectra), strict=True))
+    values = dict(zip(ARTIFACT_FEATURES, artifact_features(spectra, found), strict=True))
     period_hz = values["art.comb_period_hz"]
     if not math.isfinite(period_hz):
         return None

@@ -193,10 +193,6 @@ def _bandwidth(db: np.ndarray, power: np.ndarray) -> tuple[list[float], float]:
     return values, cutoff_hz
 
 
-MIN_BAND_BINS = 64
-"""A narrower analysed band (a file band-limited to almost nothing) reads no artifacts."""
-
-
 @dataclass(frozen=True)
 class ArtifactBand:
     """What the artifact features read from the average long-FFT spectrum: the residual, the
@@ -212,7 +208,7 @@ class ArtifactBand:
     @property
     def analysed(self) -> bool:
         """Whether the band is wide enough to read artifacts in (else peaks are empty)."""
-        return self.hi - self.lo >= MIN_BAND_BINS
+        return self.hi - self.lo >= c.ARTIFACT_MIN_BAND_BINS
 
     @property
     def band_db(self) -> np.ndarray:
@@ -240,7 +236,7 @@ def artifact_band(long_power: np.ndarray) -> ArtifactBand:
     top_hz = min(c.ARTIFACT_MAX_HZ, cutoff_hz - c.CUTOFF_GUARD_HZ)
     hi = int(top_hz / BIN_HZ)
     peaks, prominences = np.zeros(0, dtype=np.intp), np.zeros(0)
-    if hi - lo >= MIN_BAND_BINS:
+    if hi - lo >= c.ARTIFACT_MIN_BAND_BINS:
         # Narrow: a minimum prominence and a maximum width at half prominence.
         peaks, props = scipy.signal.find_peaks(
             res[lo:hi], prominence=c.NARROW_PEAK_MIN_DB, width=(None, c.NARROW_PEAK_MAX_WIDTH_BINS)
@@ -249,13 +245,14 @@ def artifact_band(long_power: np.ndarray) -> ArtifactBand:
     return ArtifactBand(res, lo, hi, bw_values, peaks, prominences)
 
 
-def artifact_features(long_power: np.ndarray) -> np.ndarray:
+def artifact_features(long_power: np.ndarray, found: ArtifactBand | None = None) -> np.ndarray:
     """ARTIFACT_FEATURES for a track from long-FFT power spectra of its sub-segments (M, K).
 
     The M spectra are the halves of every analysed segment, so stability across time can be
-    judged even for a single segment.
+    judged even for a single segment. `found` is `artifact_band(long_power)` when the caller
+    already has it (the console's plot), so the residual is not computed twice.
     """
-    found = artifact_band(long_power)
+    found = artifact_band(long_power) if found is None else found
     res, lo, hi, bw_values = found.residual_db, found.lo, found.hi, found.bandwidth
     out: list[float] = []
     if not found.analysed:  # band-limited to almost nothing: no artifact analysis possible

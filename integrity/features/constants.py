@@ -56,6 +56,7 @@ ENVELOPE_WIDTH_HZ = 120.0  # running-minimum + smoothing width of the lower enve
 ARTIFACT_MIN_HZ = 300.0  # residual band analysed (below: musical fundamentals dominate)
 ARTIFACT_MAX_HZ = 16_000.0  # ... and its top (decoder artifacts live below this)
 CUTOFF_GUARD_HZ = 200.0  # stay this far below a detected cut-off
+ARTIFACT_MIN_BAND_BINS = 64  # long-FFT bins: a narrower analysed band reads no artifacts
 ARTIFACT_BIN_HZ = 500.0  # fixed-bin residual prominence ("fakeprint" bins)
 GENERATOR_RATES_HZ = (22_050.0, 24_000.0, 44_100.0, 48_000.0)  # typical generator output rates
 STRIDE_PRODUCTS = (8, 16, 32, 64)  # upsampling factors whose combs are scored
