@@ -123,6 +123,16 @@ ESPEAK_PITCH = (30, 70)  # espeak-ng pitch (0-99), [low, high)
 FLITE_VOICES = ("slt", "kal16", "awb", "rms")  # the 16-kHz voices
 PIPER_LENGTH_SCALE = (0.85, 1.2)
 PIPER_NOISE_SCALE = (0.4, 0.8)
+CODEC2_RATE_HZ = 8_000  # codec2's c2enc / c2dec read and write raw 16-bit mono at this rate
+# Modes a codec2 twin is drawn from, in bit/s (700C: the 700-bit/s mode with vector-quantised
+# envelopes), from 3200 (the finest quantiser) down to 700C (the coarsest).
+CODEC2_MODES = ("3200", "2400", "1600", "1300", "1200", "700C")
+CODEC2_INPUT_PEAK = 0.7  # peak (full scale 1) the clip is scaled to before encoding, then undone
+CODEC2_TIMEOUT_S = 60.0  # one encode or decode of a speech clip takes well under a second
+# Salt of the stream a codec2 twin draws from (numpy's default_rng([job seed, salt])): its draws
+# leave every other clip of the job unchanged whether or not codec2 is installed. Above any clip
+# index, which salts the chain streams ([job seed, clip index]).
+CODEC2_STREAM = 1_001
 
 # --- spam material ---
 SPAM_BED_S = (45.0, 120.0)  # noise / nature beds

@@ -1,8 +1,9 @@
 """`integrity train build-data`: a labeled, content-paired corpus built offline from real audio.
 
 Real music and speech come from Debian packages (integrity.corpus). Each real clip gets
-synthetic twins made from the same content (generators.py); TTS and festival singing add
-text-driven families. Every clip of both classes passes through the same random chain
+synthetic twins made from the same content (generators.py; codec2 on speech when installed);
+TTS and festival singing add text-driven families (festival on the test fold only: an
+evaluation-only family). Every clip of both classes passes through the same random chain
 (chain.py). Labels come from how a clip was made, never from a detector. Outputs, all under the
 output folder (outside the repository by default):
 
@@ -380,6 +381,23 @@ def _hifigan_pair(
     out.append(("hifigan", to_work_rate(g.samples, g.sample_rate), g.params))
 
 
+def _codec2_pair(
+    clip: np.ndarray,
+    rng: np.random.Generator,
+    native: int,
+    out: list[tuple[str, np.ndarray, dict[str, Any]]],
+) -> None:
+    """A codec2 twin of a real speech clip and, when the clip is wider than codec2's 8 kHz, the
+    real clip through 8 kHz too: a codec twin must not be told apart by its bandwidth alone.
+    Speech only: codec2 models one voice (a single pitch track), music is not what it carries."""
+    g = gen.codec2_twin(clip, t.WORK_RATE_HZ, rng)
+    params = {**g.params, "stream_salt": t.CODEC2_STREAM, "matched_rate_hz": native}
+    out.append(("codec2", to_work_rate(g.samples, g.sample_rate, native), params))
+    if native > t.CODEC2_RATE_HZ:
+        matched = {"native_rate_hz": native, "matched_rate_hz": t.CODEC2_RATE_HZ}
+        out.append(("real", to_work_rate(clip, t.WORK_RATE_HZ, t.CODEC2_RATE_HZ), matched))
+
+
 def _make_clips(job: Job, cache: Path) -> list[tuple[str, np.ndarray, dict[str, Any]]]:
     """(family, audio at WORK_RATE_HZ, params) for every clip a job yields."""
     rng = np.random.default_rng(job.seed)
@@ -410,6 +428,8 @@ def _make_clips(job: Job, cache: Path) -> list[tuple[str, np.ndarray, dict[str, 
             g = gen.hifigan_vocoder(clip, t.WORK_RATE_HZ, rng)
             out.append(("hifigan", to_work_rate(g.samples, g.sample_rate, native), g.params))
         _paired_speech(out, rng, native)
+        if gen.codec2_available():  # last, from its own stream: the clips above do not change
+            _codec2_pair(clip, np.random.default_rng([job.seed, t.CODEC2_STREAM]), native, out)
     elif job.kind == "festival":
         g = gen.festival_singing(_festival_song(rng), rng)
         out.append(("festival", to_work_rate(g.samples, g.sample_rate), g.params))

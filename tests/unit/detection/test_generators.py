@@ -48,3 +48,38 @@ def test_classic_tts_speaks_in_the_voice_band(available, make, rate) -> None:
     freqs, power = _spectrum(g.samples.astype(np.float64), g.sample_rate)
     voice = power[(freqs >= 80) & (freqs <= 4_000)].sum() / power.sum()
     assert voice > 0.8
+
+
+def _pitch_hz(x: np.ndarray, rate: int, low_hz: float = 70.0, high_hz: float = 400.0) -> float:
+    """The autocorrelation peak between these pitches, as a frequency (FFT autocorrelation)."""
+    ac = np.fft.irfft(np.abs(np.fft.rfft(x, n=2 * x.size)) ** 2)[: x.size]
+    lo, hi = int(rate / high_hz), int(rate / low_hz)
+    return rate / (lo + int(np.argmax(ac[lo:hi])))
+
+
+@pytest.mark.skipif(not gen.codec2_available(), reason="c2enc / c2dec: apt-get install codec2")
+@pytest.mark.parametrize("mode", ["3200", "2400", "1600", "1300", "1200", "700C"])
+def test_codec2_twin_is_band_limited_below_4khz_keeps_the_pitch_and_is_not_the_input(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integrity.training import constants
+
+    monkeypatch.setattr(constants, "CODEC2_MODES", (mode,))
+    f0 = 140.0
+    phase = 2 * np.pi * f0 * np.arange(int(1.5 * RATE)) / RATE
+    # A voice-like pulse train: harmonics up to Nyquist, a third of the power above 4 kHz.
+    x = (0.05 * sum(np.sin(k * phase) / np.sqrt(k) for k in range(1, int(RATE / 2 / f0)))).astype(
+        np.float32
+    )
+    g = gen.codec2_twin(x, RATE, np.random.default_rng(0))
+    assert g.sample_rate == RATE and g.samples.size == x.size and g.params["mode"] == mode
+    freqs, power = _spectrum(g.samples.astype(np.float64), RATE)
+    in_freqs, in_power = _spectrum(x.astype(np.float64), RATE)
+    assert in_power[in_freqs > 4_100].sum() / in_power.sum() > 0.2
+    assert power[freqs > 4_100].sum() / power.sum() < 1e-6  # nothing above codec2's band
+    voiced = g.samples[RATE // 4 : RATE // 4 + RATE // 2].astype(np.float64)
+    assert abs(_pitch_hz(voiced, RATE) - f0) < 5.0  # the content (pitch) survives
+    # Resynthesised from quantised parameters, not a copy: far from the input's waveform even
+    # inside the band.
+    low = np.fft.irfft(np.where(in_freqs < 3_800, np.fft.rfft(x), 0), n=x.size)
+    assert np.corrcoef(low, g.samples)[0, 1] < 0.9
