@@ -161,11 +161,9 @@ MIN_INLIERS: Final[int] = 6
 
 # --- Score calibration -------------------------------------------------------------------------
 # Fitted with `nice .venv/bin/python benchmarks/fingerprint_robustness.py --calibrate` (refitted
-# 2026-12-03; fingerprint v3; 3,288 even-numbered non-member 10-s queries and 466 whole
-# non-member tracks from 28 Debian packages against 132 indexed tracks; the odd-numbered 3,288
-# queries are held out to check the false-match rate; one non-member track that Chromaprint shows
-# to be a member's recording is left out). v3 queries carry ~3x the hashes, so chance evidence
-# is higher than v2's and the cut at a 0.1 % false-match rate moved from 8.5 to 10.4.
+# 2026-11-24, two identical runs; fingerprint v2; 639 even-numbered non-member 10-s queries and
+# 95 whole non-member tracks against 132 indexed tracks; the odd-numbered 638 queries are held
+# out to check the false-match rate).
 # The false-match rate of a match with evidence e (aligned hashes, each weighted 1/k when its hash
 # hits the track k times) is modelled per query kind as
 #   log10 FMR(e, N) = INTERCEPT - SLOPE * e + log10(N / CALIBRATION_TRACKS),
@@ -174,13 +172,13 @@ MIN_INLIERS: Final[int] = 6
 # are per track, so their rate adds up over tracks). Capped to [CALIBRATION_FLOOR, 1].
 CALIBRATION_TRACKS: Final[int] = 132
 """Tracks in the index the calibration was fitted on (count)."""
-EXCERPT_CALIBRATION_INTERCEPT: Final[float] = 0.912
+EXCERPT_CALIBRATION_INTERCEPT: Final[float] = -0.150
 """log10 false-match rate at zero evidence, excerpt queries (fitted; dimensionless)."""
-EXCERPT_CALIBRATION_SLOPE: Final[float] = 0.3781
+EXCERPT_CALIBRATION_SLOPE: Final[float] = 0.3351
 """Decrease of log10 false-match rate per unit of evidence, excerpt queries (fitted)."""
-WHOLE_CALIBRATION_INTERCEPT: Final[float] = 0.354
+WHOLE_CALIBRATION_INTERCEPT: Final[float] = 0.046
 """log10 false-match rate at zero evidence, whole-track checks (fitted; dimensionless)."""
-WHOLE_CALIBRATION_SLOPE: Final[float] = 0.3706
+WHOLE_CALIBRATION_SLOPE: Final[float] = 0.3176
 """Decrease of log10 false-match rate per unit of evidence, whole-track checks (fitted)."""
 CALIBRATION_FLOOR: Final[float] = 1e-9
 """Smallest false-match rate ever reported (probability): beyond the data of the fit."""
