@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-FINGERPRINT_VERSION: Final[int] = 3
+FINGERPRINT_VERSION: Final[int] = 2
 """Bumped whenever a change below alters the hashes (stored in every fingerprint and index)."""
 
 # --- Analysis grid ------------------------------------------------------------------------------
@@ -41,14 +41,6 @@ PEAK_BLOCK_FRAMES: Final[int] = 31
 """Peaks are rationed per block of this many frames (~0.5 s), so loud passages cannot hog them."""
 PEAKS_PER_BLOCK: Final[int] = 5
 """Strongest peaks kept per block (count): ~10 peaks per second."""
-QUERY_PEAK_NEIGHBOURHOOD_FRAMES: Final[int] = 9
-"""Local-maximum width in time for a query's extra peaks (frames; ~0.14 s): a tempo or pitch
-change moves a reference peak's rivals, so a query keeps the near-maxima too."""
-QUERY_PEAK_NEIGHBOURHOOD_BINS: Final[int] = 7
-"""Local-maximum width in log-frequency for a query's extra peaks (bins)."""
-QUERY_PEAKS_PER_BLOCK: Final[int] = 9
-"""Strongest extra peaks a query keeps per PEAK_BLOCK_FRAMES block (count): a distortion that
-reorders loudness within a block then still keeps the reference's peaks."""
 PEAK_MIN_LEVEL_BELOW_MAX: Final[float] = 9.0
 """Peaks weaker than the track's 99th-percentile level minus this are dropped (natural log)."""
 PEAK_ABSOLUTE_FLOOR: Final[float] = 1e-4
@@ -65,15 +57,8 @@ TRIPLET_LOOKAHEAD: Final[int] = 12
 """Peaks after the anchor (in time order) examined as partners (count)."""
 INDEX_PARTNERS: Final[int] = 3
 """Partners per anchor when fingerprinting a reference (count); all pairs of them make triplets."""
-QUERY_PARTNERS: Final[int] = 8
-"""Partners per anchor for a query, among its denser peaks (count): more triplets, so the
-reference's ones are likelier found although extra peaks sit between its partners."""
-QUERY_TRIPLET_MIN_DT_FRAMES: Final[float] = 1.5
-"""Smallest gap in a query triplet (frames): TRIPLET_MIN_DT_FRAMES of the reference shrinks to
-1.6 frames in a copy 25% faster."""
-QUERY_TRIPLET_MAX_SPAN_FRAMES: Final[float] = 127.0
-"""Largest span of a query triplet (frames; the largest storable, 254 half frames): a
-reference span of TRIPLET_MAX_SPAN_FRAMES grows to 125 frames in a copy 20% slower."""
+QUERY_PARTNERS: Final[int] = 5
+"""Partners per anchor for a query: more triplets, so the reference's ones are likelier found."""
 
 RATIO_LEVELS: Final[int] = 32
 """Quantisation of the time ratio (t2-t1)/(t3-t1) in (0, 1) (levels; the key's low bits)."""
@@ -96,9 +81,9 @@ BANDS: Final[int] = 4
 BOUNDARY_MARGIN: Final[float] = 0.3
 """A query also probes the neighbouring level of a coarse component when it lies within this
 fraction of a step from the boundary (fraction of a step)."""
-BAND_MARGIN_BINS: Final[float] = 8.0
+BAND_MARGIN_BINS: Final[float] = 5.0
 """...and the neighbouring band when the anchor lies within this many bins of a band edge
-(bins; covers pitch shifts of +-4 semitones)."""
+(bins; covers pitch shifts of +-2.5 semitones)."""
 
 ORDER_CLOSE_NATS: Final[float] = 0.3
 """Two peaks whose levels differ by less than this (natural log; ~2.6 dB) may swap loudness
@@ -148,12 +133,6 @@ PITCH_TOLERANCE_UNITS: Final[float] = 2.5
 """Largest deviation of an inlier's pitch offset from the fitted one (half-bin units)."""
 MIN_SLOPE_SPAN_S: Final[float] = 4.0
 """The slope of the time map is fitted only when the inliers span this much query time (s)."""
-OFFSET_CANDIDATES: Final[int] = 3
-"""Densest offset windows fitted per candidate cell (count): a repeated passage gives a second
-window nearly as dense as the true one, so the best supported fit is chosen, not the first."""
-REPEAT_MIN_EVIDENCE_FRACTION: Final[float] = 0.5
-"""Another offset whose evidence reaches this fraction of the best one's is reported as a
-repeat of the passage (fraction)."""
 ALIGN_ITERATIONS: Final[int] = 3
 """Refits of the time map on its inliers (count)."""
 MIN_INLIERS: Final[int] = 6
