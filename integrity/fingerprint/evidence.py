@@ -19,6 +19,7 @@ def match_record(match: Match) -> dict[str, Any]:
         "time_scale": match.time_scale,
         "pitch_semitones": match.pitch_semitones,
         "matched_s": match.matched_s,
+        "repeat_ref_offsets_s": list(match.repeat_ref_offsets_s),
     }
 
 

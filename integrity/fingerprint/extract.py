@@ -29,7 +29,7 @@ HASH_DTYPE = np.dtype(
         ("ratio", "u1"),  # (t2 - t1) / (t3 - t1) in 1/256
         ("d12", "i1"),  # log-frequency difference peak 2 - peak 1 (quarter bins)
         ("d13", "i1"),  # log-frequency difference peak 3 - peak 1 (quarter bins)
-        ("core", "u1"),  # 1: made from the anchor's first INDEX_PARTNERS partners (indexed)
+        ("core", "u1"),  # 1: indexed (reference peaks, INDEX_PARTNERS); 0: query extra
         ("order", "u1"),  # bits 0-2: l1>l2, l1>l3, l2>l3; bits 3-5: that comparison is close
     ]
 )
@@ -241,31 +241,37 @@ class FingerprintStream:
         return _from_logspec(logspec, self._total / fc.FINGERPRINT_SAMPLE_RATE)
 
 
-def find_peaks(logspec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Local maxima, rationed per time block; returns sub-frame times, sub-bin freqs, levels.
+def find_peaks(
+    logspec: np.ndarray,
+    *,
+    neighbourhood_frames: int = fc.PEAK_NEIGHBOURHOOD_FRAMES,
+    neighbourhood_bins: int = fc.PEAK_NEIGHBOURHOOD_BINS,
+    per_block: int = fc.PEAKS_PER_BLOCK,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Local maxima, rationed per time block; returns sub-frame times, sub-bin freqs, levels
+    and the integer cell (frame * bins + bin) of each peak.
 
     Sorted by time. Parabolic interpolation gives fractional positions so that the ratio and
-    difference components survive the small shifts a tempo or pitch change causes.
+    difference components survive the small shifts a tempo or pitch change causes. The cells
+    let a caller merge two peak sets (a query's denser set contains the reference's).
     """
-    n_t = logspec.shape[0]
+    n_t, n_f = logspec.shape
     if n_t < 3:
         empty = np.zeros(0, dtype=np.float32)
-        return empty, empty, empty
+        return empty, empty, empty, np.zeros(0, dtype=np.int64)
     floor = max(
         float(np.percentile(logspec, 99.0)) - fc.PEAK_MIN_LEVEL_BELOW_MAX,
         float(np.log(fc.PEAK_ABSOLUTE_FLOOR)),
     )
     # The local-maximum filter runs on blocks of frames with enough overlap that every frame
     # sees its whole neighbourhood: the same peaks as one pass, without a second full array.
-    reach = fc.PEAK_NEIGHBOURHOOD_FRAMES // 2
+    reach = neighbourhood_frames // 2
     times, freqs = [], []
     for first in range(0, n_t, SPECTROGRAM_BLOCK_FRAMES):
         stop = min(n_t, first + SPECTROGRAM_BLOCK_FRAMES)
         lo, hi = max(0, first - reach), min(n_t, stop + reach)
         local = maximum_filter(
-            logspec[lo:hi],
-            size=(fc.PEAK_NEIGHBOURHOOD_FRAMES, fc.PEAK_NEIGHBOURHOOD_BINS),
-            mode="nearest",
+            logspec[lo:hi], size=(neighbourhood_frames, neighbourhood_bins), mode="nearest"
         )[first - lo : stop - lo]
         part = logspec[first:stop]
         is_peak = (part == local) & (part > floor)
@@ -285,11 +291,12 @@ def find_peaks(logspec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     block_sorted = block[order]
     starts = np.searchsorted(block_sorted, block_sorted, side="left")
     rank = np.arange(order.size) - starts
-    keep = np.sort(order[rank < fc.PEAKS_PER_BLOCK])  # back to (time, freq) order
+    keep = np.sort(order[rank < per_block])  # back to (time, freq) order
     ti, fi, level = ti[keep], fi[keep], level[keep]
     dt = _parabolic(logspec[ti - 1, fi], level, logspec[ti + 1, fi])
     df = _parabolic(logspec[ti, fi - 1], level, logspec[ti, fi + 1])
-    return (ti + dt).astype(np.float32), (fi + df).astype(np.float32), level
+    cell = ti.astype(np.int64) * n_f + fi
+    return (ti + dt).astype(np.float32), (fi + df).astype(np.float32), level, cell
 
 
 def _parabolic(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -301,10 +308,14 @@ def _parabolic(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> np.nd
 
 
 def triplets(
-    t: np.ndarray, f: np.ndarray, partners: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Index triples (anchor, second, third) of peaks, in time order within each triple, and
-    whether each is a core triplet (both partners among the first INDEX_PARTNERS).
+    t: np.ndarray,
+    f: np.ndarray,
+    partners: int,
+    *,
+    min_dt_frames: float = fc.TRIPLET_MIN_DT_FRAMES,
+    max_span_frames: float = fc.TRIPLET_MAX_SPAN_FRAMES,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index triples (anchor, second, third) of peaks, in time order within each triple.
 
     Each anchor takes its first `partners` valid successors in time (a rule that a time scaling
     or pitch shift does not change) and makes a triplet of every pair of them.
@@ -312,7 +323,7 @@ def triplets(
     n = t.size
     if n < 3:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty, np.zeros(0, dtype=bool)
+        return empty, empty, empty
     look = np.arange(1, fc.TRIPLET_LOOKAHEAD + 1)
     cand = np.arange(n)[:, None] + look[None, :]
     inside = cand < n
@@ -320,39 +331,88 @@ def triplets(
     gap = t[cand] - t[:, None]
     valid = (
         inside
-        & (gap >= fc.TRIPLET_MIN_DT_FRAMES)
-        & (gap <= fc.TRIPLET_MAX_SPAN_FRAMES)
+        & (gap >= min_dt_frames)
+        & (gap <= max_span_frames)
         & (np.abs(f[cand] - f[:, None]) <= fc.TRIPLET_MAX_DF_BINS)
     )
     # The first `partners` valid candidates of each row (stable sort keeps time order).
     order = np.argsort(~valid, axis=1, kind="stable")[:, :partners]
     chosen = np.take_along_axis(cand, order, axis=1)
     chosen_ok = np.take_along_axis(valid, order, axis=1)
-    a_idx, b_idx = np.triu_indices(partners, k=1)
+    a_idx, b_idx = np.triu_indices(chosen.shape[1], k=1)
     first = np.repeat(np.arange(n), a_idx.size)
     second = chosen[:, a_idx].ravel()
     third = chosen[:, b_idx].ravel()
     ok = (chosen_ok[:, a_idx] & chosen_ok[:, b_idx]).ravel()
-    ok &= (t[third] - t[second]) >= fc.TRIPLET_MIN_DT_FRAMES
-    core = np.tile(b_idx < fc.INDEX_PARTNERS, n)
-    return first[ok], second[ok], third[ok], core[ok]
+    ok &= (t[third] - t[second]) >= min_dt_frames
+    return first[ok], second[ok], third[ok]
 
 
 def extract(samples: np.ndarray, sample_rate: int) -> Fingerprint:
     """Fingerprint mono float samples at any rate (resampled to FINGERPRINT_SAMPLE_RATE).
 
-    One fingerprint serves both uses: an index stores only its core hashes (few per anchor, to
-    stay small), a query probes all of them (QUERY_PARTNERS per anchor), which raises the chance
-    that a distorted query still contains the reference's triplets.
+    One fingerprint serves both uses: an index stores only its core hashes (INDEX_PARTNERS per
+    anchor on the sparse reference peaks, to stay small); a query probes those and the extra
+    hashes of a denser peak set with more partners and looser time limits, which raises the
+    chance that a pitch-, tempo- or speed-changed query still contains the reference's triplets.
     """
     x = resample_for_fingerprint(samples, sample_rate)
     return _from_logspec(log_spectrogram(x), x.size / fc.FINGERPRINT_SAMPLE_RATE)
 
 
 def _from_logspec(logspec: np.ndarray, duration: float) -> Fingerprint:
-    """Peaks, triplets and hashes of a log spectrogram."""
-    t, f, level = find_peaks(logspec)
-    i1, i2, i3, core = triplets(t, f, fc.QUERY_PARTNERS)
+    """Peaks, triplets and hashes of a log spectrogram: core hashes, then the query extras."""
+    t, f, level, cell = find_peaks(logspec)
+    c1, c2, c3 = triplets(t, f, fc.INDEX_PARTNERS)
+    qt, qf, qlevel, qcell = find_peaks(
+        logspec,
+        neighbourhood_frames=fc.QUERY_PEAK_NEIGHBOURHOOD_FRAMES,
+        neighbourhood_bins=fc.QUERY_PEAK_NEIGHBOURHOOD_BINS,
+        per_block=fc.QUERY_PEAKS_PER_BLOCK,
+    )
+    # The query's peaks: the reference peaks and the denser set, merged in (time, freq) order.
+    extra = ~np.isin(qcell, cell)
+    u_cell = np.concatenate([cell, qcell[extra]])
+    order = np.argsort(u_cell, kind="stable")
+    ut = np.concatenate([t, qt[extra]])[order]
+    uf = np.concatenate([f, qf[extra]])[order]
+    ulevel = np.concatenate([level, qlevel[extra]])[order]
+    q1, q2, q3 = triplets(
+        ut,
+        uf,
+        fc.QUERY_PARTNERS,
+        min_dt_frames=fc.QUERY_TRIPLET_MIN_DT_FRAMES,
+        max_span_frames=fc.QUERY_TRIPLET_MAX_SPAN_FRAMES,
+    )
+    # Query triplets that repeat a core one (same three peaks) would count its hits twice.
+    position = np.empty(order.size, dtype=np.int64)
+    position[order] = np.arange(order.size)
+    core_ids = _triplet_ids(position[c1], position[c2], position[c3], order.size)
+    new = ~np.isin(_triplet_ids(q1, q2, q3, order.size), core_ids)
+    core = _hashes(t, f, level, c1, c2, c3, core=1)
+    query = _hashes(ut, uf, ulevel, q1[new], q2[new], q3[new], core=0)
+    hashes = np.concatenate([core, query])
+    hashes = hashes[np.argsort(hashes["t"], kind="stable")]
+    return Fingerprint(hashes=hashes, duration_s=float(duration))
+
+
+def _triplet_ids(i1: np.ndarray, i2: np.ndarray, i3: np.ndarray, n: int) -> np.ndarray:
+    """One integer per triplet of peak indices below n."""
+    ids: np.ndarray = (i1.astype(np.int64) * n + i2) * n + i3
+    return ids
+
+
+def _hashes(
+    t: np.ndarray,
+    f: np.ndarray,
+    level: np.ndarray,
+    i1: np.ndarray,
+    i2: np.ndarray,
+    i3: np.ndarray,
+    *,
+    core: int,
+) -> np.ndarray:
+    """Hash records of the triplets (i1, i2, i3) of peaks (t, f, level)."""
     hashes = np.empty(i1.size, dtype=HASH_DTYPE)
     span = t[i3] - t[i1]
     hashes["t"] = np.round(t[i1] * fc.TIME_UNITS_PER_FRAME).astype(np.uint32)
@@ -373,4 +433,4 @@ def _from_logspec(logspec: np.ndarray, duration: float) -> Fingerprint:
             (np.abs(diff) < fc.ORDER_CLOSE_NATS).astype(np.uint8) << (bit + 3)
         )
     hashes["order"] = order
-    return Fingerprint(hashes=hashes, duration_s=float(duration))
+    return hashes

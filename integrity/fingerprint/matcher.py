@@ -11,7 +11,7 @@ places, which is what makes a loop repeated at every bar worthless as evidence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,8 @@ class Match:
     matched_s: float
     matched_hashes: int
     meta: dict[str, Any] = field(default_factory=dict)
+    repeat_ref_offsets_s: tuple[float, ...] = ()
+    """Other reference times the query's start also aligns with (s): the passage repeats."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,9 @@ class Alignment:
     pitch_semitones: float
     query_start_s: float
     query_end_s: float
+    repeat_ref_offsets_s: tuple[float, ...] = ()
+    """Reference times of the query's start at other, nearly as well supported offsets: the
+    passage repeats in the reference (s)."""
 
 
 def false_match_rate(evidence: float, *, n_tracks: int, whole_track: bool = False) -> float:
@@ -186,16 +191,29 @@ def _prune_weak_groups(
     return idx[keep], track[keep], s_cell[keep]
 
 
-def _mode_window(values: np.ndarray, width: float) -> float:
-    """Centre of the densest window of the given width (histogram with half-bin smoothing)."""
+def _mode_windows(values: np.ndarray, width: float, count: int) -> list[float]:
+    """Centres of the densest windows of the given width, densest first, at most `count`, each
+    at least two widths from the others (histogram with half-bin smoothing).
+
+    Why several: music repeats itself, so a loop played again later gives a second offset
+    almost as dense as the true one; each is fitted and the best supported wins.
+    """
     cells = np.floor(values / width).astype(np.int64)
     lo = cells.min()
     counts = np.bincount(cells - lo)
     smooth = counts.copy()
     smooth[1:] += counts[:-1]
-    best = int(np.argmax(smooth))  # window covering cells best-1 and best
-    in_window = (cells - lo == best) | (cells - lo == best - 1)
-    return float(np.median(values[in_window]))
+    centres: list[float] = []
+    taken = np.zeros(smooth.size, dtype=bool)
+    for _ in range(count):
+        free = np.where(taken, -1, smooth)
+        best = int(np.argmax(free))  # window covering cells best-1 and best
+        if free[best] < (fc.MIN_INLIERS if centres else 1):
+            break
+        in_window = (cells - lo == best) | (cells - lo == best - 1)
+        centres.append(float(np.median(values[in_window])))
+        taken[max(0, best - 3) : best + 4] = True
+    return centres
 
 
 def _align_track(
@@ -209,6 +227,8 @@ def _align_track(
     dp: np.ndarray,
     r_t: np.ndarray,
 ) -> Alignment | None:
+    """The best supported alignment with one track in one (scale, pitch) cell, with the other
+    well supported offsets (repeats of the same passage) noted on it."""
     near = (np.abs(log_s - s0) <= 1.5 * fc.LOG_SCALE_BIN) & (
         np.abs(dp - p0) <= fc.PITCH_TOLERANCE_UNITS
     )
@@ -216,12 +236,44 @@ def _align_track(
         return None
     qs = q_t * _T_UNIT_S
     rs = r_t * _T_UNIT_S
-    a = float(np.exp(s0))
+    a0 = float(np.exp(s0))
     centre = float(np.median(qs[near]))
-    b_centred = rs - a * (qs - centre)
-    b_mode = _mode_window(b_centred[near], fc.OFFSET_BIN_S)
-    inl = near & (np.abs(b_centred - b_mode) <= fc.OFFSET_BIN_S)
-    b = b_mode - a * centre
+    b_centred = rs - a0 * (qs - centre)
+    fits = []
+    for b_mode in _mode_windows(b_centred[near], fc.OFFSET_BIN_S, fc.OFFSET_CANDIDATES):
+        inl = near & (np.abs(b_centred - b_mode) <= fc.OFFSET_BIN_S)
+        b0 = b_mode - a0 * centre
+        found = _fit_offset(track, inl, near, a0, b0, qs, rs, q_span, q_index, dp)
+        if found is not None:
+            fits.append(found)
+    if not fits:
+        return None
+    fits.sort(key=lambda al: -al.evidence)
+    best = fits[0]
+    repeats = tuple(
+        sorted(
+            round(al.a * best.query_start_s + al.b_s, 3)
+            for al in fits[1:]
+            if al.evidence >= fc.REPEAT_MIN_EVIDENCE_FRACTION * best.evidence
+            and abs(al.b_s - best.b_s) > 2 * fc.OFFSET_BIN_S
+        )
+    )
+    return replace(best, repeat_ref_offsets_s=repeats) if repeats else best
+
+
+def _fit_offset(
+    track: int,
+    inl: np.ndarray,
+    near: np.ndarray,
+    a: float,
+    b: float,
+    qs: np.ndarray,
+    rs: np.ndarray,
+    q_span: np.ndarray,
+    q_index: np.ndarray,
+    dp: np.ndarray,
+) -> Alignment | None:
+    """Refine the time map from the hits `inl` of one offset window and weigh its evidence."""
     for _ in range(fc.ALIGN_ITERATIONS):
         if inl.sum() < fc.MIN_INLIERS:
             return None
@@ -241,7 +293,7 @@ def _align_track(
     weights = 1.0 / hit_count[np.searchsorted(hit_q, inlier_q)]
     # Hashes sharing an anchor share peaks, so they are not independent evidence: each anchor
     # counts once (its best weight). A burst of look-alike peaks is one piece of evidence.
-    anchor = q_t[inl_idx][first]
+    anchor = qs[inl_idx][first]
     order = np.argsort(anchor, kind="stable")
     anchor, weights = anchor[order], weights[order]
     starts = np.flatnonzero(np.r_[True, anchor[1:] != anchor[:-1]])
@@ -291,6 +343,7 @@ def to_match(
         matched_s=round(al.query_end_s - al.query_start_s, 3),
         matched_hashes=al.inliers,
         meta=meta,
+        repeat_ref_offsets_s=al.repeat_ref_offsets_s,
     )
 
 

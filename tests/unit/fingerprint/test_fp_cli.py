@@ -25,6 +25,7 @@ CONTRACT_KEYS = {
     "time_scale",
     "pitch_semitones",
     "matched_s",
+    "repeat_ref_offsets_s",
 }
 
 

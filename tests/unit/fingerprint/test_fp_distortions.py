@@ -100,3 +100,31 @@ def test_stretch(
     name: str, embedded_index: FingerprintIndex, library: dict[str, np.ndarray]
 ) -> None:
     _check(embedded_index, library, *STRETCHES[name])
+
+
+# The wide ranges (issue: pitch ±4 st, speed and tempo ±20 %), on every backend: the query side
+# of the matcher (denser query peaks, band margin, scale and pitch search) is shared, but each
+# backend answers the probed keys itself.
+WIDE: dict[str, tuple[Transform, float, float]] = {
+    "speed_+20%": (lambda x: speed(x, 1.20), 1.20, 12 * np.log2(1.20)),
+    "speed_-20%": (lambda x: speed(x, 0.80), 0.80, 12 * np.log2(0.80)),
+}
+WIDE_STRETCHES: dict[str, tuple[Transform, float, float]] = {
+    "pitch_+4st": (lambda x: stretch(x, semitones=4.0), 1.0, 4.0),
+    "pitch_-4st": (lambda x: stretch(x, semitones=-4.0), 1.0, -4.0),
+    "tempo_+20%": (lambda x: stretch(x, tempo=1.20), 1.20, 0.0),
+    "tempo_-20%": (lambda x: stretch(x, tempo=0.80), 0.80, 0.0),
+}
+
+
+@pytest.mark.parametrize("name", list(WIDE))
+def test_wide_speed(name: str, any_index: FingerprintIndex, library: dict[str, np.ndarray]) -> None:
+    _check(any_index, library, *WIDE[name])
+
+
+@needs_stretcher
+@pytest.mark.parametrize("name", list(WIDE_STRETCHES))
+def test_wide_stretch(
+    name: str, any_index: FingerprintIndex, library: dict[str, np.ndarray]
+) -> None:
+    _check(any_index, library, *WIDE_STRETCHES[name])

@@ -199,3 +199,28 @@ def test_a_hash_is_probed_at_its_own_key_without_substitutions(
     keys = index_keys(hashes)[hidx[own]]
     assert np.all((lo[own] <= keys) & (keys <= hi[own]))
     assert substitutions.max() > 0 and np.all(substitutions >= 0)
+
+
+def test_repeated_passage_reports_the_other_offset(
+    tmp_path: Path, library: dict[str, np.ndarray]
+) -> None:
+    """A chorus played twice: the match gives one offset and reports the other as a repeat."""
+    x = next(iter(library.values()))
+    chorus, verse = x[10 * SR : 25 * SR], x[30 * SR : 45 * SR]
+    assert verse.size == 15 * SR, "the first indexed track is too short for this test"
+    song = np.concatenate([chorus, verse, chorus])  # the chorus at 0 s and again at 30 s
+    with open_index(tmp_path / "repeats.fpi") as index:
+        index.add("song", extract(song, SR))
+        index.add("other", extract(song_with_loop(seed=5, seconds=30.0), SR))
+        for query, starts in (
+            (speed(chorus[2 * SR : 14 * SR], 1.03), [2.0, 32.0]),
+            (verse[2 * SR : 12 * SR], [17.0]),
+        ):
+            matches = index.query(extract(query, SR))
+            assert [m.track_id for m in matches][:1] == ["song"]
+            best = matches[0]
+            found = [
+                r - best.time_scale * best.query_offset_s
+                for r in (best.ref_offset_s, *best.repeat_ref_offsets_s)
+            ]
+            assert sorted(round(f) for f in found) == [round(s) for s in starts], found
