@@ -154,6 +154,13 @@ window nearly as dense as the true one, so the best supported fit is chosen, not
 REPEAT_MIN_EVIDENCE_FRACTION: Final[float] = 0.5
 """Another offset whose evidence reaches this fraction of the best one's is reported as a
 repeat of the passage (fraction)."""
+QUERY_WINDOW_S: Final[float] = 10.0
+"""Query length the excerpt calibration was fitted on (s): chance evidence grows with the hashes
+a query carries, so a longer query is matched window by window and its false-match rate counts
+one chance per QUERY_WINDOW_S of query."""
+QUERY_WINDOW_MAX_S: Final[float] = 15.0
+"""Longest window a long query is cut into (s): a 10-s excerpt slowed by 20 % (12.5 s) stays one
+window, a whole upload becomes windows of 10 to 15 s."""
 ALIGN_ITERATIONS: Final[int] = 3
 """Refits of the time map on its inliers (count)."""
 MIN_INLIERS: Final[int] = 6

@@ -17,7 +17,15 @@ import numpy as np
 from integrity.fingerprint import constants as fc
 from integrity.fingerprint.extract import Fingerprint, FingerprintError
 from integrity.fingerprint.keys import query_ranges
-from integrity.fingerprint.matcher import Alignment, Hits, Match, align, reportable, to_match
+from integrity.fingerprint.matcher import (
+    Alignment,
+    Hits,
+    Match,
+    align,
+    align_windows,
+    reportable,
+    to_match,
+)
 
 DEFAULT_QUERY_LIMIT = 10
 """Matches returned by `query` unless the caller asks for another number (count)."""
@@ -114,7 +122,11 @@ class BaseIndex(ABC):
             return []
         qidx, lo, hi, substitutions = query_ranges(hashes)
         hits = self._lookup(qidx, lo, hi, substitutions)
-        return align(hashes, hits, exclude=self._ordinals(exclude))
+        if whole_track:
+            return align(hashes, hits, exclude=self._ordinals(exclude))
+        return align_windows(
+            hashes, hits, duration_s=fp.duration_s, exclude=self._ordinals(exclude)
+        )
 
     def _report(
         self, found: list[Alignment], *, limit: int | None, whole_track: bool

@@ -61,6 +61,10 @@ class Hits:
         z = np.zeros(0, dtype=np.int64)
         return cls(z, z, z, z, z)
 
+    def subset(self, mask: np.ndarray) -> Hits:
+        """The hits where mask is true."""
+        return Hits(*(getattr(self, n)[mask] for n in _HIT_FIELDS))
+
     @classmethod
     def concat(cls, parts: list[Hits]) -> Hits:
         if not parts:
@@ -90,13 +94,20 @@ class Alignment:
     repeat_ref_offsets_s: tuple[float, ...] = ()
     """Reference times of the query's start at other, nearly as well supported offsets: the
     passage repeats in the reference (s)."""
+    chances: float = 1.0
+    """Independent chances a query of this length had to reach this evidence (count; query
+    length in QUERY_WINDOW_S, at least 1): it multiplies the false-match rate."""
 
 
-def false_match_rate(evidence: float, *, n_tracks: int, whole_track: bool = False) -> float:
+def false_match_rate(
+    evidence: float, *, n_tracks: int, whole_track: bool = False, chances: float = 1.0
+) -> float:
     """Calibrated false-match rate per query for a given evidence against an index of n_tracks
-    (see constants for the model). Smaller indexes keep the fitted rate: chance is not the only
-    way to look alike (shared loops), so the cut never gets looser than where it was fitted."""
+    (see constants for the model), times the chances a long query had (see `query_windows`).
+    Smaller indexes keep the fitted rate: chance is not the only way to look alike (shared
+    loops), so the cut never gets looser than where it was fitted."""
     scale = np.log10(max(n_tracks, fc.CALIBRATION_TRACKS) / fc.CALIBRATION_TRACKS)
+    scale += np.log10(max(chances, 1.0))
     if whole_track:
         log10 = fc.WHOLE_CALIBRATION_INTERCEPT - fc.WHOLE_CALIBRATION_SLOPE * evidence
     else:
@@ -155,6 +166,44 @@ def align(query: np.ndarray, hits: Hits, *, exclude: set[int] | None = None) -> 
         if found is not None and (tr not in best or found.evidence > best[tr].evidence):
             best[tr] = found
     return sorted(best.values(), key=lambda a: -a.evidence)
+
+
+def query_windows(duration_s: float) -> tuple[int, float]:
+    """How many windows a query of this length is matched in, and the chances it had.
+
+    Why: the excerpt calibration was fitted on QUERY_WINDOW_S queries, and a whole upload used
+    as a query carries many times their hashes, so unrelated songs in one key and tempo reached
+    the cut by sheer volume. Each window is aligned on its own (a copy of any part of the upload
+    still aligns within one), and the rate counts one chance per QUERY_WINDOW_S of query.
+    """
+    windows = max(1, int(np.ceil(duration_s / fc.QUERY_WINDOW_MAX_S - 1e-9)))
+    return windows, max(1.0, duration_s / fc.QUERY_WINDOW_S)
+
+
+def align_windows(
+    query: np.ndarray, hits: Hits, *, duration_s: float, exclude: set[int] | None = None
+) -> list[Alignment]:
+    """`align` in each of the query's windows (see `query_windows`); per track the strongest
+    window's alignment, carrying the query's chances, strongest first."""
+    windows, chances = query_windows(duration_s)
+    if windows == 1:
+        found = align(query, hits, exclude=exclude)
+    else:
+        width_units = duration_s / windows / _T_UNIT_S
+        window = np.minimum((query["t"] / width_units).astype(np.int64), windows - 1)
+        hit_window = window[hits.query_index]
+        found = []
+        for w in range(windows):
+            part = hit_window == w
+            if part.any():
+                found.extend(align(query, hits.subset(part), exclude=exclude))
+    best: dict[int, Alignment] = {}
+    for al in found:
+        if al.track not in best or al.evidence > best[al.track].evidence:
+            best[al.track] = al
+    return sorted(
+        (replace(al, chances=chances) for al in best.values()), key=lambda a: -a.evidence
+    )
 
 
 def _prune_weak_groups(
@@ -331,7 +380,9 @@ def to_match(
     whole_track: bool = False,
 ) -> Match:
     """Resolve an alignment into the public record."""
-    fmr = false_match_rate(al.evidence, n_tracks=n_tracks, whole_track=whole_track)
+    fmr = false_match_rate(
+        al.evidence, n_tracks=n_tracks, whole_track=whole_track, chances=al.chances
+    )
     return Match(
         track_id=track_id,
         score=1.0 - fmr,
@@ -349,7 +400,9 @@ def to_match(
 
 def reportable(al: Alignment, *, n_tracks: int, whole_track: bool = False) -> bool:
     """Strong enough to report: enough inliers and a false-match rate under the cap."""
-    fmr = false_match_rate(al.evidence, n_tracks=n_tracks, whole_track=whole_track)
+    fmr = false_match_rate(
+        al.evidence, n_tracks=n_tracks, whole_track=whole_track, chances=al.chances
+    )
     if whole_track and al.evidence < fc.MIN_WHOLE_TRACK_EVIDENCE:
         return False
     return al.inliers >= fc.MIN_INLIERS and fmr <= fc.MAX_FALSE_MATCH_RATE

@@ -17,6 +17,7 @@ from integrity.fingerprint import (
     extract,
 )
 from integrity.fingerprint.index import FingerprintIndex
+from integrity.fingerprint.matcher import false_match_rate, query_windows
 
 from .conftest import POSTGRES_URL
 from .fp_helpers import SR, song_with_loop, speed
@@ -224,3 +225,26 @@ def test_repeated_passage_reports_the_other_offset(
                 for r in (best.ref_offset_s, *best.repeat_ref_offsets_s)
             ]
             assert sorted(round(f) for f in found) == [round(s) for s in starts], found
+
+
+def test_a_long_query_is_matched_in_windows_and_pays_for_its_length(
+    embedded_index: FingerprintIndex, library: dict[str, np.ndarray]
+) -> None:
+    """A whole upload as the query: a copy hidden in its last window is still found, and its
+    false-match rate counts one chance per calibrated query length."""
+    assert query_windows(10.0) == (1, 1.0)
+    assert query_windows(12.5) == (1, 1.25)  # a 10-s excerpt slowed by 20 % stays one window
+    assert query_windows(36.0) == (3, 3.6)
+    tid, x = next(iter(library.items()))
+    copied = speed(x[5 * SR : 17 * SR], 1.04)
+    fresh = song_with_loop(seed=99, seconds=30.0)
+    upload = np.concatenate([fresh, copied])
+    matches = embedded_index.query(extract(upload, SR))
+    assert [m.track_id for m in matches][:1] == [tid]
+    best = matches[0]
+    assert best.query_offset_s >= 29.0  # found in the copied part, not the fresh one
+    assert best.time_scale == pytest.approx(1.04, rel=0.02)
+    # Evidence a 10-s query reaches by chance at some rate is 4 times likelier in a 40-s one.
+    one = false_match_rate(15.0, n_tracks=1_000)
+    assert 1e-6 < one < 1e-3
+    assert false_match_rate(15.0, n_tracks=1_000, chances=4.0) == pytest.approx(4.0 * one)
