@@ -37,7 +37,8 @@ A4_HZ = 440.0
 SEMITONES_PER_OCTAVE = 12
 OUT_DIR = Path(__file__).resolve().parent / "deliveries"
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
-PROGRESSION = ((0, 4, 7), (7, 11, 14), (9, 12, 16), (5, 9, 12))  # I V vi IV, semitones
+POP_PROGRESSION = ((0, 4, 7), (7, 11, 14), (9, 12, 16), (5, 9, 12))  # I V vi IV, semitones
+FIFTIES_PROGRESSION = ((0, 4, 7), (9, 12, 16), (2, 5, 9), (7, 11, 14))  # I vi ii V
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class Song:
     bpm: float
     lead_harmonics: int
     pad_brightness: float
+    progression: tuple[tuple[int, int, int], ...] = POP_PROGRESSION
+    """Chords of the pad, one per bar (semitones above the root). Songs that differ only in key
+    and tempo are the same bed to a pitch- and tempo-invariant fingerprint, as covers are."""
 
 
 def midi_to_hz(note: float) -> float:
@@ -79,7 +83,7 @@ def synthesise_song(song: Song) -> np.ndarray:
     beat = int(60.0 / song.bpm * SAMPLE_RATE_HZ)
     bar = 4 * beat
     for bar_index, start in enumerate(range(0, total, bar)):
-        chord = PROGRESSION[bar_index % len(PROGRESSION)]
+        chord = song.progression[bar_index % len(song.progression)]
         n = min(bar, total - start)
         for interval in chord:
             pad = _tone(midi_to_hz(song.root_midi + interval), n, 6, song.pad_brightness)
@@ -156,7 +160,14 @@ def iso_duration(seconds: float) -> str:
 
 HARBOUR_LIGHTS = Song(seed=11, root_midi=57, bpm=112, lead_harmonics=5, pad_brightness=0.6)
 COLD_IRON = Song(seed=23, root_midi=50, bpm=96, lead_harmonics=9, pad_brightness=0.8)
-PAPER_MOONS = Song(seed=37, root_midi=62, bpm=128, lead_harmonics=3, pad_brightness=0.4)
+PAPER_MOONS = Song(
+    seed=37,
+    root_midi=62,
+    bpm=128,
+    lead_harmonics=3,
+    pad_brightness=0.4,
+    progression=FIFTIES_PROGRESSION,
+)
 
 
 def build_album(out: Path) -> None:
