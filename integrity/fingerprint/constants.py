@@ -75,6 +75,20 @@ QUERY_TRIPLET_MAX_SPAN_FRAMES: Final[float] = 127.0
 """Largest span of a query triplet (frames; the largest storable, 254 half frames): a
 reference span of TRIPLET_MAX_SPAN_FRAMES grows to 125 frames in a copy 20% slower."""
 
+QUERY_VIEWS: Final[tuple[tuple[float, int], ...]] = ((0.8, 0), (1.25, 0), (1.0, 6), (1.0, -4))
+"""Extra views of a query, each (time factor: view frames per query frame; band shift: log bins
+the analysis band is lowered by). A view re-picks peaks as if the query played at another tempo
+or pitch, so a copy slowed by 20 % or shifted down 3 semitones gets the reference's own peaks
+and partners back (peak rationing and neighbourhoods are in frames and bins, so they do not
+scale with the distortion, and a downward shift pushes peaks under LOG_FMIN_HZ). Views only
+query: an index stores the reference view alone."""
+QUERY_VIEW_MAX_S: Final[float] = 900.0
+"""Views cover a query's first this many seconds (s): a song whole, while a four-hour mix keeps
+its plain view everywhere without four more spectrograms in memory."""
+QUERY_VIEW_CORE_BASE: Final[int] = 2
+"""A view's hashes carry core = QUERY_VIEW_CORE_BASE + its index in QUERY_VIEWS (1 is the
+reference view's core hashes, 0 its query extras)."""
+
 RATIO_LEVELS: Final[int] = 32
 """Quantisation of the time ratio (t2-t1)/(t3-t1) in (0, 1) (levels; the key's low bits)."""
 RATIO_QUERY_RADIUS: Final[int] = 1

@@ -29,7 +29,7 @@ HASH_DTYPE = np.dtype(
         ("ratio", "u1"),  # (t2 - t1) / (t3 - t1) in 1/256
         ("d12", "i1"),  # log-frequency difference peak 2 - peak 1 (quarter bins)
         ("d13", "i1"),  # log-frequency difference peak 3 - peak 1 (quarter bins)
-        ("core", "u1"),  # 1: indexed (reference peaks, INDEX_PARTNERS); 0: query extra
+        ("core", "u1"),  # 1: indexed (reference peaks, INDEX_PARTNERS); 0: query extra; 2+: view
         ("order", "u1"),  # bits 0-2: l1>l2, l1>l3, l2>l3; bits 3-5: that comparison is close
     ]
 )
@@ -55,7 +55,7 @@ class Fingerprint:
     `keys.query_ranges`), which is why the unquantised components are kept rather than the keys.
     """
 
-    hashes: np.ndarray  # HASH_DTYPE, sorted by anchor time
+    hashes: np.ndarray  # HASH_DTYPE: the reference view's by anchor time, then each query view's
     duration_s: float
     version: int = fc.FINGERPRINT_VERSION
 
@@ -97,18 +97,26 @@ class Fingerprint:
         its whole span fits, as it would if the excerpt had been fingerprinted on its own.
         """
         units = fc.TIME_UNITS_PER_FRAME / fc.FRAME_S
-        lo = round(start_s * units)
-        hi = round(end_s * units)
+        factor = view_time_factors(self.hashes["core"])  # a view's times are its own
+        lo = np.round(start_s * units * factor).astype(np.int64)
+        hi = np.round(end_s * units * factor).astype(np.int64)
         t = self.hashes["t"].astype(np.int64)
         keep = (t >= lo) & (t + self.hashes["span"] < hi)
         sub = self.hashes[keep].copy()
-        sub["t"] = (t[keep] - lo).astype(np.uint32)
+        sub["t"] = (t[keep] - lo[keep]).astype(np.uint32)
         return Fingerprint(hashes=sub, duration_s=max(0.0, min(end_s, self.duration_s) - start_s))
 
 
-@lru_cache(maxsize=4)
-def _log_filterbank() -> np.ndarray:
-    """Triangular weights mapping FFT bins to log-frequency bins (FFT bins x log bins).
+def view_time_factors(core: np.ndarray) -> np.ndarray:
+    """Time factor of each hash's view (1.0 for the reference view; see QUERY_VIEWS)."""
+    table = np.array([1.0, 1.0, *(factor for factor, _ in fc.QUERY_VIEWS)])
+    return table[np.minimum(core.astype(np.int64), table.size - 1)]
+
+
+@lru_cache(maxsize=8)
+def _log_filterbank(shift_bins: int = 0) -> np.ndarray:
+    """Triangular weights mapping FFT bins to log-frequency bins (FFT bins x log bins), the band
+    lowered by shift_bins log bins (a query view; 0 for the reference analysis).
 
     Each filter is at least one FFT bin wide, so low log bins interpolate between FFT bins and
     high ones average several; columns sum to one so levels stay comparable across the axis.
@@ -116,7 +124,9 @@ def _log_filterbank() -> np.ndarray:
     n_fft_bins = fc.FFT_SIZE // 2 + 1
     fft_hz = np.arange(n_fft_bins) * (fc.FINGERPRINT_SAMPLE_RATE / fc.FFT_SIZE)
     n_log = n_log_bins()
-    centres = fc.LOG_FMIN_HZ * 2.0 ** (np.arange(n_log) / fc.LOG_BINS_PER_OCTAVE)
+    centres = fc.LOG_FMIN_HZ * 2.0 ** ((np.arange(n_log) - shift_bins) / fc.LOG_BINS_PER_OCTAVE)
+    if centres[-1] >= fc.FINGERPRINT_SAMPLE_RATE / 2:
+        raise FingerprintError(f"a band shift of {shift_bins} bins passes the Nyquist frequency")
     spacing = centres * (2.0 ** (1.0 / fc.LOG_BINS_PER_OCTAVE) - 1.0)
     half_width = np.maximum(spacing, fc.FINGERPRINT_SAMPLE_RATE / fc.FFT_SIZE)
     weights = np.maximum(0.0, 1.0 - np.abs(fft_hz[:, None] - centres[None, :]) / half_width)
@@ -153,7 +163,20 @@ def resample_for_fingerprint(samples: np.ndarray, sample_rate: int) -> np.ndarra
 
 
 def log_spectrogram(x: np.ndarray) -> np.ndarray:
-    """Natural-log magnitude on the log-frequency axis (frames x log bins), float32.
+    """Natural-log magnitude on the log-frequency axis (frames x log bins), float32."""
+    return log_spectrograms(x, (0,))[0]
+
+
+def view_shifts() -> tuple[int, ...]:
+    """The band shifts the query views need besides the reference band (log bins)."""
+    return tuple(sorted({shift for _, shift in fc.QUERY_VIEWS} - {0}))
+
+
+def log_spectrograms(
+    x: np.ndarray, shifts: tuple[int, ...], *, shifted_frames: int | None = None
+) -> list[np.ndarray]:
+    """`log_spectrogram` for each band shift in `shifts` (log bins), from one STFT; a nonzero
+    shift covers only the first `shifted_frames` frames (all when None).
 
     Computed SPECTROGRAM_BLOCK_FRAMES frames at a time: the windowed frames of a whole
     four-hour file at once would need 8x its samples again (3.7 GB at 8 kHz).
@@ -161,21 +184,28 @@ def log_spectrogram(x: np.ndarray) -> np.ndarray:
     if x.size < fc.FFT_SIZE:
         x = np.pad(x, (0, fc.FFT_SIZE - x.size))
     n_frames = 1 + (x.size - fc.FFT_SIZE) // fc.HOP_SIZE
-    out = np.empty((n_frames, n_log_bins()), dtype=np.float32)
+    limit = n_frames if shifted_frames is None else max(0, min(n_frames, shifted_frames))
+    sizes = [n_frames if shift == 0 else limit for shift in shifts]
+    outs = [np.empty((size, n_log_bins()), dtype=np.float32) for size in sizes]
     for first in range(0, n_frames, SPECTROGRAM_BLOCK_FRAMES):
         count = min(SPECTROGRAM_BLOCK_FRAMES, n_frames - first)
-        out[first : first + count] = _log_frames(x[first * fc.HOP_SIZE :], count)
-    return out
+        wanted = tuple(shift for shift, size in zip(shifts, sizes, strict=True) if size > first)
+        rows = dict(zip(wanted, _log_frames(x[first * fc.HOP_SIZE :], count, wanted), strict=True))
+        for shift, out in zip(shifts, outs, strict=True):
+            if shift in rows:
+                out[first : first + count] = rows[shift][: out.shape[0] - first]
+    return outs
 
 
-def _log_frames(x: np.ndarray, count: int) -> np.ndarray:
-    """The log spectrum of the first `count` frames of `x` (which holds their samples)."""
+def _log_frames(x: np.ndarray, count: int, shifts: tuple[int, ...]) -> list[np.ndarray]:
+    """The log spectrum of the first `count` frames of `x` (which holds their samples), once per
+    band shift."""
     frames = np.lib.stride_tricks.as_strided(
         x, shape=(count, fc.FFT_SIZE), strides=(x.strides[0] * fc.HOP_SIZE, x.strides[0])
     )
     spec = np.abs(scipy.fft.rfft(frames * _window(), axis=1))
-    log_spec: np.ndarray = np.log(spec @ _log_filterbank() + np.float32(fc.LOG_FLOOR))
-    return log_spec
+    floor = np.float32(fc.LOG_FLOOR)
+    return [np.log(spec @ _log_filterbank(shift) + floor) for shift in shifts]
 
 
 class FingerprintStream:
@@ -197,7 +227,9 @@ class FingerprintStream:
                 sample_rate, fc.FINGERPRINT_SAMPLE_RATE, 1, dtype="float32", quality=quality
             )
         self._pending = np.zeros(0, dtype=np.float32)  # samples from the next frame's start
-        self._rows: list[np.ndarray] = []
+        self._shifts = (0, *view_shifts())
+        self._rows: dict[int, list[np.ndarray]] = {shift: [] for shift in self._shifts}
+        self._frames = 0
         self._total = 0
 
     def feed(self, chunk: np.ndarray) -> None:
@@ -216,14 +248,24 @@ class FingerprintStream:
         self._total += y.size
         data = np.concatenate((self._pending, y)) if self._pending.size else y
         block_samples = (SPECTROGRAM_BLOCK_FRAMES - 1) * fc.HOP_SIZE + fc.FFT_SIZE
-        whole = 0 if data.size < block_samples else 1 + (data.size - block_samples) // (
-            SPECTROGRAM_BLOCK_FRAMES * fc.HOP_SIZE
+        whole = (
+            0
+            if data.size < block_samples
+            else 1 + (data.size - block_samples) // (SPECTROGRAM_BLOCK_FRAMES * fc.HOP_SIZE)
         )
         count = whole * SPECTROGRAM_BLOCK_FRAMES
         if last and data.size >= fc.FFT_SIZE:
             count = 1 + (data.size - fc.FFT_SIZE) // fc.HOP_SIZE
         if count:
-            self._rows.append(log_spectrogram(data[: (count - 1) * fc.HOP_SIZE + fc.FFT_SIZE]))
+            specs = log_spectrograms(
+                data[: (count - 1) * fc.HOP_SIZE + fc.FFT_SIZE],
+                self._shifts,
+                shifted_frames=_view_frames() - self._frames,
+            )
+            for shift, rows in zip(self._shifts, specs, strict=True):
+                if rows.shape[0]:
+                    self._rows[shift].append(rows)
+            self._frames += count
         self._pending = data[count * fc.HOP_SIZE :].copy()
 
     def finish(self) -> Fingerprint:
@@ -233,12 +275,16 @@ class FingerprintStream:
             tail = self._resampler.resample_chunk(tail, last=True)
             self._resampler = None
         self._take(tail, last=True)
-        if self._rows:
-            logspec = np.concatenate(self._rows) if len(self._rows) > 1 else self._rows[0]
+        if self._rows[0]:
+            specs = {
+                shift: np.concatenate(rows) if len(rows) != 1 else rows[0]
+                for shift, rows in self._rows.items()
+            }
         else:
-            logspec = log_spectrogram(self._pending)
-        self._rows = []
-        return _from_logspec(logspec, self._total / fc.FINGERPRINT_SAMPLE_RATE)
+            made = log_spectrograms(self._pending, self._shifts, shifted_frames=_view_frames())
+            specs = dict(zip(self._shifts, made, strict=True))
+        self._rows = {shift: [] for shift in self._shifts}
+        return _fingerprint(specs, self._total / fc.FINGERPRINT_SAMPLE_RATE)
 
 
 def find_peaks(
@@ -357,7 +403,45 @@ def extract(samples: np.ndarray, sample_rate: int) -> Fingerprint:
     chance that a pitch-, tempo- or speed-changed query still contains the reference's triplets.
     """
     x = resample_for_fingerprint(samples, sample_rate)
-    return _from_logspec(log_spectrogram(x), x.size / fc.FINGERPRINT_SAMPLE_RATE)
+    shifts = (0, *view_shifts())
+    specs = log_spectrograms(x, shifts, shifted_frames=_view_frames())
+    return _fingerprint(dict(zip(shifts, specs, strict=True)), x.size / fc.FINGERPRINT_SAMPLE_RATE)
+
+
+def _view_frames() -> int:
+    """Frames the query views cover (see QUERY_VIEW_MAX_S)."""
+    return int(fc.QUERY_VIEW_MAX_S / fc.FRAME_S)
+
+
+def _fingerprint(specs: dict[int, np.ndarray], duration: float) -> Fingerprint:
+    """The reference view's hashes (core and query extras), then each query view's.
+
+    A view's hashes keep its own times (view frames = time factor x query frames) and its own
+    log-frequency axis; the matcher maps its alignments back (see QUERY_VIEWS).
+    """
+    base = _from_logspec(specs[0], duration)
+    parts = [base.hashes]
+    for i, (factor, shift) in enumerate(fc.QUERY_VIEWS):
+        spec = specs[shift][: _view_frames()]
+        if spec.shape[0] < 3:
+            continue
+        view = _from_logspec(_warp_time(spec, factor), 0.0).hashes
+        view["core"] = fc.QUERY_VIEW_CORE_BASE + i
+        parts.append(view)
+    return Fingerprint(hashes=np.concatenate(parts), duration_s=base.duration_s)
+
+
+def _warp_time(spec: np.ndarray, factor: float) -> np.ndarray:
+    """The spectrogram as if played `factor` times as long (linear interpolation of frames)."""
+    if factor == 1.0:
+        return spec
+    n = spec.shape[0]
+    pos = np.arange(max(3, round(n * factor))) / factor
+    i0 = np.minimum(np.floor(pos).astype(np.int64), n - 1)
+    i1 = np.minimum(i0 + 1, n - 1)
+    w = (pos - i0)[:, None].astype(np.float32)
+    warped: np.ndarray = (spec[i0] * (1.0 - w) + spec[i1] * w).astype(np.float32)
+    return warped
 
 
 def _from_logspec(logspec: np.ndarray, duration: float) -> Fingerprint:

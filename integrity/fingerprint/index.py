@@ -22,7 +22,7 @@ from integrity.fingerprint.matcher import (
     Hits,
     Match,
     align,
-    align_windows,
+    align_views,
     reportable,
     to_match,
 )
@@ -124,9 +124,7 @@ class BaseIndex(ABC):
         hits = self._lookup(qidx, lo, hi, substitutions)
         if whole_track:
             return align(hashes, hits, exclude=self._ordinals(exclude))
-        return align_windows(
-            hashes, hits, duration_s=fp.duration_s, exclude=self._ordinals(exclude)
-        )
+        return align_views(hashes, hits, duration_s=fp.duration_s, exclude=self._ordinals(exclude))
 
     def _report(
         self, found: list[Alignment], *, limit: int | None, whole_track: bool

@@ -201,9 +201,50 @@ def align_windows(
     for al in found:
         if al.track not in best or al.evidence > best[al.track].evidence:
             best[al.track] = al
-    return sorted(
-        (replace(al, chances=chances) for al in best.values()), key=lambda a: -a.evidence
-    )
+    return sorted((replace(al, chances=chances) for al in best.values()), key=lambda a: -a.evidence)
+
+
+def align_views(
+    query: np.ndarray, hits: Hits, *, duration_s: float, exclude: set[int] | None = None
+) -> list[Alignment]:
+    """`align_windows` in the reference view and in each query view (see QUERY_VIEWS), every
+    alignment mapped back to query time and pitch; per track the strongest, strongest first.
+
+    Why the views add no chances: the calibration is fitted on the best evidence non-member
+    queries reach over all views together, so the fitted rate already counts them.
+    """
+    view = query["core"].astype(np.int64) - fc.QUERY_VIEW_CORE_BASE
+    hit_view = np.maximum(view, -1)[hits.query_index]
+    found: list[Alignment] = []
+    for v in range(-1, len(fc.QUERY_VIEWS)):
+        part = hit_view == v
+        if not part.any():
+            continue
+        factor, shift = (1.0, 0) if v < 0 else fc.QUERY_VIEWS[v]
+        seconds = duration_s if v < 0 else min(duration_s, fc.QUERY_VIEW_MAX_S)
+        for al in align_windows(
+            query, hits.subset(part), duration_s=seconds * factor, exclude=exclude
+        ):
+            mapped = replace(
+                al,
+                a=al.a * factor,
+                query_start_s=al.query_start_s / factor,
+                query_end_s=al.query_end_s / factor,
+                pitch_semitones=al.pitch_semitones - shift * fc.SEMITONES_PER_BIN,
+            )
+            # A view finds copies within the searched range better; it does not widen the
+            # range (beyond it, songs in one chord bed at another key and tempo align).
+            if (
+                abs(np.log(mapped.a)) <= fc.MAX_LOG_SCALE
+                and abs(mapped.pitch_semitones) <= fc.MAX_PITCH_SEMITONES
+            ):
+                found.append(mapped)
+    _, chances = query_windows(duration_s)
+    best: dict[int, Alignment] = {}
+    for al in found:
+        if al.track not in best or al.evidence > best[al.track].evidence:
+            best[al.track] = al
+    return sorted((replace(al, chances=chances) for al in best.values()), key=lambda a: -a.evidence)
 
 
 def _prune_weak_groups(

@@ -140,3 +140,24 @@ def test_resampled_length_is_what_libsoxr_delivers() -> None:
         x = rng.standard_normal(count).astype(np.float32)
         delivered = soxr.resample(x, rate, target, quality=fprep.RESAMPLE_QUALITY).shape[0]
         assert fprep.resampled_length(count, rate, target) == delivered, (count, rate, target)
+
+
+def test_query_views_stream_like_the_whole_and_stop_at_their_limit(monkeypatch) -> None:
+    """The views cover the first QUERY_VIEW_MAX_S only, streamed or not, whatever block that
+    limit falls in."""
+    from integrity.fingerprint import constants as fc
+
+    monkeypatch.setattr(fc, "QUERY_VIEW_MAX_S", 70.0)  # inside the second spectrogram block
+    x = _music(150.0, FINGERPRINT_SAMPLE_RATE)
+    reference = extract(x, FINGERPRINT_SAMPLE_RATE)
+    stream = FingerprintStream(FINGERPRINT_SAMPLE_RATE)
+    for chunk in _chunks(x, 5):
+        stream.feed(chunk)
+    assert np.array_equal(stream.finish().hashes, reference.hashes)
+    units_per_s = fc.TIME_UNITS_PER_FRAME / fc.FRAME_S
+    for i, (factor, _) in enumerate(fc.QUERY_VIEWS):
+        view = reference.hashes[reference.hashes["core"] == fc.QUERY_VIEW_CORE_BASE + i]
+        assert view.size > 0
+        end = view["t"].astype(np.float64) + view["span"]
+        assert end.max() <= 70.0 * factor * units_per_s
+        assert end.max() > 60.0 * factor * units_per_s

@@ -16,6 +16,7 @@ from integrity.fingerprint import (
     duplicate_evidence,
     extract,
 )
+from integrity.fingerprint import constants as fc
 from integrity.fingerprint.index import FingerprintIndex
 from integrity.fingerprint.matcher import false_match_rate, query_windows
 
@@ -248,3 +249,27 @@ def test_a_long_query_is_matched_in_windows_and_pays_for_its_length(
     one = false_match_rate(15.0, n_tracks=1_000)
     assert 1e-6 < one < 1e-3
     assert false_match_rate(15.0, n_tracks=1_000, chances=4.0) == pytest.approx(4.0 * one)
+
+
+def test_query_views_are_queried_never_indexed(
+    tmp_path: Path, library: dict[str, np.ndarray]
+) -> None:
+    """A fingerprint carries its query views, but the index stores the reference view alone,
+    and an excerpt re-times each view in its own time units."""
+    tid, x = next(iter(library.items()))
+    fp = extract(x, SR)
+    cores = set(np.unique(fp.hashes["core"]).tolist())
+    views = {fc.QUERY_VIEW_CORE_BASE + i for i in range(len(fc.QUERY_VIEWS))}
+    assert cores == {0, 1} | views
+    with open_index(tmp_path / "views.fpi") as index:
+        index.add(tid, fp)
+    with open_index(tmp_path / "plain.fpi") as index:
+        index.add(tid, Fingerprint(hashes=fp.core(), duration_s=fp.duration_s))
+    stored = (tmp_path / "views.fpi").stat().st_size
+    assert stored > 1_000 and stored == (tmp_path / "plain.fpi").stat().st_size
+    part = fp.excerpt(10.0, 20.0)
+    units_per_s = fc.TIME_UNITS_PER_FRAME / fc.FRAME_S
+    for i, (factor, _) in enumerate(fc.QUERY_VIEWS):
+        view = part.hashes[part.hashes["core"] == fc.QUERY_VIEW_CORE_BASE + i]
+        assert view.size > 0
+        assert (view["t"].astype(np.float64) + view["span"]).max() < 10.0 * factor * units_per_s
