@@ -287,13 +287,17 @@ class FingerprintStream:
         return _fingerprint(specs, self._total / fc.FINGERPRINT_SAMPLE_RATE)
 
 
+PeakSet = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""Sub-frame times, sub-bin freqs, levels and integer cells (frame * bins + bin) of peaks."""
+
+
 def find_peaks(
     logspec: np.ndarray,
     *,
     neighbourhood_frames: int = fc.PEAK_NEIGHBOURHOOD_FRAMES,
     neighbourhood_bins: int = fc.PEAK_NEIGHBOURHOOD_BINS,
     per_block: int = fc.PEAKS_PER_BLOCK,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> PeakSet:
     """Local maxima, rationed per time block; returns sub-frame times, sub-bin freqs, levels
     and the integer cell (frame * bins + bin) of each peak.
 
@@ -301,48 +305,92 @@ def find_peaks(
     difference components survive the small shifts a tempo or pitch change causes. The cells
     let a caller merge two peak sets (a query's denser set contains the reference's).
     """
+    return find_peak_sets(logspec, ((neighbourhood_frames, neighbourhood_bins, per_block),))[0]
+
+
+def find_peak_sets(
+    logspec: np.ndarray, sets: tuple[tuple[int, int, int], ...]
+) -> list[PeakSet]:
+    """`find_peaks` for several (neighbourhood frames, neighbourhood bins, per block) at once.
+
+    Why together: the level floor is one percentile of the spectrogram, and a wider local
+    maximum follows exactly from a narrower one by two shifted maxima per axis (see
+    `_local_maxima`), so the costly filter runs once for the reference and the query peaks.
+    """
     n_t, n_f = logspec.shape
     if n_t < 3:
         empty = np.zeros(0, dtype=np.float32)
-        return empty, empty, empty, np.zeros(0, dtype=np.int64)
+        return [(empty, empty, empty, np.zeros(0, dtype=np.int64)) for _ in sets]
     floor = max(
         float(np.percentile(logspec, 99.0)) - fc.PEAK_MIN_LEVEL_BELOW_MAX,
         float(np.log(fc.PEAK_ABSOLUTE_FLOOR)),
     )
+    sizes = [(frames, bins) for frames, bins, _ in sets]
     # The local-maximum filter runs on blocks of frames with enough overlap that every frame
     # sees its whole neighbourhood: the same peaks as one pass, without a second full array.
-    reach = neighbourhood_frames // 2
-    times, freqs = [], []
+    reach = max(frames for frames, _ in sizes) // 2
+    found: list[tuple[list[np.ndarray], list[np.ndarray]]] = [([], []) for _ in sets]
     for first in range(0, n_t, SPECTROGRAM_BLOCK_FRAMES):
         stop = min(n_t, first + SPECTROGRAM_BLOCK_FRAMES)
         lo, hi = max(0, first - reach), min(n_t, stop + reach)
-        local = maximum_filter(
-            logspec[lo:hi], size=(neighbourhood_frames, neighbourhood_bins), mode="nearest"
-        )[first - lo : stop - lo]
         part = logspec[first:stop]
-        is_peak = (part == local) & (part > floor)
-        # Edges cannot be interpolated.
-        if first == 0:
-            is_peak[0, :] = False
-        if stop == n_t:
-            is_peak[-1, :] = False
-        is_peak[:, 0] = is_peak[:, -1] = False
-        block_t, block_f = np.nonzero(is_peak)
-        times.append(block_t + first)
-        freqs.append(block_f)
-    ti, fi = np.concatenate(times), np.concatenate(freqs)
-    level = logspec[ti, fi]
-    block = ti // fc.PEAK_BLOCK_FRAMES
-    order = np.lexsort((-level, block))
-    block_sorted = block[order]
-    starts = np.searchsorted(block_sorted, block_sorted, side="left")
-    rank = np.arange(order.size) - starts
-    keep = np.sort(order[rank < per_block])  # back to (time, freq) order
-    ti, fi, level = ti[keep], fi[keep], level[keep]
-    dt = _parabolic(logspec[ti - 1, fi], level, logspec[ti + 1, fi])
-    df = _parabolic(logspec[ti, fi - 1], level, logspec[ti, fi + 1])
-    cell = ti.astype(np.int64) * n_f + fi
-    return (ti + dt).astype(np.float32), (fi + df).astype(np.float32), level, cell
+        for (times, freqs), local in zip(found, _local_maxima(logspec[lo:hi], sizes), strict=True):
+            is_peak = (part == local[first - lo : stop - lo]) & (part > floor)
+            # Edges cannot be interpolated.
+            if first == 0:
+                is_peak[0, :] = False
+            if stop == n_t:
+                is_peak[-1, :] = False
+            is_peak[:, 0] = is_peak[:, -1] = False
+            block_t, block_f = np.nonzero(is_peak)
+            times.append(block_t + first)
+            freqs.append(block_f)
+    out = []
+    for (times, freqs), (_, _, per_block) in zip(found, sets, strict=True):
+        ti, fi = np.concatenate(times), np.concatenate(freqs)
+        level = logspec[ti, fi]
+        block = ti // fc.PEAK_BLOCK_FRAMES
+        order = np.lexsort((-level, block))
+        block_sorted = block[order]
+        starts = np.searchsorted(block_sorted, block_sorted, side="left")
+        rank = np.arange(order.size) - starts
+        keep = np.sort(order[rank < per_block])  # back to (time, freq) order
+        ti, fi, level = ti[keep], fi[keep], level[keep]
+        dt = _parabolic(logspec[ti - 1, fi], level, logspec[ti + 1, fi])
+        df = _parabolic(logspec[ti, fi - 1], level, logspec[ti, fi + 1])
+        cell = ti.astype(np.int64) * n_f + fi
+        out.append(((ti + dt).astype(np.float32), (fi + df).astype(np.float32), level, cell))
+    return out
+
+
+def _local_maxima(x: np.ndarray, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """maximum_filter(x, size, mode="nearest") for each (frames, bins) size, exactly.
+
+    The smallest size is filtered; a size that exceeds it by 2d on an axis (d at most its half
+    width, so the two windows still meet) is the larger of two copies of it shifted by d either
+    way, clipped at the ends, which is what "nearest" does for a maximum. Other sizes are
+    filtered on their own.
+    """
+    base_size = min(sizes)
+    base = maximum_filter(x, size=base_size, mode="nearest")
+    out = []
+    for size in sizes:
+        steps = [divmod(size[axis] - base_size[axis], 2) for axis in (0, 1)]
+        reachable = [
+            not odd and 0 <= d <= base_size[axis] // 2 for axis, (d, odd) in enumerate(steps)
+        ]
+        if not all(reachable):
+            out.append(maximum_filter(x, size=size, mode="nearest"))
+            continue
+        grown: np.ndarray = base
+        for axis, (d, _) in enumerate(steps):
+            if d:
+                idx = np.arange(grown.shape[axis])
+                below = np.take(grown, np.maximum(idx - d, 0), axis=axis)
+                above = np.take(grown, np.minimum(idx + d, idx.size - 1), axis=axis)
+                grown = np.maximum(below, above)
+        out.append(grown)
+    return out
 
 
 def _parabolic(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -446,14 +494,18 @@ def _warp_time(spec: np.ndarray, factor: float) -> np.ndarray:
 
 def _from_logspec(logspec: np.ndarray, duration: float) -> Fingerprint:
     """Peaks, triplets and hashes of a log spectrogram: core hashes, then the query extras."""
-    t, f, level, cell = find_peaks(logspec)
-    c1, c2, c3 = triplets(t, f, fc.INDEX_PARTNERS)
-    qt, qf, qlevel, qcell = find_peaks(
+    (t, f, level, cell), (qt, qf, qlevel, qcell) = find_peak_sets(
         logspec,
-        neighbourhood_frames=fc.QUERY_PEAK_NEIGHBOURHOOD_FRAMES,
-        neighbourhood_bins=fc.QUERY_PEAK_NEIGHBOURHOOD_BINS,
-        per_block=fc.QUERY_PEAKS_PER_BLOCK,
+        (
+            (fc.PEAK_NEIGHBOURHOOD_FRAMES, fc.PEAK_NEIGHBOURHOOD_BINS, fc.PEAKS_PER_BLOCK),
+            (
+                fc.QUERY_PEAK_NEIGHBOURHOOD_FRAMES,
+                fc.QUERY_PEAK_NEIGHBOURHOOD_BINS,
+                fc.QUERY_PEAKS_PER_BLOCK,
+            ),
+        ),
     )
+    c1, c2, c3 = triplets(t, f, fc.INDEX_PARTNERS)
     # The query's peaks: the reference peaks and the denser set, merged in (time, freq) order.
     extra = ~np.isin(qcell, cell)
     u_cell = np.concatenate([cell, qcell[extra]])

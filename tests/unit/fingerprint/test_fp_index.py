@@ -273,3 +273,15 @@ def test_query_views_are_queried_never_indexed(
         view = part.hashes[part.hashes["core"] == fc.QUERY_VIEW_CORE_BASE + i]
         assert view.size > 0
         assert (view["t"].astype(np.float64) + view["span"]).max() < 10.0 * factor * units_per_s
+
+
+def test_wider_local_maxima_derived_from_narrower_ones_are_exact() -> None:
+    """The peak picker filters once and derives the wider neighbourhood: same as scipy's."""
+    from scipy.ndimage import maximum_filter
+
+    from integrity.fingerprint.extract import _local_maxima
+
+    x = np.random.default_rng(3).standard_normal((300, 99)).astype(np.float32)
+    sizes = [(9, 7), (13, 9), (17, 9), (19, 9), (12, 7)]  # derivable x3, too far apart, odd
+    for size, got in zip(sizes, _local_maxima(x, sizes), strict=True):
+        assert np.array_equal(got, maximum_filter(x, size=size, mode="nearest")), size
