@@ -121,7 +121,7 @@ class BaseIndex(ABC):
         if hashes.shape[0] == 0:
             return []
         qidx, lo, hi, substitutions = query_ranges(hashes)
-        hits = self._lookup(qidx, lo, hi, substitutions)
+        hits = self._lookup(qidx, lo, hi, substitutions + _rank_penalty(hashes["core"])[qidx])
         if whole_track:
             return align(hashes, hits, exclude=self._ordinals(exclude))
         return align_views(hashes, hits, duration_s=fp.duration_s, exclude=self._ordinals(exclude))
@@ -144,6 +144,16 @@ class BaseIndex(ABC):
         return [
             to_match(a, *info[a.track], n_tracks=n_tracks, whole_track=whole_track) for a in found
         ]
+
+
+def _rank_penalty(core: np.ndarray) -> np.ndarray:
+    """Substitutions a hash's ranges are ranked as if they had, by kind (see constants)."""
+    kind = core.astype(np.int64)
+    return np.where(
+        kind == 1,
+        0,
+        np.where(kind == 0, fc.QUERY_EXTRA_RANK_SUBSTITUTIONS, fc.QUERY_VIEW_RANK_SUBSTITUTIONS),
+    )
 
 
 def _check_version_hashes(hashes: np.ndarray) -> None:
