@@ -180,35 +180,30 @@ def query_windows(duration_s: float) -> tuple[int, float]:
     return windows, max(1.0, duration_s / fc.QUERY_WINDOW_S)
 
 
-def align_windows(
-    query: np.ndarray, hits: Hits, *, duration_s: float, exclude: set[int] | None = None
+def _align_in_windows(
+    query: np.ndarray, hits: Hits, *, duration_s: float, exclude: set[int] | None
 ) -> list[Alignment]:
-    """`align` in each of the query's windows (see `query_windows`); per track the strongest
-    window's alignment, carrying the query's chances, strongest first."""
-    windows, chances = query_windows(duration_s)
+    """`align` in each of the query's windows (see `query_windows`), every window's alignments."""
+    windows, _ = query_windows(duration_s)
     if windows == 1:
-        found = align(query, hits, exclude=exclude)
-    else:
-        width_units = duration_s / windows / _T_UNIT_S
-        window = np.minimum((query["t"] / width_units).astype(np.int64), windows - 1)
-        hit_window = window[hits.query_index]
-        found = []
-        for w in range(windows):
-            part = hit_window == w
-            if part.any():
-                found.extend(align(query, hits.subset(part), exclude=exclude))
-    best: dict[int, Alignment] = {}
-    for al in found:
-        if al.track not in best or al.evidence > best[al.track].evidence:
-            best[al.track] = al
-    return sorted((replace(al, chances=chances) for al in best.values()), key=lambda a: -a.evidence)
+        return align(query, hits, exclude=exclude)
+    width_units = duration_s / windows / _T_UNIT_S
+    window = np.minimum((query["t"] / width_units).astype(np.int64), windows - 1)
+    hit_window = window[hits.query_index]
+    found: list[Alignment] = []
+    for w in range(windows):
+        part = hit_window == w
+        if part.any():
+            found.extend(align(query, hits.subset(part), exclude=exclude))
+    return found
 
 
 def align_views(
     query: np.ndarray, hits: Hits, *, duration_s: float, exclude: set[int] | None = None
 ) -> list[Alignment]:
-    """`align_windows` in the reference view and in each query view (see QUERY_VIEWS), every
-    alignment mapped back to query time and pitch; per track the strongest, strongest first.
+    """Alignments in each window (see `query_windows`) of the reference view and of each query
+    view (see QUERY_VIEWS), mapped back to query time and pitch; per track the strongest, with
+    the query's chances, strongest first.
 
     Why the views add no chances: the calibration is fitted on the best evidence non-member
     queries reach over all views together, so the fitted rate already counts them.
@@ -222,7 +217,7 @@ def align_views(
             continue
         factor, shift = (1.0, 0) if v < 0 else fc.QUERY_VIEWS[v]
         seconds = duration_s if v < 0 else min(duration_s, fc.QUERY_VIEW_MAX_S)
-        for al in align_windows(
+        for al in _align_in_windows(
             query, hits.subset(part), duration_s=seconds * factor, exclude=exclude
         ):
             mapped = replace(
