@@ -21,6 +21,7 @@ from integrity.fingerprint.matcher import (
     Alignment,
     Hits,
     Match,
+    QueryFrame,
     align,
     align_views,
     reportable,
@@ -123,7 +124,7 @@ class BaseIndex(ABC):
         qidx, lo, hi, substitutions = query_ranges(hashes)
         hits = self._lookup(qidx, lo, hi, substitutions + _rank_penalty(hashes["core"])[qidx])
         if whole_track:
-            return align(hashes, hits, exclude=self._ordinals(exclude))
+            return align(QueryFrame.of(hashes), hits, exclude=self._ordinals(exclude))
         return align_views(hashes, hits, duration_s=fp.duration_s, exclude=self._ordinals(exclude))
 
     def _report(

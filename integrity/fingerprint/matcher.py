@@ -21,6 +21,10 @@ from integrity.fingerprint import constants as fc
 _T_UNIT_S = fc.FRAME_S / fc.TIME_UNITS_PER_FRAME
 _SEMITONES_PER_F_UNIT = fc.SEMITONES_PER_BIN / fc.FREQ_UNITS_PER_BIN
 _MAX_PITCH_UNITS = fc.MAX_PITCH_SEMITONES / _SEMITONES_PER_F_UNIT
+_GATHER_LOG_SCALE = fc.MAX_LOG_SCALE + 1.5 * fc.LOG_SCALE_BIN
+"""Hits are gathered up to here (natural log), the reach of `_align_track` around a cell."""
+_GATHER_PITCH_UNITS = _MAX_PITCH_UNITS + fc.PITCH_TOLERANCE_UNITS
+"""...and up to here in pitch (half bins)."""
 
 
 @dataclass(frozen=True)
@@ -115,40 +119,98 @@ def false_match_rate(
     return float(min(1.0, max(fc.CALIBRATION_FLOOR, 10.0 ** (log10 + scale))))
 
 
-def align(query: np.ndarray, hits: Hits, *, exclude: set[int] | None = None) -> list[Alignment]:
-    """Verified alignments for a query's hits, strongest first (unfiltered by the score)."""
+@dataclass(frozen=True)
+class QueryFrame:
+    """A query's hashes in the reference view's time and pitch, whatever view made them.
+
+    Why: a view re-picks peaks as if the query played at another tempo or pitch, and maps them
+    back, so the hits of every view propose alignments in one coordinate system; a copy is then
+    aligned once with the evidence of all its views together.
+    """
+
+    t: np.ndarray  # float64 anchor time (half frames of the query)
+    span: np.ndarray  # float64 span (half frames of the query)
+    log_span: np.ndarray  # float64 natural log of the span in the hash's own view (half frames)
+    f: np.ndarray  # float64 anchor frequency in the reference band (half bins)
+    view: np.ndarray  # int64: 0 the reference view, 1 + i QUERY_VIEWS[i]
+
+    @classmethod
+    def of(cls, hashes: np.ndarray) -> QueryFrame:
+        """The frame of a fingerprint's hashes (views mapped back, see QUERY_VIEWS)."""
+        view = np.maximum(hashes["core"].astype(np.int64) - fc.QUERY_VIEW_CORE_BASE, -1) + 1
+        factor = np.array([1.0, *(factor for factor, _ in fc.QUERY_VIEWS)])[view]
+        shift = np.array([0, *(shift for _, shift in fc.QUERY_VIEWS)], dtype=np.float64)[view]
+        span = hashes["span"]
+        return cls(
+            t=hashes["t"].astype(np.float64) / factor,
+            span=span.astype(np.float64) / factor,
+            log_span=_LOG_SPAN[span] - np.log(factor),
+            f=hashes["f"].astype(np.float64) - shift * fc.FREQ_UNITS_PER_BIN,
+            view=view,
+        )
+
+
+def align(
+    query: QueryFrame, hits: Hits, *, exclude: set[int] | None = None
+) -> list[Alignment]:
+    """Verified alignments for a query's hits, strongest first (unfiltered by the score).
+
+    Candidate (track, scale, pitch) cells are chosen per view, the strongest CANDIDATE_CELLS of
+    each, and aligned with the hits of all views: pooled counts would let the look-alike hits
+    that sustained, stationary tracks collect at every scale outvote a copy that each view
+    finds on its own.
+    """
     if hits.track.size == 0:
         return []
     # Per hit: log time-scale from a table of span logarithms (spans are small integers), and
     # pitch offset in half bins; query times are looked up later, for candidate hits only.
-    log_s = _LOG_SPAN[hits.span] - _LOG_SPAN[query["span"]][hits.query_index]
-    dp = hits.f - query["f"].astype(np.int64)[hits.query_index]
-    ok = (np.abs(log_s) <= fc.MAX_LOG_SCALE) & (np.abs(dp) <= _MAX_PITCH_UNITS)
+    log_s = _LOG_SPAN[hits.span] - query.log_span[hits.query_index]
+    dp = hits.f - query.f[hits.query_index]
+    # Hits scatter around their alignment, so they are gathered a little beyond the searched
+    # range and the fitted alignment is held to it.
+    ok = (np.abs(log_s) <= _GATHER_LOG_SCALE) & (np.abs(dp) <= _GATHER_PITCH_UNITS)
     if exclude:
         ok &= ~np.isin(hits.track, np.fromiter(exclude, dtype=np.int64))
     if not ok.any():
         return []
-    n_s = int(2 * np.ceil(fc.MAX_LOG_SCALE / fc.LOG_SCALE_BIN) + 1)
-    n_p = int(2 * np.ceil(_MAX_PITCH_UNITS / fc.PITCH_BIN_UNITS) + 1)
+    n_s = int(2 * np.ceil(_GATHER_LOG_SCALE / fc.LOG_SCALE_BIN) + 1)
+    n_p = int(2 * np.ceil(_GATHER_PITCH_UNITS / fc.PITCH_BIN_UNITS) + 1)
     idx_ok = np.flatnonzero(ok)
     track = hits.track[idx_ok]
     s_cell = np.round(log_s[idx_ok] / fc.LOG_SCALE_BIN).astype(np.int64) + n_s // 2
-    idx_ok, track, s_cell = _prune_weak_groups(idx_ok, track, s_cell, dp[idx_ok], n_s, n_p)
+    p_cell = np.round(dp[idx_ok] / fc.PITCH_BIN_UNITS).astype(np.int64) + n_p // 2
+    group = track * n_s + s_cell
+    qi = hits.query_index[idx_ok]
+    view = query.view[qi]
+    views = np.unique(view)
+    n_query = query.t.size
+    contending = np.zeros(int(group.max()) + 1, dtype=bool)
+    for part in [view == v for v in views] if views.size > 1 else [slice(None)]:
+        contending |= _contending_groups(
+            group[part], p_cell[part], qi[part], n_p=n_p, n_query=n_query, n_groups=contending.size
+        )
+    keep = contending[group]
+    idx_ok, track, s_cell, p_cell, view, qi = (
+        idx_ok[keep], track[keep], s_cell[keep], p_cell[keep], view[keep], qi[keep]
+    )
     if idx_ok.size == 0:
         return []
-    p_cell = np.round(dp[idx_ok] / fc.PITCH_BIN_UNITS).astype(np.int64) + n_p // 2
     cell = (track * n_s + s_cell) * n_p + p_cell
-    cells, counts = np.unique(cell, return_counts=True)
-    strong = counts >= fc.MIN_CANDIDATE_VOTES
-    cells, counts = cells[strong], counts[strong]
-    top = cells[np.argsort(-counts, kind="stable")[: fc.CANDIDATE_CELLS]]
+    tops = []
+    for v in views:
+        part = view == v
+        cells, counts = _cell_votes(cell[part], qi[part], n_query)
+        strong = counts >= fc.MIN_CANDIDATE_VOTES
+        cells, counts = cells[strong], counts[strong]
+        tops.append(cells[np.argsort(-counts, kind="stable")[: fc.CANDIDATE_CELLS]])
+    top = np.unique(np.concatenate(tops))
     # Only the hits of the candidate tracks are examined further: one pass over all hits
     # here instead of one per candidate cell.
     candidate = np.isin(track, top // (n_s * n_p), kind="table")
     idx_ok, track = idx_ok[candidate], track[candidate]
     s_cell, p_cell = s_cell[candidate], p_cell[candidate]
-    q_t_all = query["t"].astype(np.float64)
-    q_span_all = query["span"].astype(np.float64)
+    q_t_all = query.t
+    q_span_all = query.span
     best: dict[int, Alignment] = {}
     for c in top:
         tr, rest = divmod(int(c), n_s * n_p)
@@ -163,7 +225,12 @@ def align(query: np.ndarray, hits: Hits, *, exclude: set[int] | None = None) -> 
         found = _align_track(
             tr, s0, p0, q_t_all[qi], q_span_all[qi], qi, log_s[h], dp[h], hits.t[h]
         )
-        if found is not None and (tr not in best or found.evidence > best[tr].evidence):
+        if (
+            found is not None
+            and abs(np.log(found.a)) <= fc.MAX_LOG_SCALE
+            and abs(found.pitch_semitones) <= fc.MAX_PITCH_SEMITONES
+            and (tr not in best or found.evidence > best[tr].evidence)
+        ):
             best[tr] = found
     return sorted(best.values(), key=lambda a: -a.evidence)
 
@@ -181,14 +248,14 @@ def query_windows(duration_s: float) -> tuple[int, float]:
 
 
 def _align_in_windows(
-    query: np.ndarray, hits: Hits, *, duration_s: float, exclude: set[int] | None
+    query: QueryFrame, hits: Hits, *, duration_s: float, exclude: set[int] | None
 ) -> list[Alignment]:
     """`align` in each of the query's windows (see `query_windows`), every window's alignments."""
     windows, _ = query_windows(duration_s)
     if windows == 1:
         return align(query, hits, exclude=exclude)
     width_units = duration_s / windows / _T_UNIT_S
-    window = np.minimum((query["t"] / width_units).astype(np.int64), windows - 1)
+    window = np.minimum((query.t / width_units).astype(np.int64), windows - 1)
     hit_window = window[hits.query_index]
     found: list[Alignment] = []
     for w in range(windows):
@@ -201,39 +268,29 @@ def _align_in_windows(
 def align_views(
     query: np.ndarray, hits: Hits, *, duration_s: float, exclude: set[int] | None = None
 ) -> list[Alignment]:
-    """Alignments in each window (see `query_windows`) of the reference view and of each query
-    view (see QUERY_VIEWS), mapped back to query time and pitch; per track the strongest, with
-    the query's chances, strongest first.
+    """Alignments in each window (see `query_windows`) of the query and its views (see
+    QUERY_VIEWS), all mapped back to query time and pitch; per track the strongest, with the
+    query's chances, strongest first.
 
-    Why the views add no chances: the calibration is fitted on the best evidence non-member
-    queries reach over all views together, so the fitted rate already counts them.
+    The views that only move the analysis band re-pick the query's peaks on its own time base:
+    their hits are pooled with the reference view's into one alignment (each recovers some of a
+    transposed copy's reference peaks, they agree on one time map and pitch, and the evidence
+    counts each reference anchor once). The re-timed views are aligned on their own: pooled,
+    they lifted shared material (different songs of one album over one synth patch and chord
+    bed) more than copies. Why the views add no chances: the calibration is fitted on the best
+    evidence non-member queries reach over all of them, so the fitted rate already counts them.
+    A view does not widen the searched range: hits obey MAX_LOG_SCALE and MAX_PITCH_SEMITONES in
+    query terms (beyond them, songs in one chord bed at another key and tempo align).
     """
-    view = query["core"].astype(np.int64) - fc.QUERY_VIEW_CORE_BASE
-    hit_view = np.maximum(view, -1)[hits.query_index]
+    frame = QueryFrame.of(query)
+    time_factor = np.array([1.0, *(factor for factor, _ in fc.QUERY_VIEWS)])[frame.view]
+    pool = np.where(time_factor == 1.0, 0, frame.view)[hits.query_index]
     found: list[Alignment] = []
-    for v in range(-1, len(fc.QUERY_VIEWS)):
-        part = hit_view == v
-        if not part.any():
-            continue
-        factor, shift = (1.0, 0) if v < 0 else fc.QUERY_VIEWS[v]
-        seconds = duration_s if v < 0 else min(duration_s, fc.QUERY_VIEW_MAX_S)
-        for al in _align_in_windows(
-            query, hits.subset(part), duration_s=seconds * factor, exclude=exclude
-        ):
-            mapped = replace(
-                al,
-                a=al.a * factor,
-                query_start_s=al.query_start_s / factor,
-                query_end_s=al.query_end_s / factor,
-                pitch_semitones=al.pitch_semitones - shift * fc.SEMITONES_PER_BIN,
-            )
-            # A view finds copies within the searched range better; it does not widen the
-            # range (beyond it, songs in one chord bed at another key and tempo align).
-            if (
-                abs(np.log(mapped.a)) <= fc.MAX_LOG_SCALE
-                and abs(mapped.pitch_semitones) <= fc.MAX_PITCH_SEMITONES
-            ):
-                found.append(mapped)
+    for group in np.unique(pool):
+        part = pool == group
+        found.extend(
+            _align_in_windows(frame, hits.subset(part), duration_s=duration_s, exclude=exclude)
+        )
     _, chances = query_windows(duration_s)
     best: dict[int, Alignment] = {}
     for al in found:
@@ -242,38 +299,44 @@ def align_views(
     return sorted((replace(al, chances=chances) for al in best.values()), key=lambda a: -a.evidence)
 
 
-def _prune_weak_groups(
-    idx: np.ndarray, track: np.ndarray, s_cell: np.ndarray, dp: np.ndarray, n_s: int, n_p: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Drop the hits that cannot be in a top candidate cell, before the sorting vote count.
+def _cell_votes(cell: np.ndarray, qi: np.ndarray, n_query: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell and its votes: the query hashes with a hit in it, each once.
+
+    Why once: a sustained, stationary track answers one query hash at many places of the same
+    (scale, pitch) cell, and counted per hit its chance cells outvoted a noisy copy's true one
+    (the evidence already weighs such hits 1/k; the vote now agrees with it)."""
+    pairs = np.unique(cell * n_query + qi)
+    cells, counts = np.unique(pairs // n_query, return_counts=True)
+    return cells, counts
+
+
+def _contending_groups(
+    group: np.ndarray, p_cell: np.ndarray, qi: np.ndarray, *, n_p: int, n_query: int, n_groups: int
+) -> np.ndarray:
+    """Per (track, scale) group, whether its hits can be in a top candidate cell or beside one.
 
     Why: at catalog scale a query gathers millions of hits, and sorting them all to count
-    (track, scale, pitch) cells dominated the query. A cell's count is at most its (track,
-    scale) group's count, which one linear `bincount` gives. Exact cell counts in the strongest
+    (track, scale, pitch) cells dominated the query. A cell's votes are at most its (track,
+    scale) group's hit count, which one linear `bincount` gives. Exact cell counts in the strongest
     groups give a lower bound on the CANDIDATE_CELLS-th best cell count; every group below that
     bound (and not beside a group that reaches it) is dropped, so the cells chosen, ties
     included, and the hits each alignment reads are exactly those of a full count.
     """
-    group = track * n_s + s_cell
-    group_count = np.bincount(group)
+    group_count = np.bincount(group, minlength=n_groups)
     floor = fc.MIN_CANDIDATE_VOTES
     contenders = np.flatnonzero(group_count >= floor)
     if contenders.size > PRUNE_SEED_GROUPS:
         top = np.argpartition(group_count[contenders], -PRUNE_SEED_GROUPS)[-PRUNE_SEED_GROUPS:]
         in_seed = np.isin(group, contenders[top], kind="table")
-        p_cell = np.round(dp[in_seed] / fc.PITCH_BIN_UNITS).astype(np.int64) + n_p // 2
-        _, seed_counts = np.unique(group[in_seed] * n_p + p_cell, return_counts=True)
+        _, seed_counts = _cell_votes(group[in_seed] * n_p + p_cell[in_seed], qi[in_seed], n_query)
         if seed_counts.size >= fc.CANDIDATE_CELLS:
             nth = seed_counts.size - fc.CANDIDATE_CELLS
             floor = max(floor, int(np.partition(seed_counts, nth)[nth]))
     # A candidate cell's alignment also reads its neighbours at scale +-1, so a group is kept
     # when it or a neighbouring group reaches the bound.
     reaches = np.concatenate([[False], group_count >= floor, [False]])
-    neighbourhood = reaches[:-2] | reaches[1:-1] | reaches[2:]
-    keep = neighbourhood[group]
-    if keep.all():
-        return idx, track, s_cell
-    return idx[keep], track[keep], s_cell[keep]
+    contending: np.ndarray = reaches[:-2] | reaches[1:-1] | reaches[2:]
+    return contending
 
 
 def _mode_windows(values: np.ndarray, width: float, count: int) -> list[float]:
@@ -377,8 +440,10 @@ def _fit_offset(
     hit_q, hit_count = np.unique(q_index[near | inl], return_counts=True)
     weights = 1.0 / hit_count[np.searchsorted(hit_q, inlier_q)]
     # Hashes sharing an anchor share peaks, so they are not independent evidence: each anchor
-    # counts once (its best weight). A burst of look-alike peaks is one piece of evidence.
-    anchor = qs[inl_idx][first]
+    # counts once (its best weight). A burst of look-alike peaks is one piece of evidence. The
+    # reference's anchor, not the query's: views re-pick the query's peaks, so one reference
+    # peak is found through several query anchors.
+    anchor = rs[inl_idx][first]
     order = np.argsort(anchor, kind="stable")
     anchor, weights = anchor[order], weights[order]
     starts = np.flatnonzero(np.r_[True, anchor[1:] != anchor[:-1]])

@@ -128,3 +128,37 @@ def test_wide_stretch(
     name: str, any_index: FingerprintIndex, library: dict[str, np.ndarray]
 ) -> None:
     _check(any_index, library, *WIDE_STRETCHES[name])
+
+
+@needs_stretcher
+def test_band_views_pool_their_evidence_at_one_alignment(
+    embedded_index: FingerprintIndex, library: dict[str, np.ndarray]
+) -> None:
+    """Copies shifted 2 semitones are found through the reference view and the band views;
+    their hits agree on one time map and pitch, so the pooled alignment never has less evidence
+    than the best of them alone, and over the probes it has more."""
+    from integrity.fingerprint import Fingerprint
+    from integrity.fingerprint import constants as fc
+
+    band = [i for i, (factor, _) in enumerate(fc.QUERY_VIEWS) if factor == 1.0]
+    gained = 0.0
+    for tid, start in PROBES:
+        (ordinal,) = embedded_index._ordinals([tid])
+        x = library[tid]
+        for semitones in (2.0, -2.0):
+            query = stretch(x[int(start * SR) : int((start + SOURCE_S) * SR)], semitones=semitones)
+            fp = extract(query[: int(QUERY_S * SR)], SR)
+            core = fp.hashes["core"]
+            plain = core <= 1
+            groups = [plain] + [core == fc.QUERY_VIEW_CORE_BASE + i for i in band]
+
+            def evidence(mask: np.ndarray, fp: Fingerprint = fp, ordinal: int = ordinal) -> float:
+                hashes = fp.hashes[mask]
+                found = embedded_index.alignments(Fingerprint(hashes, fp.duration_s))
+                return max((al.evidence for al in found if al.track == ordinal), default=0.0)
+
+            alone = max(evidence(g) for g in groups)
+            pooled = evidence(np.logical_or.reduce(groups))
+            assert pooled >= alone, (tid, semitones, pooled, alone)
+            gained += pooled - alone
+    assert gained > 0
