@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from integrity.fingerprint import constants as fc
+from integrity.fingerprint.extract import view_time_factors
 
 _T_UNIT_S = fc.FRAME_S / fc.TIME_UNITS_PER_FRAME
 _SEMITONES_PER_F_UNIT = fc.SEMITONES_PER_BIN / fc.FREQ_UNITS_PER_BIN
@@ -133,12 +134,13 @@ class QueryFrame:
     log_span: np.ndarray  # float64 natural log of the span in the hash's own view (half frames)
     f: np.ndarray  # float64 anchor frequency in the reference band (half bins)
     view: np.ndarray  # int64: 0 the reference view, 1 + i QUERY_VIEWS[i]
+    time_factor: np.ndarray  # float64: the hash's view frames per query frame
 
     @classmethod
     def of(cls, hashes: np.ndarray) -> QueryFrame:
         """The frame of a fingerprint's hashes (views mapped back, see QUERY_VIEWS)."""
         view = np.maximum(hashes["core"].astype(np.int64) - fc.QUERY_VIEW_CORE_BASE, -1) + 1
-        factor = np.array([1.0, *(factor for factor, _ in fc.QUERY_VIEWS)])[view]
+        factor = view_time_factors(hashes["core"])
         shift = np.array([0, *(shift for _, shift in fc.QUERY_VIEWS)], dtype=np.float64)[view]
         span = hashes["span"]
         return cls(
@@ -147,6 +149,7 @@ class QueryFrame:
             log_span=_LOG_SPAN[span] - np.log(factor),
             f=hashes["f"].astype(np.float64) - shift * fc.FREQ_UNITS_PER_BIN,
             view=view,
+            time_factor=factor,
         )
 
 
@@ -283,8 +286,7 @@ def align_views(
     query terms (beyond them, songs in one chord bed at another key and tempo align).
     """
     frame = QueryFrame.of(query)
-    time_factor = np.array([1.0, *(factor for factor, _ in fc.QUERY_VIEWS)])[frame.view]
-    pool = np.where(time_factor == 1.0, 0, frame.view)[hits.query_index]
+    pool = np.where(frame.time_factor == 1.0, 0, frame.view)[hits.query_index]
     found: list[Alignment] = []
     for group in np.unique(pool):
         part = pool == group
